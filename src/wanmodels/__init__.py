@@ -1,0 +1,95 @@
+"""wanmodels: provision the Wan 2.1 image-to-video model stack from a pinned, verifiable manifest.
+
+The library API is imported lazily so `import wanmodels` (and the CLI's `--help`) stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccessDeniedError",
+    "DownloadResult",
+    "HubError",
+    "IntegrityError",
+    "LocalIOError",
+    "LockError",
+    "Lockfile",
+    "Manifest",
+    "ManifestError",
+    "ModelSpec",
+    "Plan",
+    "RepoNotFoundError",
+    "RevisionNotFoundError",
+    "Settings",
+    "UsageError",
+    "VerifyReport",
+    "WanmodelsError",
+    "__version__",
+    "download",
+    "load_manifest",
+    "open_manifest",
+    "read_lock",
+    "resolve_settings",
+    "verify",
+]
+
+_LAZY = {
+    "DownloadResult": "wanmodels.download",
+    "download": "wanmodels.download",
+    "Lockfile": "wanmodels.lock",
+    "read_lock": "wanmodels.lock",
+    "Manifest": "wanmodels.manifest",
+    "ModelSpec": "wanmodels.manifest",
+    "load_manifest": "wanmodels.manifest",
+    "open_manifest": "wanmodels.manifest",
+    "Plan": "wanmodels.plan",
+    "Settings": "wanmodels.config",
+    "resolve_settings": "wanmodels.config",
+    "VerifyReport": "wanmodels.verify",
+    "verify": "wanmodels.verify",
+}
+_ERRORS = {
+    "AccessDeniedError",
+    "HubError",
+    "IntegrityError",
+    "LocalIOError",
+    "LockError",
+    "ManifestError",
+    "RepoNotFoundError",
+    "RevisionNotFoundError",
+    "UsageError",
+    "WanmodelsError",
+}
+
+if TYPE_CHECKING:
+    from wanmodels.config import Settings, resolve_settings
+    from wanmodels.download import DownloadResult, download
+    from wanmodels.errors import (
+        AccessDeniedError,
+        HubError,
+        IntegrityError,
+        LocalIOError,
+        LockError,
+        ManifestError,
+        RepoNotFoundError,
+        RevisionNotFoundError,
+        UsageError,
+        WanmodelsError,
+    )
+    from wanmodels.lock import Lockfile, read_lock
+    from wanmodels.manifest import Manifest, ModelSpec, load_manifest, open_manifest
+    from wanmodels.plan import Plan
+    from wanmodels.verify import VerifyReport, verify
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    module = "wanmodels.errors" if name in _ERRORS else _LAZY.get(name)
+    if module is None:
+        msg = f"module 'wanmodels' has no attribute {name!r}"
+        raise AttributeError(msg)
+    return getattr(importlib.import_module(module), name)

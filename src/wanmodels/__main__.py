@@ -1,0 +1,5 @@
+"""`python -m wanmodels`."""
+
+from wanmodels.cli import main
+
+main()

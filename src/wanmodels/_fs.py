@@ -1,0 +1,91 @@
+"""Filesystem safety: turning repo paths into disk paths under a root, and atomic writes.
+
+Every path that comes from a manifest or from the server passes through `check_relative`
+(pure, before the disk is touched) and `safe_join` (which also refuses symlinks that lead
+out of the root), so nothing is ever written outside the model root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+
+def check_relative(path: str) -> str | None:
+    """Return why `path` is not a safe relative POSIX path, or None when it is."""
+    if not path or path.strip() != path:
+        return "is empty or has surrounding spaces"
+    if "\0" in path:
+        return "contains a NUL byte"
+    if "\\" in path:
+        return "contains a backslash"
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        return "is absolute"
+    parts = PurePosixPath(path).parts
+    if any(part == ".." for part in parts):
+        return "contains '..'"
+    if any(part in ("", ".") for part in path.split("/")):
+        return "has an empty or '.' component"
+    return None
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """Join a relative POSIX path onto `root`, refusing anything that could land outside it.
+
+    Raises:
+        ValueError: the path is absolute, has `..`, or an existing symlink on the way leads out.
+    """
+    reason = check_relative(relative)
+    if reason is not None:
+        msg = f"path {relative!r} {reason}"
+        raise ValueError(msg)
+    target = root.joinpath(*PurePosixPath(relative).parts)
+    real_root = os.path.realpath(root)
+    # realpath follows any symlink already on disk, so a link planted inside the root that
+    # points elsewhere is caught here, before a byte is written through it.
+    real_target = os.path.realpath(target)
+    if os.path.commonpath([real_root, real_target]) != real_root:
+        msg = f"path {relative!r} resolves outside the model root through a symlink"
+        raise ValueError(msg)
+    return target
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry so a rename survives a crash (no-op where unsupported)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """Write to a temp file beside `path`, fsync it, then rename over `path`.
+
+    A crash at any moment leaves either the old file or the new one, never half of one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Atomically replace `path` with `data`."""
+    with atomic_writer(path) as f:
+        f.write(data)

@@ -1,0 +1,236 @@
+"""The `wanmodels` command: parse flags, call one library function, render, map errors to exit codes.
+
+Only typer, `wanmodels.errors` and `wanmodels.config` are imported at start-up; everything
+heavy (huggingface_hub, rich, yaml) loads inside the command that needs it, so `--help`
+and `--version` stay instant.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, Final, NoReturn
+
+import typer
+
+from wanmodels import __version__
+from wanmodels.config import debug_enabled, resolve_manifest_arg, resolve_settings, root_override
+from wanmodels.errors import EXIT_INTERRUPTED, EXIT_USAGE, WanmodelsError
+
+DOWNLOAD_EXAMPLES: Final = [
+    "wanmodels download                      # the bundled Wan 2.1 I2V stack into ./models",
+    "wanmodels download --dry-run            # show files and bytes, fetch nothing",
+    "wanmodels download sd-vae -m my.yaml    # one entry of your own manifest",
+    "wanmodels download --frozen --json      # CI: exactly the lockfile, machine-readable",
+]
+VERIFY_EXAMPLES: Final = [
+    "wanmodels verify                        # sizes, cached hashes, formats",
+    "wanmodels verify --full                 # re-hash every byte",
+]
+
+app = typer.Typer(
+    name="wanmodels",
+    help=(
+        "Download and verify the Wan 2.1 image-to-video model stack from a pinned manifest.\n\n"
+        "Example: wanmodels download && wanmodels verify"
+    ),
+    add_completion=True,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+ManifestOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-m",
+        "--manifest",
+        help="Manifest file or preset name (default: $WANMODELS_MANIFEST, ./wanmodels.yaml, wan2.1-i2v).",
+    ),
+]
+RootOpt = Annotated[
+    str | None,
+    typer.Option("--root", help="Put models here instead of the manifest's root ($WANMODELS_ROOT)."),
+]
+NamesArg = Annotated[
+    list[str] | None, typer.Argument(help="Entries to act on (default: all).", show_default=False)
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout; text goes to stderr.")
+]
+OfflineOpt = Annotated[
+    bool | None,
+    typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).", show_default=False),
+]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colour or bars (also NO_COLOR).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"wanmodels {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Download and verify the Wan 2.1 image-to-video model stack."""
+
+
+@app.command(epilog="Examples:\n\n" + "\n\n".join(DOWNLOAD_EXAMPLES))
+def download(
+    names: NamesArg = None,
+    manifest: ManifestOpt = None,
+    root: RootOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Parallel transfers (default 8, $WANMODELS_WORKERS)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan (files, bytes); fetch nothing.")
+    ] = False,
+    frozen: Annotated[
+        bool, typer.Option("--frozen", help="Fail (exit 2) unless the lockfile matches the manifest.")
+    ] = False,
+    offline: OfflineOpt = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.1, help="Seconds a read may stall (HF_HUB_DOWNLOAD_TIMEOUT)."),
+    ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Exit 4 at once if another process holds the root.")
+    ] = False,
+    as_json: JsonOpt = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="No progress or summary; errors only.")
+    ] = False,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Fetch every selected file, resumably, and place it only once its hash matches."""
+
+    def run() -> int:
+        from wanmodels.download import download as run_download
+        from wanmodels.manifest import open_manifest
+        from wanmodels.report import download_json, make_console, render_download
+
+        settings = resolve_settings(
+            workers=workers, offline=offline, timeout=timeout, wait_for_lock=not no_wait
+        )
+        loaded = open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
+        console = make_console(sys.stderr, no_color=no_color)
+        sink = None if quiet or dry_run else _sink(console)
+        try:
+            result = run_download(
+                loaded, tuple(names or ()), settings=settings, dry_run=dry_run, frozen=frozen, sink=sink
+            )
+        finally:
+            if sink is not None:
+                sink.close()
+        if not quiet:
+            render_download(result, console)
+        if as_json:
+            _print_json(download_json(result))
+        return result.exit_code
+
+    _finish("download", as_json, run)
+
+
+@app.command(epilog="Examples:\n\n" + "\n\n".join(VERIFY_EXAMPLES))
+def verify(
+    names: NamesArg = None,
+    manifest: ManifestOpt = None,
+    root: RootOpt = None,
+    full: Annotated[bool, typer.Option("--full", help="Re-hash every file, even unchanged ones.")] = False,
+    offline: OfflineOpt = None,
+    as_json: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Check that every selected file is present, the right size and hash, and well-formed."""
+
+    def run() -> int:
+        from wanmodels.manifest import open_manifest
+        from wanmodels.report import make_console, render_verify, verify_json
+        from wanmodels.verify import verify as run_verify
+
+        settings = resolve_settings(offline=offline)
+        loaded = open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
+        report = run_verify(loaded, tuple(names or ()), settings=settings, full=full)
+        if not quiet:
+            render_verify(report, make_console(sys.stderr, no_color=no_color))
+        if as_json:
+            _print_json(verify_json(report))
+        return report.exit_code
+
+    _finish("verify", as_json, run)
+
+
+def _sink(console: Any) -> Any:
+    from wanmodels.report import LineProgress, RichProgress
+
+    return RichProgress(console) if console.is_terminal and not console.no_color else LineProgress(console)
+
+
+def _print_json(doc: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def _finish(command: str, as_json: bool, run: Callable[[], int]) -> NoReturn:
+    """Run a command body; turn its result or expected error into output and an exit code."""
+    try:
+        code = run()
+    except WanmodelsError as err:
+        if as_json:
+            from wanmodels.report import error_json
+
+            _print_json(error_json(command, err))
+        raise
+    raise typer.Exit(code)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> NoReturn:
+    """Console entry point: the single place where errors become messages and exit codes."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        app(standalone_mode=False)
+    except WanmodelsError as err:
+        if debug_enabled():
+            raise
+        from wanmodels.report import format_error
+
+        sys.stderr.write(f"{format_error(err)} {_debug_hint()}\n")
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted; partial downloads are kept. Run the same command again to resume.\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except Exception as err:
+        import click
+
+        if isinstance(err, click.exceptions.Exit):
+            sys.exit(err.exit_code)
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(EXIT_USAGE if err.exit_code == 2 else err.exit_code)
+        if isinstance(err, click.exceptions.Abort):
+            sys.exit(EXIT_INTERRUPTED)
+        raise
+    sys.exit(0)
+
+
+def _debug_hint() -> str:
+    from wanmodels.report import DEBUG_HINT
+
+    return DEBUG_HINT

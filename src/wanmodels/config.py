@@ -1,0 +1,135 @@
+"""Run settings, resolved once: CLI flag > environment > manifest > built-in default.
+
+Environment variables read here (and only here), at call time:
+- `WANMODELS_MANIFEST`: manifest path or preset name when `-m` is not given.
+- `WANMODELS_ROOT`: overrides the manifest's `root`.
+- `WANMODELS_WORKERS`: parallel file transfers (default 8).
+- `WANMODELS_RETRY_WAIT`: longest wait between retries, seconds (default 8).
+- `WANMODELS_DEBUG`: show tracebacks for expected errors.
+- `HF_ENDPOINT`, `HF_HUB_OFFLINE`, `HF_HUB_DOWNLOAD_TIMEOUT`: the Hub's own settings, honoured.
+  `HF_TOKEN` and the saved login are read by huggingface_hub itself and never touched here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from wanmodels.errors import UsageError
+
+DEFAULT_WORKERS: Final = 8
+DEFAULT_TIMEOUT: Final = 10.0
+DEFAULT_RETRIES: Final = 5
+DEFAULT_RETRY_WAIT: Final = 8.0
+LOCAL_MANIFEST: Final = "wanmodels.yaml"
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off", ""})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How to talk to the Hub and how hard to try; passed explicitly to the library."""
+
+    endpoint: str | None = None
+    offline: bool = False
+    workers: int = DEFAULT_WORKERS
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    retry_wait: float = DEFAULT_RETRY_WAIT
+    wait_for_lock: bool = True
+
+
+def parse_bool(name: str, value: str | None, default: bool = False) -> bool:
+    """Parse a boolean env var; unknown values are an error, not a silent False.
+
+    Raises:
+        UsageError: the value is not one of 1/0, true/false, yes/no, on/off.
+    """
+    if value is None:
+        return default
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    msg = f"{name}={value!r} is not a boolean"
+    raise UsageError(msg, hint="Use 1/0, true/false, yes/no or on/off.")
+
+
+def _number(name: str, value: str | None, default: float, *, minimum: float) -> float:
+    if value is None or not value.strip():
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number >= minimum:
+        msg = f"{name}={value!r} must be a number >= {minimum:g}"
+        raise UsageError(msg)
+    return number
+
+
+def resolve_settings(
+    *,
+    workers: int | None = None,
+    offline: bool | None = None,
+    timeout: float | None = None,
+    wait_for_lock: bool = True,
+) -> Settings:
+    """Combine flags with the environment into `Settings`.
+
+    Raises:
+        UsageError: an environment variable holds a value that cannot be parsed.
+    """
+    env = os.environ
+    if workers is None:
+        workers = int(_number("WANMODELS_WORKERS", env.get("WANMODELS_WORKERS"), DEFAULT_WORKERS, minimum=1))
+    if workers < 1:
+        msg = f"--workers must be at least 1, got {workers}"
+        raise UsageError(msg)
+    if offline is None:
+        offline = parse_bool("HF_HUB_OFFLINE", env.get("HF_HUB_OFFLINE"))
+    if timeout is None:
+        timeout = _number(
+            "HF_HUB_DOWNLOAD_TIMEOUT", env.get("HF_HUB_DOWNLOAD_TIMEOUT"), DEFAULT_TIMEOUT, minimum=0.1
+        )
+    retry_wait = _number(
+        "WANMODELS_RETRY_WAIT", env.get("WANMODELS_RETRY_WAIT"), DEFAULT_RETRY_WAIT, minimum=0
+    )
+    endpoint = (env.get("HF_ENDPOINT") or "").rstrip("/") or None
+    return Settings(
+        endpoint=endpoint,
+        offline=offline,
+        workers=workers,
+        timeout=timeout,
+        retry_wait=retry_wait,
+        wait_for_lock=wait_for_lock,
+    )
+
+
+def resolve_manifest_arg(arg: str | None) -> str | None:
+    """The manifest the user asked for: `-m`, else `$WANMODELS_MANIFEST`, else `./wanmodels.yaml`.
+
+    Returns None when none is given, meaning the bundled default preset.
+    """
+    if arg:
+        return arg
+    from_env = os.environ.get("WANMODELS_MANIFEST")
+    if from_env:
+        return from_env
+    if Path(LOCAL_MANIFEST).is_file():
+        return LOCAL_MANIFEST
+    return None
+
+
+def root_override(flag: str | None) -> Path | None:
+    """`--root`, else `$WANMODELS_ROOT`, as an absolute path; None keeps the manifest's root."""
+    value = flag or os.environ.get("WANMODELS_ROOT")
+    return Path(value).expanduser().resolve() if value else None
+
+
+def debug_enabled() -> bool:
+    """Whether `WANMODELS_DEBUG` asks for tracebacks (bad values count as off here)."""
+    return os.environ.get("WANMODELS_DEBUG", "").strip().lower() in _TRUE

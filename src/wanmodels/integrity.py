@@ -1,0 +1,109 @@
+"""Digests: what a file's bytes must hash to, and streaming hashers that check it.
+
+The Hub names LFS files by sha256 and small files by their git blob sha1, which is
+sha1(b"blob <size>\\0" + content); both are computed while bytes stream, never by
+reading a whole file into memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Final, Literal
+
+Algorithm = Literal["sha256", "gitsha1"]
+ALGORITHMS: Final = ("sha256", "gitsha1")
+READ_SIZE: Final = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A hash value with its algorithm; prints as `sha256:<hex>` and compares case-insensitively."""
+
+    algorithm: Algorithm
+    hexdigest: str
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            msg = f"unknown digest algorithm {self.algorithm!r}"
+            raise ValueError(msg)
+        object.__setattr__(self, "hexdigest", self.hexdigest.lower())
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hexdigest}"
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        """Parse `sha256:<hex>` or `gitsha1:<hex>`."""
+        algorithm, sep, hexdigest = text.partition(":")
+        expected_len = 64 if algorithm == "sha256" else 40
+        if not sep or algorithm not in ALGORITHMS or len(hexdigest) != expected_len:
+            msg = f"not a digest: {text!r} (expected 'sha256:<64 hex>' or 'gitsha1:<40 hex>')"
+            raise ValueError(msg)
+        int(hexdigest, 16)  # raises ValueError on non-hex
+        return cls(algorithm, hexdigest)  # type: ignore[arg-type]
+
+    @property
+    def short(self) -> str:
+        return f"{self.algorithm}:{self.hexdigest[:12]}…"
+
+
+class Hasher:
+    """Incremental hasher for one file of known size, in the algorithm of its expected digest."""
+
+    def __init__(self, algorithm: Algorithm, size: int) -> None:
+        self.algorithm = algorithm
+        self.size = size
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over from byte 0."""
+        if self.algorithm == "sha256":
+            self._h = hashlib.sha256()
+        else:
+            # git hashes a header before the content, so the size must be known up front.
+            self._h = hashlib.sha1(f"blob {self.size}\0".encode(), usedforsecurity=False)
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._h.update(data)
+
+    def digest(self) -> Digest:
+        return Digest(self.algorithm, self._h.hexdigest())
+
+
+def hash_stream(stream: BinaryIO, hasher: Hasher, limit: int | None = None) -> int:
+    """Feed `stream` into `hasher` in bounded reads; stop after `limit` bytes. Returns bytes read."""
+    total = 0
+    buf = bytearray(READ_SIZE)
+    view = memoryview(buf)
+    while limit is None or total < limit:
+        want = READ_SIZE if limit is None else min(READ_SIZE, limit - total)
+        n = stream.readinto(view[:want])  # type: ignore[attr-defined]
+        if not n:
+            break
+        hasher.update(view[:n])
+        total += n
+    return total
+
+
+def hash_file(path: Path, algorithm: Algorithm, size: int | None = None) -> Digest:
+    """Hash a file from disk in bounded memory.
+
+    Args:
+        path: the file.
+        algorithm: `sha256` or `gitsha1`.
+        size: the file's size; read from disk when not given (needed by `gitsha1`).
+    """
+    if size is None:
+        size = path.stat().st_size
+    hasher = Hasher(algorithm, size)
+    with path.open("rb", buffering=0) as f:
+        hash_stream(f, hasher)  # type: ignore[arg-type]
+    return hasher.digest()
+
+
+def digest_matches(path: Path, expected: Digest) -> tuple[bool, Digest]:
+    """Hash `path` with `expected`'s algorithm; return whether it matches and what it hashed to."""
+    actual = hash_file(path, expected.algorithm)
+    return actual == expected, actual

@@ -1,0 +1,419 @@
+"""Manifest v1: YAML in, a validated `Manifest` out, with file:line in every error.
+
+The YAML is composed into nodes with the safe loader (nothing is ever constructed from a
+tag, so a manifest can never execute code) and walked by hand, which is what lets every
+error name the line and key, and catch duplicate keys that PyYAML would silently merge.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Final
+
+import yaml
+
+from wanmodels._fs import check_relative
+from wanmodels.errors import ManifestError
+
+MANIFEST_VERSION: Final = 1
+DEFAULT_ROOT: Final = "./models"
+DEFAULT_REVISION: Final = "main"
+_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+_REPO_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+_MAX_NODES: Final = 100_000
+_MAX_DEPTH: Final = 32
+_TOP_KEYS: Final = ("version", "root", "models")
+_MODEL_KEYS: Final = (
+    "name",
+    "repo",
+    "revision",
+    "folder",
+    "include",
+    "exclude",
+    "files",
+    "expect",
+    "description",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One manifest entry: which repo, at which revision, which files, into which folder."""
+
+    name: str
+    repo: str
+    revision: str = DEFAULT_REVISION
+    folder: str = ""
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    files: tuple[tuple[str, str], ...] = ()
+    expect: tuple[str, ...] = ()
+    description: str = ""
+    line: int = 0
+
+    @property
+    def selects_everything(self) -> bool:
+        """True when neither `include` nor `files` narrows the repo down."""
+        return not self.include and not self.files
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A validated manifest; `root` is absolute, `source` is what error messages call it."""
+
+    source: str
+    root: Path
+    lock_path: Path
+    models: tuple[ModelSpec, ...]
+    version: int = MANIFEST_VERSION
+    path: Path | None = field(default=None)
+
+    def select(self, names: tuple[str, ...] | list[str] = ()) -> tuple[ModelSpec, ...]:
+        """The entries named in `names` (all when empty), in manifest order.
+
+        Raises:
+            ManifestError: a name is not in the manifest.
+        """
+        if not names:
+            return self.models
+        known = {m.name for m in self.models}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            msg = f"no entry named {', '.join(repr(n) for n in unknown)}"
+            hint = f"Entries: {', '.join(sorted(known))}."
+            raise ManifestError(msg, file=self.source, hint=hint)
+        wanted = set(names)
+        return tuple(m for m in self.models if m.name in wanted)
+
+    def with_root(self, root: Path) -> Manifest:
+        """A copy whose models land under `root` instead (for --root / WANMODELS_ROOT)."""
+        return Manifest(self.source, root, self.lock_path, self.models, self.version, self.path)
+
+
+def load_manifest(
+    path: Path | str,
+    *,
+    base_dir: Path | None = None,
+    lock_dir: Path | None = None,
+    source: str | None = None,
+) -> Manifest:
+    """Read and validate a manifest file.
+
+    Args:
+        path: the YAML file.
+        base_dir: where a relative `root` starts; default: the manifest's folder.
+        lock_dir: where the lockfile lives; default: the manifest's folder.
+        source: the name used in messages; default: the path as given.
+
+    Raises:
+        ManifestError: unreadable file, bad YAML or any broken rule (file, line and key named).
+    """
+    path = Path(path)
+    label = source or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        msg = "manifest not found"
+        raise ManifestError(
+            msg, file=label, hint="Pass -m PATH or a preset name; see `wanmodels list`."
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        msg = f"cannot read manifest: {err}"
+        raise ManifestError(msg, file=label) from None
+    folder = path.resolve().parent
+    return parse_manifest(
+        text,
+        source=label,
+        base_dir=base_dir or folder,
+        lock_path=(lock_dir or folder) / f"{path.stem}.lock",
+        path=path,
+    )
+
+
+def parse_manifest(
+    text: str, *, source: str, base_dir: Path, lock_path: Path, path: Path | None = None
+) -> Manifest:
+    """Validate manifest text; see `load_manifest`."""
+    doc = _Reader(source).read(text)
+    if not isinstance(doc.value, dict):
+        msg = "the document must be a mapping with 'version', 'root' and 'models'"
+        raise ManifestError(msg, file=source, line=doc.line)
+    top: dict[str, _Node] = doc.value
+    _check_keys(top, _TOP_KEYS, source, doc.line, where="top level")
+    version = _require(top, "version", source, doc.line)
+    if type(version.value) is not int or version.value != MANIFEST_VERSION:
+        msg = f"unsupported version {version.value!r}"
+        raise ManifestError(msg, file=source, line=version.line, key="version", hint="Use 'version: 1'.")
+    root_text = _opt_str(top, "root", source) or DEFAULT_ROOT
+    root_line = top["root"].line if "root" in top else doc.line
+    root = _resolve_root(root_text, base_dir, source, root_line)
+    models_node = _require(top, "models", source, doc.line)
+    if not isinstance(models_node.value, list) or not models_node.value:
+        msg = "must be a non-empty list of entries"
+        raise ManifestError(msg, file=source, line=models_node.line, key="models")
+    models = tuple(_model(node, source) for node in models_node.value)
+    _check_unique(models, source)
+    return Manifest(source=source, root=root, lock_path=lock_path, models=models, path=path)
+
+
+def _resolve_root(text: str, base_dir: Path, source: str, line: int) -> Path:
+    if "\0" in text:
+        msg = "contains a NUL byte"
+        raise ManifestError(msg, file=source, line=line, key="root")
+    root = Path(text).expanduser()
+    return root if root.is_absolute() else (base_dir / root).resolve()
+
+
+def _model(node: _Node, source: str) -> ModelSpec:
+    if not isinstance(node.value, dict):
+        msg = "each entry must be a mapping with at least 'name' and 'repo'"
+        raise ManifestError(msg, file=source, line=node.line, key="models")
+    entry: dict[str, _Node] = node.value
+    _check_keys(entry, _MODEL_KEYS, source, node.line, where="a model entry")
+    name_node = _require(entry, "name", source, node.line)
+    name = _str(name_node, "name", source)
+    if not _NAME_RE.match(name):
+        msg = f"{name!r} is not a valid name (letters, digits, '.', '_', '-')"
+        raise ManifestError(msg, file=source, line=name_node.line, key="name")
+    repo_node = _require(entry, "repo", source, node.line)
+    repo = _str(repo_node, "repo", source)
+    if not _REPO_RE.match(repo):
+        msg = f"{repo!r} is not a repo id of the form 'owner/name'"
+        raise ManifestError(msg, file=source, line=repo_node.line, key="repo")
+    revision = _opt_str(entry, "revision", source) or DEFAULT_REVISION
+    folder = _opt_str(entry, "folder", source) or name
+    _check_path(folder, source, entry["folder"].line if "folder" in entry else name_node.line, "folder")
+    files = _files(entry.get("files"), source)
+    expect = _str_list(entry.get("expect"), "expect", source)
+    for item in expect:
+        _check_path(item, source, entry["expect"].line, "expect")
+    include = _str_list(entry.get("include"), "include", source)
+    exclude = _str_list(entry.get("exclude"), "exclude", source)
+    for key, patterns in (("include", include), ("exclude", exclude)):
+        if any(not p or p.startswith("/") for p in patterns):
+            msg = "patterns must be non-empty and relative to the repo"
+            raise ManifestError(msg, file=source, line=entry[key].line, key=key)
+    return ModelSpec(
+        name=name,
+        repo=repo,
+        revision=revision,
+        folder=folder,
+        include=include,
+        exclude=exclude,
+        files=files,
+        expect=expect,
+        description=_opt_str(entry, "description", source) or "",
+        line=node.line,
+    )
+
+
+def _files(node: _Node | None, source: str) -> tuple[tuple[str, str], ...]:
+    if node is None or node.value is None:
+        return ()
+    if not isinstance(node.value, dict):
+        msg = "must be a mapping of repo path -> path in the folder"
+        raise ManifestError(msg, file=source, line=node.line, key="files")
+    pairs: list[tuple[str, str]] = []
+    targets: dict[str, int] = {}
+    for repo_path, target_node in node.value.items():
+        target = _str(target_node, f"files.{repo_path}", source)
+        _check_path(repo_path, source, target_node.line, f"files.{repo_path}")
+        _check_path(target, source, target_node.line, f"files.{repo_path}")
+        if target in targets:
+            msg = f"two repo files map to {target!r} (also line {targets[target]})"
+            raise ManifestError(msg, file=source, line=target_node.line, key="files")
+        targets[target] = target_node.line
+        pairs.append((repo_path, target))
+    return tuple(pairs)
+
+
+def _check_unique(models: tuple[ModelSpec, ...], source: str) -> None:
+    names: dict[str, int] = {}
+    folders: dict[PurePosixPath, ModelSpec] = {}
+    for m in models:
+        if m.name in names:
+            msg = f"duplicate name {m.name!r} (first at line {names[m.name]})"
+            raise ManifestError(msg, file=source, line=m.line, key="name")
+        names[m.name] = m.line
+        folder = PurePosixPath(m.folder)
+        for other_folder, other in folders.items():
+            if folder == other_folder:
+                msg = f"folder {m.folder!r} is already used by {other.name!r} (line {other.line})"
+                raise ManifestError(msg, file=source, line=m.line, key="folder")
+            if folder.is_relative_to(other_folder) or other_folder.is_relative_to(folder):
+                msg = f"folder {m.folder!r} nests with {other.folder!r} of {other.name!r} (line {other.line})"
+                raise ManifestError(
+                    msg, file=source, line=m.line, key="folder", hint="Give each entry its own folder."
+                )
+        folders[folder] = m
+
+
+def _check_path(path: str, source: str, line: int, key: str) -> None:
+    reason = check_relative(path)
+    if reason is not None:
+        msg = f"path {path!r} {reason}; paths must stay inside the model root"
+        raise ManifestError(msg, file=source, line=line, key=key)
+
+
+def _check_keys(
+    mapping: dict[str, _Node], allowed: tuple[str, ...], source: str, line: int, where: str
+) -> None:
+    for key, node in mapping.items():
+        if key not in allowed:
+            msg = f"unknown key in {where}"
+            hint = f"Allowed keys: {', '.join(allowed)}."
+            raise ManifestError(msg, file=source, line=node.key_line, key=key, hint=hint)
+
+
+def _require(mapping: dict[str, _Node], key: str, source: str, line: int) -> _Node:
+    if key not in mapping:
+        msg = "missing required key"
+        raise ManifestError(msg, file=source, line=line, key=key)
+    return mapping[key]
+
+
+def _str(node: _Node, key: str, source: str) -> str:
+    if not isinstance(node.value, str) or not node.value:
+        msg = f"must be a non-empty string, got {_type_name(node.value)}"
+        raise ManifestError(msg, file=source, line=node.line, key=key)
+    return node.value
+
+
+def _opt_str(mapping: dict[str, _Node], key: str, source: str) -> str | None:
+    node = mapping.get(key)
+    if node is None or node.value is None:
+        return None
+    return _str(node, key, source)
+
+
+def _str_list(node: _Node | None, key: str, source: str) -> tuple[str, ...]:
+    if node is None or node.value is None:
+        return ()
+    if not isinstance(node.value, list):
+        msg = f"must be a list of strings, got {_type_name(node.value)}"
+        raise ManifestError(msg, file=source, line=node.line, key=key)
+    return tuple(_str(item, key, source) for item in node.value)
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {value!r}"
+
+
+@dataclass(slots=True)
+class _Node:
+    """A YAML value with the line it starts on (and its key's line inside a mapping)."""
+
+    value: Any
+    line: int
+    key_line: int = 0
+
+
+class _Reader:
+    """Turns YAML text into `_Node`s, rejecting tags, duplicate keys and runaway aliases."""
+
+    _SCALAR_TAGS: Final = {
+        "tag:yaml.org,2002:str",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:float",
+    }
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.count = 0
+        self._constructor = yaml.SafeLoader("")
+
+    def read(self, text: str) -> _Node:
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or err.context_mark
+            line = mark.line + 1 if mark is not None else None
+            problem = (err.problem or err.context or "invalid YAML").strip()
+            msg = f"invalid YAML: {problem}"
+            raise ManifestError(msg, file=self.source, line=line) from None
+        except yaml.YAMLError as err:
+            msg = f"invalid YAML: {err}"
+            raise ManifestError(msg, file=self.source) from None
+        if root is None:
+            msg = "the manifest is empty"
+            raise ManifestError(msg, file=self.source, line=1)
+        return self._node(root, 0)
+
+    def _node(self, node: yaml.Node, depth: int) -> _Node:
+        self.count += 1
+        line = node.start_mark.line + 1
+        if depth > _MAX_DEPTH or self.count > _MAX_NODES:
+            msg = "too deeply nested or too large (aliases?)"
+            raise ManifestError(msg, file=self.source, line=line)
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != "tag:yaml.org,2002:map":
+                self._bad_tag(node)
+            result: dict[str, _Node] = {}
+            for key_node, value_node in node.value:
+                key_line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    msg = "keys must be plain strings (no merge keys or complex keys)"
+                    raise ManifestError(msg, file=self.source, line=key_line)
+                key = self._scalar(key_node)
+                if not isinstance(key, str):
+                    key = str(key)
+                if key in result:
+                    msg = f"duplicate key (first at line {result[key].key_line})"
+                    raise ManifestError(msg, file=self.source, line=key_line, key=key)
+                child = self._node(value_node, depth + 1)
+                child.key_line = key_line
+                result[key] = child
+            return _Node(result, line)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                self._bad_tag(node)
+            return _Node([self._node(item, depth + 1) for item in node.value], line)
+        return _Node(self._scalar(node), line)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag not in self._SCALAR_TAGS:
+            self._bad_tag(node)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError) as err:
+            msg = f"bad value: {err}"
+            raise ManifestError(msg, file=self.source, line=node.start_mark.line + 1) from None
+
+    def _bad_tag(self, node: yaml.Node) -> None:
+        msg = f"tag {node.tag!r} is not allowed (manifests are data, never code)"
+        raise ManifestError(msg, file=self.source, line=node.start_mark.line + 1)
+
+
+def open_manifest(arg: str | None, *, root: Path | None = None) -> Manifest:
+    """Open the manifest a user named: a file path, a preset name, or None for the default preset.
+
+    A preset's `root` and lockfile are relative to the current directory (its YAML lives
+    inside the installed package, where neither belongs).
+
+    Raises:
+        ManifestError: no such file or preset, or the manifest is invalid.
+    """
+    from wanmodels.presets import DEFAULT_PRESET, list_presets, preset_path
+
+    name = arg if arg is not None else DEFAULT_PRESET
+    if arg is not None and (Path(arg).is_file() or "/" in arg or arg.endswith((".yaml", ".yml"))):
+        manifest = load_manifest(arg)
+    else:
+        path = preset_path(name)
+        if path is None:
+            msg = "no such manifest file or preset"
+            hint = f"Presets: {', '.join(list_presets()) or 'none'}; or pass -m path/to/manifest.yaml."
+            raise ManifestError(msg, file=name, hint=hint)
+        cwd = Path.cwd()
+        manifest = load_manifest(path, base_dir=cwd, lock_dir=cwd, source=f"preset '{name}'")
+    return manifest.with_root(root) if root is not None else manifest

@@ -1,0 +1,222 @@
+"""What needs doing: select each entry's files, map them into the root, decide per file.
+
+Pure functions over data: a repo listing (or the lockfile) and what the disk holds go in,
+a `Plan` comes out. Nothing here touches the network, so `--dry-run` is free and every
+rule is testable without a server.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from wanmodels._fs import check_relative
+from wanmodels.errors import HubError, SelectionError
+from wanmodels.integrity import Digest
+from wanmodels.manifest import ModelSpec
+from wanmodels.remote import RemoteFile
+
+
+class Action(str, Enum):
+    """What happens to one file."""
+
+    KEEP = "keep"  # on disk and verified
+    DOWNLOAD = "download"  # missing: fetch from byte 0
+    RESUME = "resume"  # a partial download exists: continue from its length
+    REPLACE = "replace"  # on disk but wrong: fetch, then swap in atomically
+
+
+@dataclass(frozen=True, slots=True)
+class SelectedFile:
+    """A repo file an entry wants, and where it goes relative to the root."""
+
+    remote: RemoteFile
+    local_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """An entry pinned to a commit with the files it selects."""
+
+    spec: ModelSpec
+    commit: str
+    files: tuple[SelectedFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalState:
+    """What the disk holds for one selected file."""
+
+    complete: bool = False  # the target exists with the right size and digest
+    exists: bool = False  # the target exists at all
+    part_bytes: int = 0  # length of a partial download, 0 when none
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedFile:
+    """One file of the plan and what to do with it."""
+
+    entry: str
+    repo_id: str
+    commit: str
+    repo_path: str
+    local_path: str
+    size: int
+    digest: Digest
+    action: Action
+    present: int  # bytes already usable: the whole file for KEEP, the part's length for RESUME
+
+    @property
+    def to_fetch(self) -> int:
+        return 0 if self.action is Action.KEEP else self.size - self.present
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPlan:
+    """One entry's share of the plan."""
+
+    spec: ModelSpec
+    commit: str
+    files: tuple[PlannedFile, ...]
+
+    @property
+    def to_fetch(self) -> int:
+        return sum(f.to_fetch for f in self.files)
+
+    @property
+    def present(self) -> int:
+        return sum(f.present for f in self.files)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every selected file of every chosen entry, in manifest order."""
+
+    root: Path
+    models: tuple[ModelPlan, ...]
+
+    @property
+    def files(self) -> tuple[PlannedFile, ...]:
+        return tuple(f for m in self.models for f in m.files)
+
+    @property
+    def to_fetch(self) -> int:
+        return sum(m.to_fetch for m in self.models)
+
+    @property
+    def present(self) -> int:
+        return sum(m.present for m in self.models)
+
+    def fetch_order(self) -> tuple[PlannedFile, ...]:
+        """Files that need bytes, largest first, so big transfers start while small ones fill in."""
+        todo = [f for f in self.files if f.action is not Action.KEEP]
+        return tuple(sorted(todo, key=lambda f: (-f.to_fetch, f.local_path)))
+
+
+def matches(path: str, patterns: Iterable[str]) -> bool:
+    """fnmatch-style match as huggingface_hub uses (`*` crosses `/`; `dir/` means `dir/*`)."""
+    return any(fnmatch.fnmatchcase(path, p + "*" if p.endswith("/") else p) for p in patterns)
+
+
+def select(spec: ModelSpec, commit: str, files: tuple[RemoteFile, ...]) -> Selection:
+    """Apply an entry's `files`, `include` and `exclude` to a repo listing.
+
+    Raises:
+        SelectionError: a `files:` path is not in the repo, an `include` pattern or the whole
+            selection matches nothing, or an `expect` path is not provided.
+        HubError: the server listed a path that would escape the folder.
+    """
+    by_path = {f.path: f for f in files}
+    chosen: dict[str, SelectedFile] = {}
+    for repo_path, target in spec.files:
+        remote = by_path.get(repo_path)
+        if remote is None:
+            raise _missing(spec, repo_path, by_path, "files")
+        chosen[repo_path] = SelectedFile(remote, f"{spec.folder}/{target}")
+    for pattern in spec.include:
+        if not any(matches(p, (pattern,)) for p in by_path):
+            raise _missing(spec, pattern, by_path, "include")
+    if spec.include or spec.selects_everything:
+        for remote in files:
+            if remote.path in chosen or matches(remote.path, spec.exclude):
+                continue
+            if spec.include and not matches(remote.path, spec.include):
+                continue
+            chosen[remote.path] = SelectedFile(remote, f"{spec.folder}/{remote.path}")
+    if not chosen:
+        msg = f"entry '{spec.name}' (line {spec.line}): the selection matches no file of '{spec.repo}'"
+        hint = f"Repo files: {_sample(by_path)}."
+        raise SelectionError(msg, hint=hint)
+    for item in chosen.values():
+        reason = check_relative(item.remote.path)
+        if reason is not None:
+            msg = f"entry '{spec.name}': the server listed an unsafe path {item.remote.path!r} ({reason})"
+            raise HubError(msg, repo_id=spec.repo, revision=commit, hint="Refusing to write it.")
+    provided = {s.local_path for s in chosen.values()}
+    for expected in spec.expect:
+        if f"{spec.folder}/{expected}" not in provided:
+            msg = (
+                f"entry '{spec.name}' (line {spec.line}): 'expect' names {expected!r}, "
+                "which the selection does not provide"
+            )
+            hint = "Add it to 'include' or 'files', or fix the name."
+            raise SelectionError(msg, hint=hint)
+    ordered = tuple(sorted(chosen.values(), key=lambda s: s.local_path))
+    return Selection(spec=spec, commit=commit, files=ordered)
+
+
+def decide(local: LocalState, size: int) -> tuple[Action, int]:
+    """The action for one file given what the disk holds, and the bytes already usable."""
+    if local.complete:
+        return Action.KEEP, size
+    if 0 < local.part_bytes <= size:
+        return Action.RESUME, local.part_bytes
+    return (Action.REPLACE if local.exists else Action.DOWNLOAD), 0
+
+
+def make_plan(
+    root: Path, selections: Iterable[Selection], probe: Callable[[SelectedFile], LocalState]
+) -> Plan:
+    """Build the plan: `probe` reports what the disk holds for each selected file."""
+    models = []
+    for sel in selections:
+        planned = []
+        for item in sel.files:
+            action, present = decide(probe(item), item.remote.size)
+            planned.append(
+                PlannedFile(
+                    entry=sel.spec.name,
+                    repo_id=sel.spec.repo,
+                    commit=sel.commit,
+                    repo_path=item.remote.path,
+                    local_path=item.local_path,
+                    size=item.remote.size,
+                    digest=item.remote.digest,
+                    action=action,
+                    present=present,
+                )
+            )
+        models.append(ModelPlan(spec=sel.spec, commit=sel.commit, files=tuple(planned)))
+    return Plan(root=root, models=tuple(models))
+
+
+def _missing(spec: ModelSpec, wanted: str, by_path: dict[str, RemoteFile], key: str) -> SelectionError:
+    near = difflib.get_close_matches(wanted, list(by_path), n=3, cutoff=0.4)
+    what = "file" if key == "files" else "pattern"
+    msg = f"entry '{spec.name}' (line {spec.line}): {key} {what} {wanted!r} matches nothing in '{spec.repo}'"
+    hint = f"Nearest repo files: {', '.join(near)}." if near else f"Repo files: {_sample(by_path)}."
+    return SelectionError(msg, hint=hint)
+
+
+def _sample(by_path: dict[str, RemoteFile], limit: int = 8) -> str:
+    names = sorted(by_path)
+    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more if names else "none"
