@@ -203,7 +203,7 @@ def main() -> NoReturn:
     """Console entry point: the single place where errors become messages and exit codes."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except WanmodelsError as err:
         if debug_enabled():
             raise
@@ -227,7 +227,7 @@ def main() -> NoReturn:
         if isinstance(err, click.exceptions.Abort):
             sys.exit(EXIT_INTERRUPTED)
         raise
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _debug_hint() -> str:

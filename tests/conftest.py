@@ -1,0 +1,100 @@
+"""Fixtures: a clean environment, a Hub-protocol server on 127.0.0.1, and a CLI runner.
+
+CLI tests run `python -m wanmodels` in a subprocess because huggingface_hub reads its
+environment (`HF_ENDPOINT`, `HF_HUB_OFFLINE`, ...) at import time, and because that is how
+users meet the exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures import add_repos, seed_repos
+from tests.hubserver import HubServer
+
+_PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No HF_*/WANMODELS_* from the developer's shell, no proxies, a private HF_HOME."""
+    for name in list(os.environ):
+        if (
+            name.startswith(("HF_", "WANMODELS_", "HUGGINGFACE_"))
+            or name in _PROXY_VARS
+            or name == "NO_COLOR"
+        ):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_UPDATE_CHECK", "1")
+
+
+@pytest.fixture
+def hub() -> Iterator[HubServer]:
+    """A fresh server holding the four seed repos (small files)."""
+    with HubServer() as server:
+        add_repos(server, seed_repos())
+        yield server
+
+
+@dataclass(frozen=True)
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+Cli = Callable[..., CliRun]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+def cli_env(hub: HubServer, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["HF_ENDPOINT"] = hub.url
+    env["WANMODELS_RETRY_WAIT"] = "0.2"
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def cli(hub: HubServer, workdir: Path) -> Cli:
+    """Run `python -m wanmodels ARGS` in `workdir` against the test server."""
+
+    def run(*args: str, cwd: Path | None = None, timeout: float = 60, **env: str) -> CliRun:
+        proc = subprocess.run(
+            [sys.executable, "-m", "wanmodels", *args],
+            cwd=cwd or workdir,
+            env=cli_env(hub, **env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        return CliRun(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+def write_manifest(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
