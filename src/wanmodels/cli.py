@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Final, NoReturn
 
 import typer
+from typer.exceptions import TyperException
 
 from wanmodels import __version__
 from wanmodels.config import debug_enabled, resolve_manifest_arg, resolve_settings, root_override
@@ -216,17 +217,14 @@ def main() -> NoReturn:
         sys.exit(EXIT_INTERRUPTED)
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
-    except Exception as err:
-        import click
-
-        if isinstance(err, click.exceptions.Exit):
-            sys.exit(err.exit_code)
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(EXIT_USAGE if err.exit_code == 2 else err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(EXIT_INTERRUPTED)
-        raise
+    except typer.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except TyperException as err:
+        # Usage errors (unknown option, bad value): typer's own message, exit 2 as documented.
+        show = getattr(err, "show", None)
+        if callable(show):
+            show()
+        sys.exit(getattr(err, "exit_code", EXIT_USAGE))
     sys.exit(code if isinstance(code, int) else 0)
 
 
