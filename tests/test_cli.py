@@ -30,7 +30,8 @@ VALID_ENTRY = "  - name: a\n    repo: org/a\n"
         ("version: 1\nversion: 1\nmodels:\n" + VALID_ENTRY, 2, "'version': duplicate key"),
         ("version: 1\nmodels:\n" + VALID_ENTRY + VALID_ENTRY, 5, "duplicate name"),
         (
-            "version: 1\nmodels:\n  - name: a\n    repo: org/a\n    folder: x\n  - name: b\n    repo: org/b\n    folder: x\n",
+            "version: 1\nmodels:\n  - name: a\n    repo: org/a\n    folder: x\n"
+            "  - name: b\n    repo: org/b\n    folder: x\n",
             6,
             "already used",
         ),
@@ -42,7 +43,8 @@ VALID_ENTRY = "  - name: a\n    repo: org/a\n"
             "'..'",
         ),
         (
-            "version: 1\nmodels:\n  - name: a\n    repo: org/a\n    folder: m\n  - name: b\n    repo: org/b\n    folder: m/sub\n",
+            "version: 1\nmodels:\n  - name: a\n    repo: org/a\n    folder: m\n"
+            "  - name: b\n    repo: org/b\n    folder: m/sub\n",
             6,
             "nests",
         ),
