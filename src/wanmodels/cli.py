@@ -172,6 +172,75 @@ def verify(
     _finish("verify", as_json, run)
 
 
+@app.command("lock")
+def lock_command(
+    manifest: ManifestOpt = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only compare: exit 1 if the lock is missing or out of date.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolve every entry on the Hub and write the lockfile (no file bytes are fetched)."""
+
+    def run() -> int:
+        from wanmodels.manifest import open_manifest
+        from wanmodels.report import lock_json, make_console, render_lock
+        from wanmodels.resolve import lock_manifest
+
+        loaded = open_manifest(resolve_manifest_arg(manifest))
+        result = lock_manifest(loaded, settings=resolve_settings(), check=check)
+        render_lock(result, make_console(sys.stderr), check=check)
+        if as_json:
+            _print_json(lock_json(result, check=check))
+        return 1 if check and not result.up_to_date else 0
+
+    _finish("lock", as_json, run)
+
+
+@app.command("status")
+def status_command(
+    names: NamesArg = None,
+    manifest: ManifestOpt = None,
+    root: RootOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per entry: complete, missing files, or partial, from the lockfile (no network, no hashing)."""
+
+    def run() -> int:
+        from wanmodels.manifest import open_manifest
+        from wanmodels.report import make_console, render_status, status_json
+        from wanmodels.status import status
+
+        loaded = open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
+        report = status(loaded, tuple(names or ()))
+        render_status(report, make_console(sys.stderr))
+        if as_json:
+            _print_json(status_json(report))
+        return 0 if report.complete else 1
+
+    _finish("status", as_json, run)
+
+
+@app.command("list")
+def list_command(manifest: ManifestOpt = None, as_json: JsonOpt = False) -> None:
+    """The bundled presets, and the entries of the current manifest (sizes from its lockfile)."""
+
+    def run() -> int:
+        from wanmodels.lock import read_lock
+        from wanmodels.manifest import open_manifest
+        from wanmodels.presets import list_presets
+        from wanmodels.report import list_json, make_console, render_list
+
+        loaded = open_manifest(resolve_manifest_arg(manifest))
+        lock = read_lock(loaded.lock_path)
+        render_list(list_presets(), loaded, lock, make_console(sys.stderr))
+        if as_json:
+            _print_json(list_json(list_presets(), loaded, lock))
+        return 0
+
+    _finish("list", as_json, run)
+
+
 def _sink(console: Any) -> Any:
     from wanmodels.report import LineProgress, RichProgress
 

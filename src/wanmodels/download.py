@@ -25,14 +25,14 @@ from wanmodels.errors import (
     HubError,
     Interrupted,
     LocalIOError,
-    LockError,
     OfflineError,
     WanmodelsError,
 )
-from wanmodels.lock import Lockfile, read_lock, write_lock
+from wanmodels.lock import Lockfile
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.plan import Action, Plan, PlannedFile, Selection, make_plan, select
+from wanmodels.plan import Action, Plan, PlannedFile, Selection, make_plan
 from wanmodels.progress import NullProgress, ProgressSink
+from wanmodels.resolve import resolve_selections, save_lock
 from wanmodels.state import StateCache, work_dir
 
 SPACE_MARGIN: Final = 64 << 20
@@ -104,44 +104,6 @@ class DownloadResult:
         return EXIT_FAILED if codes else EXIT_OK
 
 
-def resolve_selections(
-    manifest: Manifest,
-    specs: tuple[ModelSpec, ...],
-    settings: Settings,
-    *,
-    frozen: bool = False,
-    refresh: bool = False,
-) -> tuple[tuple[Selection, ...], Lockfile | None]:
-    """Pin every entry: from the lockfile when it still matches, else from the Hub.
-
-    Returns the selections and the lockfile that was read (None when there is none).
-
-    Raises:
-        LockError: `frozen` and the lock is missing or no longer matches the manifest.
-        SelectionError, HubError: see `plan.select` and `hub.Hub.resolve`.
-    """
-    lock = read_lock(manifest.lock_path)
-    if frozen:
-        problems = ["there is no lockfile"] if lock is None else lock.drift(manifest, specs)
-        if problems:
-            msg = f"{manifest.lock_path}: --frozen, but {'; '.join(problems)}"
-            raise LockError(msg, hint="Run `wanmodels lock` and commit the lockfile.")
-    selections: list[Selection] = []
-    hub = None
-    for spec in specs:
-        locked = lock.get(spec.name) if lock is not None and not refresh else None
-        if locked is not None and locked.matches(spec):
-            selections.append(locked.to_selection(spec))
-            continue
-        if hub is None:
-            from wanmodels.hub import Hub  # imported here: a locked run never loads huggingface_hub
-
-            hub = Hub(settings)
-        repo = hub.resolve(spec.repo, spec.revision, entry=spec.name)
-        selections.append(select(spec, repo.commit, repo.files))
-    return tuple(selections), lock
-
-
 def download(
     manifest: Manifest,
     names: tuple[str, ...] = (),
@@ -202,12 +164,7 @@ def _update_lock(manifest: Manifest, lock: Lockfile | None, selections: tuple[Se
     merged = fresh if lock is None else lock.merged(fresh)
     if lock is not None and merged.to_json() == lock.to_json():
         return None
-    try:
-        write_lock(manifest.lock_path, merged)
-    except OSError as err:
-        msg = f"cannot write the lockfile '{manifest.lock_path}': {err.strerror}"
-        raise LocalIOError(msg) from None
-    return manifest.lock_path
+    return save_lock(manifest, merged)
 
 
 def _run_pool(

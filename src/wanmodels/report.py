@@ -24,7 +24,11 @@ from rich.table import Table
 
 from wanmodels.download import DownloadResult, FileOutcome
 from wanmodels.errors import WanmodelsError
+from wanmodels.lock import Lockfile
+from wanmodels.manifest import Manifest
 from wanmodels.plan import ModelPlan, Plan, PlannedFile
+from wanmodels.resolve import LockResult
+from wanmodels.status import StatusReport
 from wanmodels.verify import VerifyReport
 
 DEBUG_HINT = "(set WANMODELS_DEBUG=1 for a traceback)"
@@ -41,7 +45,9 @@ def human_bytes(n: int) -> str:
 
 
 def make_console(stream: TextIO, *, no_color: bool = False) -> Console:
-    return Console(file=stream, no_color=no_color or None, highlight=False, soft_wrap=True)
+    # Logs have no width; 80 columns would truncate repo ids in tables.
+    width = None if stream.isatty() else 160
+    return Console(file=stream, no_color=no_color or None, highlight=False, soft_wrap=True, width=width)
 
 
 class LineProgress:
@@ -260,4 +266,118 @@ def error_json(command: str, err: WanmodelsError) -> dict[str, Any]:
         "command": command,
         "status": "error",
         "error": {"type": type(err).__name__, "message": str(err), "exit_code": err.exit_code},
+    }
+
+
+def render_lock(result: LockResult, console: Console, *, check: bool) -> None:
+    for change in result.changes:
+        console.print(f"{'out of date' if check else 'updated'}: {change}", markup=False)
+    if check:
+        console.print(
+            "lockfile is up to date" if result.up_to_date else "lockfile is out of date", markup=False
+        )
+    elif result.written is not None:
+        console.print(f"wrote {result.written}", markup=False)
+    else:
+        console.print("lockfile unchanged", markup=False)
+
+
+def lock_json(result: LockResult, *, check: bool) -> dict[str, Any]:
+    return {
+        "command": "lock",
+        "status": "ok" if result.up_to_date or not check else "out_of_date",
+        "check": check,
+        "changes": list(result.changes),
+        "written": str(result.written) if result.written else None,
+        "models": [
+            {
+                "name": m.name,
+                "repo": m.repo,
+                "revision": m.revision,
+                "commit": m.commit,
+                "files": len(m.files),
+            }
+            for m in result.lockfile.models
+        ],
+        "error": None,
+    }
+
+
+def render_status(report: StatusReport, console: Console) -> None:
+    for m in report.models:
+        if m.state == "not locked":
+            detail = "not locked (run `wanmodels download` or `wanmodels lock`)"
+        elif m.state == "complete":
+            detail = f"complete, {m.files} file(s), {human_bytes(m.bytes_expected)}"
+        else:
+            detail = (
+                f"{m.state}: {m.missing} of {m.files} file(s) missing, "
+                f"{human_bytes(m.bytes_present)} of {human_bytes(m.bytes_expected)} on disk"
+            )
+        commit = f" @{m.commit[:12]}" if m.commit else ""
+        console.print(f"{m.name} [{m.repo}{commit}] -> {m.folder}: {detail}", markup=False)
+
+
+def status_json(report: StatusReport) -> dict[str, Any]:
+    return {
+        "command": "status",
+        "status": "ok" if report.complete else "incomplete",
+        "models": [
+            {
+                "name": m.name,
+                "repo": m.repo,
+                "folder": m.folder,
+                "state": m.state,
+                "commit": m.commit,
+                "files": m.files,
+                "missing": m.missing,
+                "bytes_present": m.bytes_present,
+                "bytes_expected": m.bytes_expected,
+            }
+            for m in report.models
+        ],
+        "error": None,
+    }
+
+
+def _sizes(lock: Lockfile | None) -> dict[str, int]:
+    return {m.name: sum(f.size for f in m.files) for m in lock.models} if lock is not None else {}
+
+
+def render_list(
+    presets: tuple[str, ...], manifest: Manifest, lock: Lockfile | None, console: Console
+) -> None:
+    console.print(f"presets: {', '.join(presets)}", markup=False)
+    console.print(f"manifest: {manifest.source} (root {manifest.root})", markup=False)
+    sizes = _sizes(lock)
+    table = Table(show_edge=False)
+    for col in ("entry", "repo", "revision", "folder", "size"):
+        table.add_column(col, justify="right" if col == "size" else "left")
+    for spec in manifest.models:
+        size = sizes.get(spec.name)
+        table.add_row(
+            spec.name, spec.repo, spec.revision, spec.folder, human_bytes(size) if size else "not locked"
+        )
+    console.print(table)
+
+
+def list_json(presets: tuple[str, ...], manifest: Manifest, lock: Lockfile | None) -> dict[str, Any]:
+    sizes = _sizes(lock)
+    return {
+        "command": "list",
+        "presets": list(presets),
+        "manifest": manifest.source,
+        "root": str(manifest.root),
+        "models": [
+            {
+                "name": s.name,
+                "repo": s.repo,
+                "revision": s.revision,
+                "folder": s.folder,
+                "description": s.description,
+                "size": sizes.get(s.name),
+            }
+            for s in manifest.models
+        ],
+        "error": None,
     }

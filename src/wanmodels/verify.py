@@ -17,11 +17,11 @@ from pathlib import PurePosixPath
 
 from wanmodels._fs import safe_join
 from wanmodels.config import Settings
-from wanmodels.download import resolve_selections
 from wanmodels.errors import EXIT_FAILED, EXIT_OK
 from wanmodels.formats import check_format
 from wanmodels.manifest import Manifest
 from wanmodels.plan import SelectedFile, Selection
+from wanmodels.resolve import resolve_selections
 from wanmodels.state import WORK_DIR, StateCache, part_path
 
 

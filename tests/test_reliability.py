@@ -1,0 +1,296 @@
+"""The fault matrix: what the network, the disk and the user throw at a download."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli, cli_env, write_manifest
+from tests.fixtures import safetensors_bytes
+from tests.hubserver import Fault, HubServer
+
+BIG = "big.safetensors"
+
+
+def big_repo(hub: HubServer, workdir: Path, size: int = 4 << 20) -> tuple[Path, bytes]:
+    data = safetensors_bytes({"w": ("F32", [size // 4])}, seed=11)
+    hub.add_repo("test/big", {"config.json": b"{}", BIG: data})
+    manifest = write_manifest(
+        workdir / "big.yaml", "version: 1\nmodels:\n  - name: big\n    repo: test/big\n"
+    )
+    return manifest, data
+
+
+def target(workdir: Path) -> Path:
+    return workdir / "models" / "big" / BIG
+
+
+def parts(workdir: Path) -> list[Path]:
+    folder = workdir / "models" / ".wanmodels" / "partial"
+    return list(folder.glob("*.part")) if folder.exists() else []
+
+
+def test_server_errors_are_retried_then_succeed(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    manifest, data = big_repo(hub, workdir)
+    hub.add_fault(Fault(path=BIG, kind="status", status=503, times=3))
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 0, run.stderr
+    assert target(workdir).read_bytes() == data
+    assert [r.status for r in hub.gets(BIG)] == [503, 503, 503, 200]
+    assert "HTTP 503" in run.stderr and "retrying" in run.stderr
+
+
+def test_server_errors_past_the_budget_exit_3_naming_file_and_status(
+    cli: Cli, hub: HubServer, workdir: Path
+) -> None:
+    manifest, _ = big_repo(hub, workdir)
+    hub.add_fault(Fault(path=BIG, kind="status", status=502, times=None))
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 3
+    assert "big/big.safetensors" in run.stderr and "HTTP 502" in run.stderr
+    assert len(hub.gets(BIG)) == 6  # one try plus five retries
+    assert (workdir / "models" / "big" / "config.json").is_file()  # the rest landed
+
+
+def test_retry_after_is_honoured(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    manifest, data = big_repo(hub, workdir)
+    hub.add_fault(Fault(path=BIG, kind="status", status=429, headers={"Retry-After": "1"}, times=1))
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 0, run.stderr
+    first, second = hub.gets(BIG)
+    assert first.status == 429
+    assert second.started - first.started >= 0.95
+
+
+def test_stalled_stream_times_out_and_resumes(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    manifest, data = big_repo(hub, workdir)
+    hub.add_fault(Fault(path=BIG, kind="stall", after_bytes=1 << 20, seconds=30, times=1))
+    started = time.monotonic()
+    run = cli("download", "-m", str(manifest), "--timeout", "1", timeout=30)
+    assert run.returncode == 0, run.stderr
+    assert time.monotonic() - started < 20
+    assert target(workdir).read_bytes() == data
+    gets = hub.gets(BIG)
+    assert len(gets) == 2
+    assert gets[1].range == f"bytes={1 << 20}-"
+
+
+def test_ignored_range_restarts_the_part_cleanly(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    manifest, data = big_repo(hub, workdir)
+    hub.add_fault(Fault(path=BIG, kind="cut", after_bytes=1 << 20, times=1))
+    hub.add_fault(Fault(path=BIG, kind="ignore_range", times=1))
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 0, run.stderr
+    assert target(workdir).read_bytes() == data
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_exits_130_quickly_and_keeps_the_part(hub: HubServer, workdir: Path, sig: int) -> None:
+    manifest, data = big_repo(hub, workdir, 16 << 20)
+    hub.throttle_bps = 4 << 20
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wanmodels", "download", "-m", str(manifest)],
+        cwd=workdir,
+        env=cli_env(hub),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(p.stat().st_size > (1 << 20) for p in parts(workdir)):
+        time.sleep(0.02)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=10)
+    elapsed = time.monotonic() - sent
+    assert proc.returncode == 130, err
+    assert elapsed < 2.0
+    assert "run" in err.lower() and "again" in err.lower()
+    assert "Traceback" not in err
+    (part,) = parts(workdir)
+    kept = part.stat().st_size
+    assert 0 < kept < len(data)
+    hub.throttle_bps = None
+    hub.clear_log()
+    rerun = subprocess.run(
+        [sys.executable, "-m", "wanmodels", "download", "-m", str(manifest)],
+        cwd=workdir,
+        env=cli_env(hub),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert target(workdir).read_bytes() == data
+    assert hub.gets(BIG)[0].range == f"bytes={kept}-"
+
+
+def test_second_process_waits_then_finds_nothing_to_do(hub: HubServer, workdir: Path, cli: Cli) -> None:
+    manifest, data = big_repo(hub, workdir, 8 << 20)
+    hub.throttle_bps = 8 << 20
+    first = subprocess.Popen(
+        [sys.executable, "-m", "wanmodels", "download", "-m", str(manifest)],
+        cwd=workdir,
+        env=cli_env(hub),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not parts(workdir):
+        time.sleep(0.02)
+    busy = cli("download", "-m", str(manifest), "--no-wait")
+    assert busy.returncode == 4
+    assert "another wanmodels process" in busy.stderr
+    second = cli("download", "-m", str(manifest), "--json", timeout=60)
+    first.wait(30)
+    assert first.returncode == 0
+    assert second.returncode == 0, second.stderr
+    assert "waiting for another wanmodels process" in second.stderr
+    assert second.json()["bytes"]["fetched"] == 0
+    assert target(workdir).read_bytes() == data
+    assert len([r for r in hub.gets(BIG) if r.status in (200, 206)]) == 1
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str) -> Iterator[Path]:
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_plan_that_does_not_fit_is_refused_before_fetching(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    manifest, _ = big_repo(hub, workdir, 4 << 20)
+    with small_disk(workdir / "tiny", "2m") as tiny:
+        run = cli("download", "-m", str(manifest), "--root", str(tiny))
+        assert run.returncode == 4
+        assert "not enough disk space" in run.stderr and "needs" in run.stderr
+        assert hub.gets() == []
+
+
+def test_disk_filling_mid_file_keeps_the_part(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    data = safetensors_bytes({"w": ("F32", [(24 << 20) // 4])}, seed=2)
+    hub.add_repo("test/fill", {"a.safetensors": data})
+    manifest = write_manifest(
+        workdir / "f.yaml", "version: 1\nmodels:\n  - name: fill\n    repo: test/fill\n"
+    )
+    with small_disk(workdir / "tiny", "160m") as tiny:
+        # The up-front check passes; then another writer fills the disk while the file streams.
+        filler = tiny / "filler"
+        with filler.open("wb") as f:
+            f.truncate(0)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wanmodels",
+                "download",
+                "-m",
+                str(manifest),
+                "--root",
+                str(tiny / "root"),
+            ],
+            cwd=workdir,
+            env=cli_env(hub),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        hub.throttle_bps = 8 << 20
+        deadline = time.monotonic() + 20
+        partial = tiny / "root" / ".wanmodels" / "partial"
+        while time.monotonic() < deadline and not (partial.exists() and list(partial.glob("*.part"))):
+            time.sleep(0.01)
+        free = os.statvfs(tiny).f_bavail * os.statvfs(tiny).f_frsize
+        with filler.open("wb") as f:
+            f.write(b"\0" * max(0, free - (4 << 20)))
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 4, err
+        assert "disk full" in err
+        (part,) = partial.glob("*.part")
+        assert part.stat().st_size > 0
+        filler.unlink()
+        hub.throttle_bps = None
+        run = cli("download", "-m", str(manifest), "--root", str(tiny / "root"))
+        assert run.returncode == 0, run.stderr
+        assert (tiny / "root" / "fill" / "a.safetensors").read_bytes() == data
+
+
+def test_hostile_tree_path_is_refused(cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path) -> None:
+    hub.add_repo(
+        "test/evil", {"ok.json": b"{}", "../../escape.json": b"{}", "/abs.json": b"{}"}, hostile=True
+    )
+    manifest = write_manifest(
+        workdir / "e.yaml", "version: 1\nmodels:\n  - name: evil\n    repo: test/evil\n"
+    )
+    before = sorted(p.name for p in tmp_path.iterdir())
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode in (2, 3), run.stderr
+    assert "unsafe path" in run.stderr or "escape" in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert not (workdir / "escape.json").exists()
+
+
+def test_symlink_out_of_the_root_is_not_followed(
+    cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    models = workdir / "models"
+    models.mkdir()
+    (models / "sd-vae").symlink_to(outside, target_is_directory=True)
+    run = cli("download", "sd-vae")
+    assert run.returncode == 4, run.stderr
+    assert "outside the model root" in run.stderr
+    assert list(outside.iterdir()) == []
+
+
+def test_offline_with_complete_tree_succeeds_without_requests(cli: Cli, hub: HubServer) -> None:
+    assert cli("download").returncode == 0
+    hub.clear_log()
+    run = cli("download", HF_HUB_OFFLINE="1")
+    assert run.returncode == 0, run.stderr
+    assert cli("verify", "--offline").returncode == 0
+    assert hub.requests == []
+
+
+def test_offline_with_missing_files_exits_3_naming_them(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    assert cli("download").returncode == 0
+    (workdir / "models" / "sd-vae" / "config.json").unlink()
+    hub.clear_log()
+    run = cli("download", "--offline")
+    assert run.returncode == 3
+    assert "sd-vae/config.json" in run.stderr
+    assert hub.requests == []
+
+
+def test_offline_without_lockfile_exits_3_without_requests(cli: Cli, hub: HubServer) -> None:
+    run = cli("download", "--offline")
+    assert run.returncode == 3
+    assert "offline" in run.stderr
+    assert hub.requests == []
+
+
+def test_truncated_state_file_is_rebuilt_not_trusted(cli: Cli, workdir: Path) -> None:
+    assert cli("download").returncode == 0
+    state = workdir / "models" / ".wanmodels" / "state.json"
+    state.write_text(state.read_text()[:40])
+    run = cli("verify", "--json")
+    assert run.returncode == 0, run.stderr
+    assert run.json()["hashed_bytes"] > 0  # everything was re-hashed
+    again = cli("verify", "--json")
+    assert again.json()["hashed_bytes"] == 0  # and the rebuilt cache is trusted next time
