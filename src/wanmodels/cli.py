@@ -99,6 +99,9 @@ def download(
     frozen: Annotated[
         bool, typer.Option("--frozen", help="Fail (exit 2) unless the lockfile matches the manifest.")
     ] = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Re-hash every file on disk and re-fetch only the bad ones.")
+    ] = False,
     offline: OfflineOpt = None,
     timeout: Annotated[
         float | None,
@@ -128,7 +131,13 @@ def download(
         sink = None if quiet or dry_run else _sink(console)
         try:
             result = run_download(
-                loaded, tuple(names or ()), settings=settings, dry_run=dry_run, frozen=frozen, sink=sink
+                loaded,
+                tuple(names or ()),
+                settings=settings,
+                dry_run=dry_run,
+                frozen=frozen,
+                repair=repair,
+                sink=sink,
             )
         finally:
             if sink is not None:

@@ -111,6 +111,7 @@ def download(
     settings: Settings | None = None,
     dry_run: bool = False,
     frozen: bool = False,
+    repair: bool = False,
     sink: ProgressSink | None = None,
     cancel: threading.Event | None = None,
 ) -> DownloadResult:
@@ -119,6 +120,8 @@ def download(
     Plans first (one tree listing per repo, or none with a matching lockfile), checks free
     space for the whole plan, then fetches with one pool. Writes the lockfile when the
     manifest has none or when new entries were resolved, and the state cache always.
+    With `repair`, every file on disk is re-hashed (not trusted from the state cache), so a
+    file damaged in place is re-fetched; good files are kept.
 
     Raises:
         ManifestError, LockError, SelectionError: bad input (before any byte moves).
@@ -135,7 +138,7 @@ def download(
     with _root_lock(manifest.root, settings, sink, enabled=not dry_run):
         selections, lock = resolve_selections(manifest, specs, settings, frozen=frozen)
         cache = StateCache(manifest.root)
-        plan = make_plan(manifest.root, selections, cache.probe)
+        plan = make_plan(manifest.root, selections, lambda item: cache.probe(item, full=repair))
         if dry_run:
             models = tuple(_unfetched(m.spec, m.commit, m.files) for m in plan.models)
             return DownloadResult(plan, models, dry_run=True, seconds=time.monotonic() - started)

@@ -143,9 +143,9 @@ class StateCache:
         self.record(local_path, st, expected)
         return "ok", actual
 
-    def probe(self, item: SelectedFile) -> LocalState:
-        """What the disk holds for one selected file (hashing it if it is unknown)."""
-        status, _ = self.check(item.local_path, item.remote.digest, item.remote.size)
+    def probe(self, item: SelectedFile, *, full: bool = False) -> LocalState:
+        """What the disk holds for one selected file (hashing it if unknown, or always with `full`)."""
+        status, _ = self.check(item.local_path, item.remote.digest, item.remote.size, full=full)
         if status == "ok":
             return LocalState(complete=True, exists=True)
         part = part_path(self.root, item.local_path, item.remote.digest)

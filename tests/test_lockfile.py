@@ -1,0 +1,125 @@
+"""Lockfile behaviour through the CLI: written once, stable, checked, frozen, repaired."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.conftest import Cli, write_manifest
+from tests.fixtures import seed_repos
+from tests.hubserver import HubServer
+
+LOCK = "wan2.1-i2v.lock"
+
+
+def test_lock_writes_without_downloading_and_is_stable(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    run = cli("lock")
+    assert run.returncode == 0, run.stderr
+    first = (workdir / LOCK).read_bytes()
+    assert hub.gets() == []  # metadata only
+    assert not (workdir / "models").exists()
+    again = cli("lock")
+    assert again.returncode == 0
+    assert "unchanged" in again.stderr
+    assert (workdir / LOCK).read_bytes() == first
+    assert first.endswith(b"\n")
+
+
+def test_lock_check_catches_a_moved_branch(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    assert cli("lock").returncode == 0
+    assert cli("lock", "--check").returncode == 0
+    files = dict(seed_repos()["stabilityai/sd-vae-ft-mse"])
+    files["config.json"] = b'{"changed": true}'
+    hub.add_repo("stabilityai/sd-vae-ft-mse", files)  # main moves to a new commit
+    run = cli("lock", "--check", "--json")
+    assert run.returncode == 1
+    assert "entry 'sd-vae': 'main' moved from" in run.stderr
+    assert run.json()["status"] == "out_of_date"
+
+
+def test_download_uses_the_locked_commit_after_the_branch_moves(
+    cli: Cli, hub: HubServer, workdir: Path
+) -> None:
+    assert cli("download").returncode == 0
+    files = dict(seed_repos()["stabilityai/sd-vae-ft-mse"])
+    files["config.json"] = b'{"changed": true}'
+    hub.add_repo("stabilityai/sd-vae-ft-mse", files)
+    (workdir / "models" / "sd-vae" / "config.json").unlink()
+    hub.clear_log()
+    assert cli("download").returncode == 0
+    old = seed_repos()["stabilityai/sd-vae-ft-mse"]["config.json"]
+    assert (workdir / "models" / "sd-vae" / "config.json").read_bytes() == old
+    assert not any(r.path.startswith("/api/") for r in hub.requests)
+
+
+def test_frozen_refuses_an_edited_manifest(cli: Cli, workdir: Path) -> None:
+    manifest = write_manifest(
+        workdir / "m.yaml", "version: 1\nmodels:\n  - name: vae\n    repo: stabilityai/sd-vae-ft-mse\n"
+    )
+    no_lock = cli("download", "-m", str(manifest), "--frozen")
+    assert no_lock.returncode == 2
+    assert "no lockfile" in no_lock.stderr
+    assert cli("download", "-m", str(manifest)).returncode == 0
+    assert (workdir / "m.lock").is_file()
+    assert cli("download", "-m", str(manifest), "--frozen").returncode == 0
+    write_manifest(
+        manifest,
+        "version: 1\nmodels:\n  - name: vae\n    repo: stabilityai/sd-vae-ft-mse\n    include: ['*.json']\n",
+    )
+    run = cli("download", "-m", str(manifest), "--frozen")
+    assert run.returncode == 2
+    assert "changed in the manifest" in run.stderr
+    assert "wanmodels lock" in run.stderr
+
+
+def test_malformed_lockfile_exits_2_with_one_line(cli: Cli, workdir: Path) -> None:
+    (workdir / LOCK).write_text('{"version": 1, "models": [{"name": 3}]}')
+    run = cli("download", "--dry-run")
+    assert run.returncode == 2
+    assert LOCK in run.stderr
+    assert "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_repair_refetches_exactly_the_damaged_file(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    assert cli("download").returncode == 0
+    target = workdir / "models" / "sd-vae" / "diffusion_pytorch_model.safetensors"
+    st = target.stat()
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    with target.open("r+b") as f:
+        f.write(bytes(data))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # hide the change from the stat cache
+    hub.clear_log()
+    plain = cli("download")
+    assert plain.returncode == 0
+    assert hub.gets() == []  # the cache vouches for it: that is what --repair is for
+    run = cli("download", "--repair", "--json")
+    assert run.returncode == 0, run.stderr
+    assert [r.file for r in hub.gets()] == ["diffusion_pytorch_model.safetensors"]
+    actions = {f["path"]: f["action"] for m in run.json()["models"] for f in m["files"]}
+    assert actions["sd-vae/diffusion_pytorch_model.safetensors"] == "replace"
+    assert cli("verify", "--full").returncode == 0
+
+
+def test_status_reports_complete_missing_and_partial(cli: Cli, workdir: Path) -> None:
+    not_locked = cli("status", "--json")
+    assert not_locked.returncode == 1
+    assert {m["state"] for m in not_locked.json()["models"]} == {"not locked"}
+    assert cli("download").returncode == 0
+    assert cli("status").returncode == 0
+    (workdir / "models" / "t5-base" / "spiece.model").unlink()
+    run = cli("status", "--json")
+    assert run.returncode == 1
+    states = {m["name"]: (m["state"], m["missing"]) for m in run.json()["models"]}
+    assert states["t5-base"] == ("missing", 1)
+    assert states["sd-vae"] == ("complete", 0)
+
+
+def test_list_shows_presets_and_entries(cli: Cli) -> None:
+    run = cli("list", "--json")
+    assert run.returncode == 0, run.stderr
+    doc = run.json()
+    assert "wan2.1-i2v" in doc["presets"]
+    assert [m["name"] for m in doc["models"]] == ["wan2.1-i2v", "clip-vit-large", "sd-vae", "t5-base"]
+    assert doc["models"][0]["repo"] == "Wan-AI/Wan2.1-I2V-14B-480P"
