@@ -61,7 +61,7 @@ def test_server_errors_past_the_budget_exit_3_naming_file_and_status(
 
 
 def test_retry_after_is_honoured(cli: Cli, hub: HubServer, workdir: Path) -> None:
-    manifest, data = big_repo(hub, workdir)
+    manifest, _ = big_repo(hub, workdir)
     hub.add_fault(Fault(path=BIG, kind="status", status=429, headers={"Retry-After": "1"}, times=1))
     run = cli("download", "-m", str(manifest))
     assert run.returncode == 0, run.stderr

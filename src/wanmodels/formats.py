@@ -47,7 +47,7 @@ def _check_safetensors(path: Path) -> str | None:
         raw = f.read(n)
     try:
         header = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "safetensors header is not valid JSON"
     if not isinstance(header, dict):
         return "safetensors header is not a JSON object"
@@ -73,6 +73,8 @@ def _check_json(path: Path, siblings: frozenset[str]) -> str | None:
         return None
     try:
         doc = json.loads(path.read_bytes())
+    except RecursionError:
+        return "not valid JSON: nested too deeply"
     except ValueError as err:
         return f"not valid JSON: {err}"
     if (

@@ -8,6 +8,7 @@ reading a whole file into memory.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
@@ -38,10 +39,13 @@ class Digest:
         """Parse `sha256:<hex>` or `gitsha1:<hex>`."""
         algorithm, sep, hexdigest = text.partition(":")
         expected_len = 64 if algorithm == "sha256" else 40
-        if not sep or algorithm not in ALGORITHMS or len(hexdigest) != expected_len:
+        if (
+            not sep
+            or algorithm not in ALGORITHMS
+            or not re.fullmatch(f"[0-9a-fA-F]{{{expected_len}}}", hexdigest)
+        ):
             msg = f"not a digest: {text!r} (expected 'sha256:<64 hex>' or 'gitsha1:<40 hex>')"
             raise ValueError(msg)
-        int(hexdigest, 16)  # raises ValueError on non-hex
         return cls(algorithm, hexdigest)  # type: ignore[arg-type]
 
     @property

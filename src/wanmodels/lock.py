@@ -160,7 +160,7 @@ def read_lock(path: Path) -> Lockfile | None:
         raise LockError(msg) from None
     try:
         return _parse(json.loads(text))
-    except (ValueError, TypeError, KeyError, AttributeError) as err:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
         detail = str(err) if isinstance(err, ValueError) else f"missing or wrong field {err}"
         msg = f"{path}: not a valid lockfile ({detail})"
         raise LockError(msg, hint="Delete it and run `wanmodels lock` to write a new one.") from None
@@ -172,7 +172,7 @@ def write_lock(path: Path, lockfile: Lockfile) -> None:
 
 
 def _parse(raw: Any) -> Lockfile:
-    if not isinstance(raw, dict) or raw.get("version") != LOCK_VERSION:
+    if not isinstance(raw, dict) or type(raw.get("version")) is not int or raw["version"] != LOCK_VERSION:
         msg = f"unsupported version {raw.get('version') if isinstance(raw, dict) else raw!r}"
         raise ValueError(msg)
     models = []

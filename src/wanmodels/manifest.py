@@ -162,7 +162,11 @@ def _resolve_root(text: str, base_dir: Path, source: str, line: int) -> Path:
     if "\0" in text:
         msg = "contains a NUL byte"
         raise ManifestError(msg, file=source, line=line, key="root")
-    root = Path(text).expanduser()
+    try:
+        root = Path(text).expanduser()
+    except RuntimeError:
+        msg = f"cannot expand {text!r}: unknown user"
+        raise ManifestError(msg, file=source, line=line, key="root") from None
     return root if root.is_absolute() else (base_dir / root).resolve()
 
 
@@ -187,23 +191,24 @@ def _model(node: _Node, source: str) -> ModelSpec:
     _check_path(folder, source, entry["folder"].line if "folder" in entry else name_node.line, "folder")
     files = _files(entry.get("files"), source)
     expect = _str_list(entry.get("expect"), "expect", source)
-    for item in expect:
-        _check_path(item, source, entry["expect"].line, "expect")
+    for item, line in expect:
+        _check_path(item, source, line, "expect")
     include = _str_list(entry.get("include"), "include", source)
     exclude = _str_list(entry.get("exclude"), "exclude", source)
     for key, patterns in (("include", include), ("exclude", exclude)):
-        if any(not p or p.startswith("/") for p in patterns):
-            msg = "patterns must be non-empty and relative to the repo"
-            raise ManifestError(msg, file=source, line=entry[key].line, key=key)
+        for pattern, line in patterns:
+            if pattern.startswith("/"):
+                msg = f"pattern {pattern!r} must be relative to the repo"
+                raise ManifestError(msg, file=source, line=line, key=key)
     return ModelSpec(
         name=name,
         repo=repo,
         revision=revision,
         folder=folder,
-        include=include,
-        exclude=exclude,
+        include=tuple(p for p, _ in include),
+        exclude=tuple(p for p, _ in exclude),
         files=files,
-        expect=expect,
+        expect=tuple(p for p, _ in expect),
         description=_opt_str(entry, "description", source) or "",
         line=node.line,
     )
@@ -288,13 +293,14 @@ def _opt_str(mapping: dict[str, _Node], key: str, source: str) -> str | None:
     return _str(node, key, source)
 
 
-def _str_list(node: _Node | None, key: str, source: str) -> tuple[str, ...]:
+def _str_list(node: _Node | None, key: str, source: str) -> tuple[tuple[str, int], ...]:
+    """A list of non-empty strings, each with its own line (so errors point at the item)."""
     if node is None or node.value is None:
         return ()
     if not isinstance(node.value, list):
         msg = f"must be a list of strings, got {_type_name(node.value)}"
         raise ManifestError(msg, file=source, line=node.line, key=key)
-    return tuple(_str(item, key, source) for item in node.value)
+    return tuple((_str(item, key, source), item.line) for item in node.value)
 
 
 def _type_name(value: Any) -> str:
@@ -305,6 +311,17 @@ def _type_name(value: Any) -> str:
     if value is None:
         return "nothing"
     return f"{type(value).__name__} {value!r}"
+
+
+def _deep_line(text: str) -> int | None:
+    """The line where flow brackets first nest deeper than `_MAX_DEPTH` (a best guess for messages)."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        for char in line:
+            depth += (char in "[{") - (char in "]}")
+            if depth > _MAX_DEPTH:
+                return number
+    return None
 
 
 @dataclass(slots=True)
@@ -344,6 +361,9 @@ class _Reader:
         except yaml.YAMLError as err:
             msg = f"invalid YAML: {err}"
             raise ManifestError(msg, file=self.source) from None
+        except RecursionError:
+            msg = "too deeply nested"
+            raise ManifestError(msg, file=self.source, line=_deep_line(text)) from None
         if root is None:
             msg = "the manifest is empty"
             raise ManifestError(msg, file=self.source, line=1)
@@ -381,11 +401,13 @@ class _Reader:
         return _Node(self._scalar(node), line)
 
     def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == "tag:yaml.org,2002:timestamp" and isinstance(node.value, str):
+            return node.value  # an unquoted date (e.g. a tag name) is just text here
         if node.tag not in self._SCALAR_TAGS:
             self._bad_tag(node)
         try:
             return self._constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError) as err:
+        except (yaml.YAMLError, ValueError, KeyError, IndexError, OverflowError) as err:
             msg = f"bad value: {err}"
             raise ManifestError(msg, file=self.source, line=node.start_mark.line + 1) from None
 

@@ -145,12 +145,20 @@ def select(spec: ModelSpec, commit: str, files: tuple[RemoteFile, ...]) -> Selec
         if not any(matches(p, (pattern,)) for p in by_path):
             raise _missing(spec, pattern, by_path, "include")
     if spec.include or spec.selects_everything:
+        mapped = {s.local_path for s in chosen.values()}
         for remote in files:
             if remote.path in chosen or matches(remote.path, spec.exclude):
                 continue
             if spec.include and not matches(remote.path, spec.include):
                 continue
-            chosen[remote.path] = SelectedFile(remote, f"{spec.folder}/{remote.path}")
+            local = f"{spec.folder}/{remote.path}"
+            if local in mapped:
+                msg = (
+                    f"entry '{spec.name}' (line {spec.line}): '{remote.path}' and a 'files:' entry "
+                    f"both land at '{local}'"
+                )
+                raise SelectionError(msg, hint="Exclude one of them or map the file elsewhere.")
+            chosen[remote.path] = SelectedFile(remote, local)
     if not chosen:
         msg = f"entry '{spec.name}' (line {spec.line}): the selection matches no file of '{spec.repo}'"
         hint = f"Repo files: {_sample(by_path)}."
