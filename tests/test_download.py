@@ -101,7 +101,7 @@ def big_manifest(hub: HubServer, workdir: Path, size: int) -> tuple[Path, bytes]
     return manifest, data
 
 
-def test_download_resumes_after_sigkill_with_little_resent(hub: HubServer, workdir: Path) -> None:
+def test_download_resumes_after_sigkill_with_little_resent(hub: HubServer, workdir: Path, cli: Cli) -> None:
     manifest, data = big_manifest(hub, workdir, 24 << 20)
     hub.throttle_bps = 12 << 20  # ~2 s for the file, so the kill lands mid-transfer
     partial = workdir / "models" / ".wanmodels" / "partial"
@@ -127,14 +127,7 @@ def test_download_resumes_after_sigkill_with_little_resent(hub: HubServer, workd
     first_run_bytes = hub.bytes_sent("big.safetensors")
     hub.throttle_bps = None
     hub.clear_log()
-    rerun = subprocess.run(
-        [sys.executable, "-m", "wanmodels", "download", "-m", str(manifest)],
-        cwd=workdir,
-        env=cli_env(hub),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    rerun = cli("download", "-m", str(manifest))
     assert rerun.returncode == 0, rerun.stderr
     assert (workdir / "models" / "big" / "big.safetensors").read_bytes() == data
     gets = hub.gets("big.safetensors")

@@ -93,7 +93,9 @@ def test_ignored_range_restarts_the_part_cleanly(cli: Cli, hub: HubServer, workd
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_exits_130_quickly_and_keeps_the_part(hub: HubServer, workdir: Path, sig: int) -> None:
+def test_interrupt_exits_130_quickly_and_keeps_the_part(
+    hub: HubServer, workdir: Path, sig: int, cli: Cli
+) -> None:
     manifest, data = big_repo(hub, workdir, 16 << 20)
     hub.throttle_bps = 4 << 20
     proc = subprocess.Popen(
@@ -120,14 +122,7 @@ def test_interrupt_exits_130_quickly_and_keeps_the_part(hub: HubServer, workdir:
     assert 0 < kept < len(data)
     hub.throttle_bps = None
     hub.clear_log()
-    rerun = subprocess.run(
-        [sys.executable, "-m", "wanmodels", "download", "-m", str(manifest)],
-        cwd=workdir,
-        env=cli_env(hub),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    rerun = cli("download", "-m", str(manifest))
     assert rerun.returncode == 0, rerun.stderr
     assert target(workdir).read_bytes() == data
     assert hub.gets(BIG)[0].range == f"bytes={kept}-"

@@ -27,6 +27,7 @@ from wanmodels.errors import WanmodelsError
 from wanmodels.lock import Lockfile
 from wanmodels.manifest import Manifest
 from wanmodels.plan import ModelPlan, Plan, PlannedFile
+from wanmodels.progress import NullProgress
 from wanmodels.resolve import LockResult
 from wanmodels.status import StatusReport
 from wanmodels.verify import VerifyReport
@@ -50,7 +51,7 @@ def make_console(stream: TextIO, *, no_color: bool = False) -> Console:
     return Console(file=stream, no_color=no_color or None, highlight=False, soft_wrap=True, width=width)
 
 
-class LineProgress:
+class LineProgress(NullProgress):
     """Progress for logs and CI: one line per finished entry, plus retries and warnings."""
 
     def __init__(self, console: Console) -> None:
@@ -66,15 +67,6 @@ class LineProgress:
         if n:
             self.message(f"fetching {n} file(s), {human_bytes(plan.to_fetch)}")
 
-    def file_started(self, item: PlannedFile) -> None:
-        pass
-
-    def advance(self, item: PlannedFile, nbytes: int) -> None:
-        pass
-
-    def file_finished(self, item: PlannedFile, outcome: FileOutcome) -> None:
-        pass
-
     def model_finished(self, model: ModelPlan, outcomes: tuple[FileOutcome, ...]) -> None:
         failed = sum(not o.ok for o in outcomes)
         fetched = sum(o.bytes_fetched for o in outcomes)
@@ -83,9 +75,6 @@ class LineProgress:
             f"{model.spec.name}: {state}, {len(outcomes)} file(s), {human_bytes(model.size)}, "
             f"fetched {human_bytes(fetched)} [{model.spec.repo}@{model.commit[:12]}]"
         )
-
-    def close(self) -> None:
-        pass
 
 
 class RichProgress(LineProgress):
