@@ -288,7 +288,8 @@ def main() -> NoReturn:
             raise
         from wanmodels.report import format_error
 
-        sys.stderr.write(f"{format_error(err)} {_debug_hint()}\n")
+        hint = "" if err.exit_code == EXIT_INTERRUPTED else f" {_debug_hint()}"
+        sys.stderr.write(f"{format_error(err)}{hint}\n")
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; partial downloads are kept. Run the same command again to resume.\n")
