@@ -67,7 +67,7 @@ def test_verify_reports_partial_download_in_place_of_a_file(
     lock = (workdir / "wan2.1-i2v.lock").read_text()
     assert "t5-base/pytorch_model.bin" in lock
     # What an interrupted download leaves: the first half of the bytes in the partial folder.
-    from wanmodels.lock import read_lock
+    from wanmodels.lockfile import read_lock
     from wanmodels.state import part_path
 
     locked = read_lock(workdir / "wan2.1-i2v.lock")

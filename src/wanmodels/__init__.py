@@ -16,6 +16,7 @@ __all__ = [
     "IntegrityError",
     "LocalIOError",
     "LockError",
+    "LockResult",
     "Lockfile",
     "Manifest",
     "ManifestError",
@@ -30,26 +31,31 @@ __all__ = [
     "__version__",
     "download",
     "load_manifest",
+    "lock",
     "open_manifest",
+    "plan",
     "read_lock",
     "resolve_settings",
     "verify",
 ]
 
 _LAZY = {
-    "DownloadResult": "wanmodels.download",
-    "download": "wanmodels.download",
-    "Lockfile": "wanmodels.lock",
-    "read_lock": "wanmodels.lock",
+    "DownloadResult": "wanmodels.downloader",
+    "download": "wanmodels.downloader",
+    "plan": "wanmodels.downloader",
+    "LockResult": "wanmodels.resolve",
+    "lock": "wanmodels.resolve",
+    "Lockfile": "wanmodels.lockfile",
+    "read_lock": "wanmodels.lockfile",
     "Manifest": "wanmodels.manifest",
     "ModelSpec": "wanmodels.manifest",
     "load_manifest": "wanmodels.manifest",
     "open_manifest": "wanmodels.manifest",
-    "Plan": "wanmodels.plan",
+    "Plan": "wanmodels.planner",
     "Settings": "wanmodels.config",
     "resolve_settings": "wanmodels.config",
-    "VerifyReport": "wanmodels.verify",
-    "verify": "wanmodels.verify",
+    "VerifyReport": "wanmodels.verifier",
+    "verify": "wanmodels.verifier",
 }
 _ERRORS = {
     "AccessDeniedError",
@@ -66,7 +72,7 @@ _ERRORS = {
 
 if TYPE_CHECKING:
     from wanmodels.config import Settings, resolve_settings
-    from wanmodels.download import DownloadResult, download
+    from wanmodels.downloader import DownloadResult, download, plan
     from wanmodels.errors import (
         AccessDeniedError,
         HubError,
@@ -79,10 +85,11 @@ if TYPE_CHECKING:
         UsageError,
         WanmodelsError,
     )
-    from wanmodels.lock import Lockfile, read_lock
+    from wanmodels.lockfile import Lockfile, read_lock
     from wanmodels.manifest import Manifest, ModelSpec, load_manifest, open_manifest
-    from wanmodels.plan import Plan
-    from wanmodels.verify import VerifyReport, verify
+    from wanmodels.planner import Plan
+    from wanmodels.resolve import LockResult, lock
+    from wanmodels.verifier import VerifyReport, verify
 
 
 def __getattr__(name: str) -> Any:

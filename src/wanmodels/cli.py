@@ -119,7 +119,7 @@ def download(
     """Fetch every selected file, resumably, and place it only once its hash matches."""
 
     def run() -> int:
-        from wanmodels.download import download as run_download
+        from wanmodels.downloader import download as run_download
         from wanmodels.manifest import open_manifest
         from wanmodels.report import download_json, make_console, render_download
 
@@ -167,7 +167,7 @@ def verify(
     def run() -> int:
         from wanmodels.manifest import open_manifest
         from wanmodels.report import make_console, render_verify, verify_json
-        from wanmodels.verify import verify as run_verify
+        from wanmodels.verifier import verify as run_verify
 
         settings = resolve_settings(offline=offline)
         loaded = open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
@@ -194,10 +194,10 @@ def lock_command(
     def run() -> int:
         from wanmodels.manifest import open_manifest
         from wanmodels.report import lock_json, make_console, render_lock
-        from wanmodels.resolve import lock_manifest
+        from wanmodels.resolve import lock
 
         loaded = open_manifest(resolve_manifest_arg(manifest))
-        result = lock_manifest(loaded, settings=resolve_settings(), check=check)
+        result = lock(loaded, settings=resolve_settings(), check=check)
         render_lock(result, make_console(sys.stderr), check=check)
         if as_json:
             _print_json(lock_json(result, check=check))
@@ -235,7 +235,7 @@ def list_command(manifest: ManifestOpt = None, as_json: JsonOpt = False) -> None
     """The bundled presets, and the entries of the current manifest (sizes from its lockfile)."""
 
     def run() -> int:
-        from wanmodels.lock import read_lock
+        from wanmodels.lockfile import read_lock
         from wanmodels.manifest import open_manifest
         from wanmodels.presets import list_presets
         from wanmodels.report import list_json, make_console, render_list

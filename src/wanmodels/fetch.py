@@ -31,7 +31,7 @@ from wanmodels.errors import (
 )
 from wanmodels.hub import Hub
 from wanmodels.integrity import Hasher, hash_stream
-from wanmodels.plan import PlannedFile
+from wanmodels.planner import PlannedFile
 from wanmodels.progress import ProgressSink
 from wanmodels.state import part_path
 

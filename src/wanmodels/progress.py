@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from wanmodels.download import FileOutcome
-    from wanmodels.plan import ModelPlan, Plan, PlannedFile
+    from wanmodels.downloader import FileOutcome
+    from wanmodels.planner import ModelPlan, Plan, PlannedFile
 
 
 class ProgressSink(Protocol):

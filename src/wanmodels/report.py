@@ -22,15 +22,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from wanmodels.download import DownloadResult, FileOutcome
+from wanmodels.downloader import DownloadResult, FileOutcome
 from wanmodels.errors import WanmodelsError
-from wanmodels.lock import Lockfile
+from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest
-from wanmodels.plan import ModelPlan, Plan, PlannedFile
+from wanmodels.planner import ModelPlan, Plan, PlannedFile
 from wanmodels.progress import NullProgress
 from wanmodels.resolve import LockResult
 from wanmodels.status import StatusReport
-from wanmodels.verify import VerifyReport
+from wanmodels.verifier import VerifyReport
 
 DEBUG_HINT = "(set WANMODELS_DEBUG=1 for a traceback)"
 

@@ -1,6 +1,6 @@
 """Pin entries to commits and file lists: from the lockfile when it still matches, else the Hub.
 
-Also `lock_manifest`, behind `wanmodels lock`: re-resolve every entry and write (or, with
+Also `lock`, behind `wanmodels lock`: re-resolve every entry and write (or, with
 `check`, compare against) the lockfile.
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError, LockError
-from wanmodels.lock import Lockfile, read_lock, write_lock
+from wanmodels.lockfile import Lockfile, read_lock, write_lock
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.plan import Selection, select
+from wanmodels.planner import Selection, select
 
 
 def resolve_selections(
@@ -56,7 +56,7 @@ def resolve_selections(
 
 @dataclass(frozen=True, slots=True)
 class LockResult:
-    """What `lock_manifest` found: the fresh lock, how it differs from the old one, where it went."""
+    """What `lock` found: the fresh lock, how it differs from the old one, where it went."""
 
     lockfile: Lockfile
     changes: tuple[str, ...]
@@ -67,7 +67,7 @@ class LockResult:
         return not self.changes
 
 
-def lock_manifest(manifest: Manifest, *, settings: Settings | None = None, check: bool = False) -> LockResult:
+def lock(manifest: Manifest, *, settings: Settings | None = None, check: bool = False) -> LockResult:
     """Resolve every entry on the Hub and write the lockfile (or only compare, with `check`).
 
     Raises:

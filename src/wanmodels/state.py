@@ -25,7 +25,7 @@ from typing import Final
 from wanmodels._fs import atomic_write, safe_join
 from wanmodels.errors import LocalIOError
 from wanmodels.integrity import Digest, hash_file
-from wanmodels.plan import LocalState, SelectedFile
+from wanmodels.planner import LocalState, SelectedFile
 
 WORK_DIR: Final = ".wanmodels"
 STATE_VERSION: Final = 1

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from wanmodels._fs import safe_join
-from wanmodels.lock import read_lock
+from wanmodels.lockfile import read_lock
 from wanmodels.manifest import Manifest
 from wanmodels.state import part_path
 

@@ -34,7 +34,7 @@ from wanmodels._fs import atomic_write, check_relative
 from wanmodels.errors import LockError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.plan import SelectedFile, Selection
+from wanmodels.planner import SelectedFile, Selection
 from wanmodels.remote import RemoteFile
 
 LOCK_VERSION: Final = 1

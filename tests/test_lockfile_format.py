@@ -12,7 +12,7 @@ import pytest
 
 from wanmodels.errors import LockError
 from wanmodels.integrity import Digest
-from wanmodels.lock import (
+from wanmodels.lockfile import (
     LockedFile,
     LockedModel,
     Lockfile,
@@ -21,7 +21,7 @@ from wanmodels.lock import (
     write_lock,
 )
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.plan import SelectedFile, Selection
+from wanmodels.planner import SelectedFile, Selection
 from wanmodels.remote import RemoteFile
 
 

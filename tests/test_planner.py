@@ -10,7 +10,7 @@ import pytest
 from wanmodels.errors import HubError, SelectionError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import ModelSpec
-from wanmodels.plan import (
+from wanmodels.planner import (
     Action,
     LocalState,
     Plan,

@@ -28,9 +28,9 @@ from wanmodels.errors import (
     OfflineError,
     WanmodelsError,
 )
-from wanmodels.lock import Lockfile
+from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.plan import Action, Plan, PlannedFile, Selection, make_plan
+from wanmodels.planner import Action, Plan, PlannedFile, Selection, make_plan
 from wanmodels.progress import NullProgress, ProgressSink
 from wanmodels.resolve import resolve_selections, save_lock
 from wanmodels.state import StateCache, work_dir
@@ -102,6 +102,25 @@ class DownloadResult:
             if code in codes:
                 return code
         return EXIT_FAILED if codes else EXIT_OK
+
+
+def plan(
+    manifest: Manifest,
+    names: tuple[str, ...] = (),
+    *,
+    settings: Settings | None = None,
+    repair: bool = False,
+) -> Plan:
+    """What `download` would do: every selected file with its action and bytes, nothing fetched.
+
+    Uses the lockfile when it matches (no network), else one listing per repo.
+
+    Raises:
+        ManifestError, LockError, SelectionError, HubError: as for `download`.
+    """
+    selections, _ = resolve_selections(manifest, manifest.select(names), settings or Settings())
+    cache = StateCache(manifest.root)
+    return make_plan(manifest.root, selections, lambda item: cache.probe(item, full=repair))
 
 
 def download(

@@ -20,7 +20,7 @@ from wanmodels.config import Settings
 from wanmodels.errors import EXIT_FAILED, EXIT_OK
 from wanmodels.formats import check_format
 from wanmodels.manifest import Manifest
-from wanmodels.plan import SelectedFile, Selection
+from wanmodels.planner import SelectedFile, Selection
 from wanmodels.resolve import resolve_selections
 from wanmodels.state import WORK_DIR, StateCache, part_path
 
