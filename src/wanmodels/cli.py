@@ -11,13 +11,20 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Final, NoReturn
 
 import typer
 from typer.exceptions import TyperException
 
 from wanmodels import __version__
-from wanmodels.config import debug_enabled, resolve_manifest_arg, resolve_settings, root_override
+from wanmodels.config import (
+    LOCAL_MANIFEST,
+    debug_enabled,
+    resolve_manifest_arg,
+    resolve_settings,
+    root_override,
+)
 from wanmodels.errors import EXIT_INTERRUPTED, EXIT_USAGE, WanmodelsError
 
 DOWNLOAD_EXAMPLES: Final = [
@@ -248,6 +255,25 @@ def list_command(manifest: ManifestOpt = None, as_json: JsonOpt = False) -> None
         return 0
 
     _finish("list", as_json, run)
+
+
+@app.command("init")
+def init_command(
+    preset: Annotated[
+        str, typer.Option("--preset", help="Preset to start from (see `wanmodels list`).")
+    ] = "wan2.1-i2v",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing wanmodels.yaml.")] = False,
+) -> None:
+    """Write an editable ./wanmodels.yaml from a preset (never overwrites without --force)."""
+
+    def run() -> int:
+        from wanmodels.manifest import init_manifest
+
+        path = init_manifest(preset, Path.cwd() / LOCAL_MANIFEST, force=force)
+        sys.stderr.write(f"wrote {path} from preset '{preset}'; edit it, then run `wanmodels download`\n")
+        return 0
+
+    _finish("init", False, run)
 
 
 def _sink(console: Any) -> Any:

@@ -439,3 +439,29 @@ def open_manifest(arg: str | None, *, root: Path | None = None) -> Manifest:
         cwd = Path.cwd()
         manifest = load_manifest(path, base_dir=cwd, lock_dir=cwd, source=f"preset '{name}'")
     return manifest.with_root(root) if root is not None else manifest
+
+
+def init_manifest(preset: str, target: Path, *, force: bool = False) -> Path:
+    """Copy a preset to `target` as an editable manifest.
+
+    Raises:
+        ManifestError: no such preset, or `target` exists and `force` is not set.
+        LocalIOError: `target` cannot be written.
+    """
+    from wanmodels._fs import atomic_write
+    from wanmodels.errors import LocalIOError
+    from wanmodels.presets import list_presets, preset_path
+
+    source = preset_path(preset)
+    if source is None:
+        msg = "no such preset"
+        raise ManifestError(msg, file=preset, hint=f"Presets: {', '.join(list_presets())}.")
+    if target.exists() and not force:
+        msg = "already exists; not overwritten"
+        raise ManifestError(msg, file=str(target), hint="Pass --force to replace it.")
+    try:
+        atomic_write(target, source.read_bytes())
+    except OSError as err:
+        msg = f"cannot write '{target}': {err.strerror}"
+        raise LocalIOError(msg) from None
+    return target

@@ -14,6 +14,7 @@ from wanmodels.errors import LocalIOError, LockError
 from wanmodels.lockfile import Lockfile, read_lock, write_lock
 from wanmodels.manifest import Manifest, ModelSpec
 from wanmodels.planner import Selection, select
+from wanmodels.remote import RemoteRepo
 
 
 def resolve_selections(
@@ -40,6 +41,7 @@ def resolve_selections(
             raise LockError(msg, hint="Run `wanmodels lock` and commit the lockfile.")
     selections: list[Selection] = []
     hub = None
+    listed: dict[tuple[str, str], RemoteRepo] = {}  # entries sharing a repo list it once
     for spec in specs:
         locked = lock.get(spec.name) if lock is not None and not refresh else None
         if locked is not None and locked.matches(spec):
@@ -49,7 +51,10 @@ def resolve_selections(
             from wanmodels.hub import Hub  # imported here: a locked run never loads huggingface_hub
 
             hub = Hub(settings)
-        repo = hub.resolve(spec.repo, spec.revision, entry=spec.name)
+        key = (spec.repo, spec.revision)
+        if key not in listed:
+            listed[key] = hub.resolve(spec.repo, spec.revision, entry=spec.name)
+        repo = listed[key]
         selections.append(select(spec, repo.commit, repo.files))
     return tuple(selections), lock
 
