@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from tests.conftest import Cli, write_manifest
-from tests.fixtures import seed_repos
+from tests.fixtures import safetensors_bytes, seed_repos
 from tests.hubserver import HubServer
 
 LOCK = "wan2.1-i2v.lock"
@@ -123,3 +123,57 @@ def test_list_shows_presets_and_entries(cli: Cli) -> None:
     assert "wan2.1-i2v" in doc["presets"]
     assert [m["name"] for m in doc["models"]] == ["wan2.1-i2v", "clip-vit-large", "sd-vae", "t5-base"]
     assert doc["models"][0]["repo"] == "Wan-AI/Wan2.1-I2V-14B-480P"
+
+
+def test_verify_repair_ends_with_a_verified_tree(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    assert cli("download").returncode == 0
+    (workdir / "models" / "t5-base" / "spiece.model").unlink()
+    target = workdir / "models" / "sd-vae" / "config.json"
+    target.write_bytes(target.read_bytes() + b" ")
+    hub.clear_log()
+    run = cli("verify", "--repair", "--json")
+    assert run.returncode == 0, run.stderr
+    assert run.json()["status"] == "ok"
+    assert sorted(r.file for r in hub.gets()) == ["config.json", "spiece.model"]
+
+
+def test_prune_deletes_only_unselected_files_in_entry_folders(cli: Cli, workdir: Path) -> None:
+    assert cli("download").returncode == 0
+    extra = workdir / "models" / "sd-vae" / "old.ckpt"
+    extra.write_bytes(b"x")
+    mine = workdir / "models" / "notes.txt"  # outside every entry folder: never touched
+    mine.write_text("keep")
+    kept = cli("verify", "--json")
+    assert kept.returncode == 0
+    assert extra.exists()
+    run = cli("verify", "--prune", "--json")
+    assert run.returncode == 0, run.stderr
+    assert run.json()["pruned"] == ["sd-vae/old.ckpt"]
+    assert not extra.exists()
+    assert mine.read_text() == "keep"
+    assert cli("verify", "--full").returncode == 0
+
+
+def test_flipped_byte_in_a_10mb_file_is_reported_with_both_hashes(
+    cli: Cli, hub: HubServer, workdir: Path
+) -> None:
+    data = safetensors_bytes({"w": ("F32", [(10 << 20) // 4])}, seed=9)
+    hub.add_repo("test/ten", {"model.safetensors": data})
+    manifest = write_manifest(
+        workdir / "ten.yaml", "version: 1\nmodels:\n  - name: ten\n    repo: test/ten\n"
+    )
+    assert cli("download", "-m", str(manifest)).returncode == 0
+    target = workdir / "models" / "ten" / "model.safetensors"
+    flipped = bytearray(data)
+    flipped[5 << 20] ^= 0x10
+    target.write_bytes(bytes(flipped))  # mtime moves: plain verify re-hashes
+    run = cli("verify", "-m", str(manifest), "--json")
+    assert run.returncode == 1
+    finding = run.json()["models"][0]["findings"][0]
+    assert finding["problem"] == "hash"
+    assert finding["expected"].startswith("sha256:") and finding["actual"].startswith("sha256:")
+    assert finding["expected"] != finding["actual"]
+    hub.clear_log()
+    assert cli("download", "-m", str(manifest), "--repair").returncode == 0
+    assert [r.file for r in hub.gets()] == ["model.safetensors"]
+    assert target.read_bytes() == data

@@ -289,3 +289,21 @@ def test_truncated_state_file_is_rebuilt_not_trusted(cli: Cli, workdir: Path) ->
     assert run.json()["hashed_bytes"] > 0  # everything was re-hashed
     again = cli("verify", "--json")
     assert again.json()["hashed_bytes"] == 0  # and the rebuilt cache is trusted next time
+
+
+def test_listed_file_missing_at_download_exits_3_naming_it(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    manifest, _ = big_repo(hub, workdir)
+    hub.add_fault(
+        Fault(path=BIG, kind="status", status=404, headers={"X-Error-Code": "EntryNotFound"}, times=None)
+    )
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 3
+    assert "big.safetensors" in run.stderr and "not found" in run.stderr
+
+
+def test_verbose_traces_requests_without_the_token(cli: Cli, hub: HubServer) -> None:
+    token = "hf_verbose_secret_token_456"
+    run = cli("download", "-v", HF_TOKEN=token)
+    assert run.returncode == 0, run.stderr
+    assert "GET " in run.stderr and "/resolve/" in run.stderr
+    assert token not in run.stderr and token not in run.stdout

@@ -74,6 +74,13 @@ OfflineOpt = Annotated[
     typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).", show_default=False),
 ]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colour or bars (also NO_COLOR).")]
+VerboseOpt = Annotated[
+    bool, typer.Option("-v", "--verbose", help="Log every HTTP request to stderr (never the token).")
+]
+PruneOpt = Annotated[
+    bool,
+    typer.Option("--prune", help="Delete files in the entries' folders that the manifest does not select."),
+]
 
 
 def _version(value: bool) -> None:
@@ -122,8 +129,11 @@ def download(
         bool, typer.Option("-q", "--quiet", help="No progress or summary; errors only.")
     ] = False,
     no_color: NoColorOpt = False,
+    verbose: VerboseOpt = False,
+    prune: PruneOpt = False,
 ) -> None:
     """Fetch every selected file, resumably, and place it only once its hash matches."""
+    _logging(verbose)
 
     def run() -> int:
         from wanmodels.downloader import download as run_download
@@ -151,6 +161,8 @@ def download(
                 sink.close()
         if not quiet:
             render_download(result, console)
+        if prune and not dry_run and result.status == "ok":
+            _prune(loaded, tuple(names or ()), settings, console)
         if as_json:
             _print_json(download_json(result))
         return result.exit_code
@@ -168,21 +180,42 @@ def verify(
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
     no_color: NoColorOpt = False,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Re-fetch the files that fail, keep the rest, verify again.")
+    ] = False,
+    prune: PruneOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Check that every selected file is present, the right size and hash, and well-formed."""
+    _logging(verbose)
 
     def run() -> int:
+        from wanmodels.downloader import download as run_download
         from wanmodels.manifest import open_manifest
         from wanmodels.report import make_console, render_verify, verify_json
+        from wanmodels.verifier import prune as run_prune
         from wanmodels.verifier import verify as run_verify
 
         settings = resolve_settings(offline=offline)
         loaded = open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
-        report = run_verify(loaded, tuple(names or ()), settings=settings, full=full)
+        console = make_console(sys.stderr, no_color=no_color)
+        selected = tuple(names or ())
+        report = run_verify(loaded, selected, settings=settings, full=full)
+        if repair and not report.ok:
+            if not quiet:
+                render_verify(report, console)
+                console.print("repairing: re-fetching the files that failed", markup=False)
+            run_download(
+                loaded, selected, settings=settings, repair=True, sink=None if quiet else _sink(console)
+            )
+            report = run_verify(loaded, selected, settings=settings, full=full)
+        pruned = run_prune(loaded, report) if prune else ()
         if not quiet:
-            render_verify(report, make_console(sys.stderr, no_color=no_color))
+            render_verify(report, console)
+            for path in pruned:
+                console.print(f"removed {path}", markup=False)
         if as_json:
-            _print_json(verify_json(report))
+            _print_json(verify_json(report, pruned=pruned))
         return report.exit_code
 
     _finish("verify", as_json, run)
@@ -195,8 +228,10 @@ def lock_command(
         bool, typer.Option("--check", help="Only compare: exit 1 if the lock is missing or out of date.")
     ] = False,
     as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Resolve every entry on the Hub and write the lockfile (no file bytes are fetched)."""
+    _logging(verbose)
 
     def run() -> int:
         from wanmodels.manifest import open_manifest
@@ -274,6 +309,27 @@ def init_command(
         return 0
 
     _finish("init", False, run)
+
+
+def _logging(verbose: bool) -> None:
+    """With -v, send wanmodels' and huggingface_hub's request logs to stderr (they never carry tokens)."""
+    if not verbose:
+        return
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    for name in ("wanmodels", "huggingface_hub"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+
+
+def _prune(manifest: Any, names: tuple[str, ...], settings: Any, console: Any) -> None:
+    from wanmodels.verifier import prune, verify
+
+    for path in prune(manifest, verify(manifest, names, settings=settings)):
+        console.print(f"removed {path}", markup=False)
 
 
 def _sink(console: Any) -> Any:

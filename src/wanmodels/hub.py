@@ -8,6 +8,7 @@ call site, so nothing above this module ever sees a huggingface_hub type.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ from wanmodels.errors import (
 from wanmodels.integrity import Digest
 from wanmodels.remote import RemoteFile, RemoteRepo
 
+_log = logging.getLogger(__name__)
 COMMIT_RE: Final = re.compile(r"^[0-9a-f]{40}$")
 STREAM_CHUNK: Final = 1 << 20
 _TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
@@ -129,6 +131,7 @@ class Hub:
         ):
             if response.status_code >= 400:
                 response.read()  # hf_raise_for_status reads the error body
+            _log.debug("GET %s (from byte %d) -> HTTP %d", url, start, response.status_code)
             hf_raise_for_status(response)
             length = response.headers.get("Content-Length")
             yield Stream(

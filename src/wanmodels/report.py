@@ -218,10 +218,11 @@ def _file_json(item: PlannedFile, outcome: FileOutcome) -> dict[str, Any]:
     }
 
 
-def verify_json(report: VerifyReport) -> dict[str, Any]:
+def verify_json(report: VerifyReport, *, pruned: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "command": "verify",
         "status": "ok" if report.ok else "failed",
+        "pruned": list(pruned),
         "full": report.full,
         "seconds": round(report.seconds, 3),
         "hashed_bytes": report.hashed_bytes,

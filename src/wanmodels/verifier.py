@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 
 from wanmodels._fs import safe_join
 from wanmodels.config import Settings
-from wanmodels.errors import EXIT_FAILED, EXIT_OK
+from wanmodels.errors import EXIT_FAILED, EXIT_OK, LocalIOError
 from wanmodels.formats import check_format
 from wanmodels.manifest import Manifest
 from wanmodels.planner import SelectedFile, Selection
@@ -196,3 +196,26 @@ def _extras(manifest: Manifest, sel: Selection) -> tuple[Finding, ...]:
             if rel not in wanted:
                 extras.append(Finding(sel.spec.name, rel, Problem.EXTRA, "not selected by the manifest"))
     return tuple(extras)
+
+
+def prune(manifest: Manifest, report: VerifyReport) -> tuple[str, ...]:
+    """Delete the files `report` found in entry folders that the manifest does not select.
+
+    Only `extra` findings are touched, each re-checked to lie inside the root.
+
+    Raises:
+        LocalIOError: a file cannot be deleted.
+    """
+    removed = []
+    for finding in report.findings:
+        if finding.problem is not Problem.EXTRA:
+            continue
+        try:
+            safe_join(manifest.root, finding.path).unlink()
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as err:
+            msg = f"cannot delete '{finding.path}': {err}"
+            raise LocalIOError(msg) from None
+        removed.append(finding.path)
+    return tuple(removed)
