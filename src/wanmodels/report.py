@@ -45,6 +45,11 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def _shorten(text: str, width: int) -> str:
+    """Keep the end of a long path (the file name), marking the cut."""
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
 def make_console(stream: TextIO, *, no_color: bool = False) -> Console:
     # Logs have no width; 80 columns would truncate repo ids in tables.
     width = None if stream.isatty() else 160
@@ -106,7 +111,7 @@ class RichProgress(LineProgress):
     def file_started(self, item: PlannedFile) -> None:
         with self._lock:
             self._tasks[item.local_path] = self.progress.add_task(
-                item.local_path[-48:], total=item.size, completed=item.present
+                _shorten(item.local_path, 48), total=item.size, completed=item.present
             )
 
     def advance(self, item: PlannedFile, nbytes: int) -> None:
