@@ -1,0 +1,447 @@
+"""The user docs stay true: every `wanmodels` command they show exists with the options they use,
+the CI recipes and the API example run against the test Hub, and the API reference names only
+parameters, fields and exceptions the code has."""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import inspect
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import wanmodels
+from tests.conftest import Cli, cli_env
+from tests.fixtures import add_repos, comfy_repo
+from tests.hubserver import HubServer
+from wanmodels import errors
+from wanmodels.manifest import load_manifest
+from wanmodels.presets import list_presets, preset_path
+from wanmodels.progress import ProgressSink
+from wanmodels.state import WORK_DIR
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+CHECKED_DOCS = ("ci.md", "troubleshooting.md", "scaling.md", "api.md", "manifest.md")
+API_FUNCTIONS = ("load_manifest", "open_manifest", "plan", "download", "verify", "lock")
+PRESET_LOCK = "wan2.1-i2v.lock"
+
+_FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+_INLINE = re.compile(r"`([^`\n]+)`")
+_ENV_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+# `wanmodels` as a command word: not part of a path (`.wanmodels/`) or a pip requirement (`wanmodels @`).
+_COMMAND = re.compile(r"(?<![\w./@-])wanmodels(?=[ \t]+[-a-z])")
+_SHELL_END = re.compile(r"\s#|;|&&|\|\||\||`|\)|>|<")
+_OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
+_SHELL_OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", "&"}
+
+
+def read_doc(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+def fences(text: str, *langs: str) -> list[tuple[str, str]]:
+    """(language, body) of every fenced block, optionally only those in `langs`."""
+    return [(lang, body) for lang, body in _FENCE.findall(text) if not langs or lang in langs]
+
+
+def shown_commands(text: str) -> list[str]:
+    """Every `wanmodels ...` command in the non-Python code blocks and inline code of a doc."""
+    found: list[str] = []
+    for lang, body in fences(text):
+        if lang in ("python", "py", "json"):
+            continue
+        for line in body.splitlines():
+            for match in _COMMAND.finditer(line):
+                rest = line[match.start() :]
+                cut = _SHELL_END.search(rest)
+                found.append((rest[: cut.start()] if cut else rest).strip())
+    for span in _INLINE.findall(_FENCE.sub("", text)):
+        words = span.split()
+        while words and _ENV_ASSIGN.match(words[0]):
+            words.pop(0)
+        if len(words) >= 2 and words[0] == "wanmodels" and re.match(r"[-a-z]", words[1]):
+            found.append(" ".join(words))
+    return found
+
+
+@functools.cache
+def help_text(*command: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "wanmodels", *command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert proc.returncode == 0, f"wanmodels {' '.join(command)} --help failed: {proc.stderr}"
+    return proc.stdout
+
+
+def subcommands() -> set[str]:
+    listing = help_text().split("Commands:", 1)[1]
+    return set(re.findall(r"^  ([a-z][\w-]*)\s", listing, re.MULTILINE))
+
+
+def unknown_options(command: str) -> list[str]:
+    """What in `command` (a `wanmodels ...` line) the CLI does not have; empty when it is all real."""
+    words = shlex.split(command)
+    assert words[0] == "wanmodels", command
+    args = words[1:]
+    problems: list[str] = []
+    if args and not args[0].startswith("-"):
+        sub = args.pop(0)
+        if sub not in subcommands():
+            return [f"no subcommand {sub!r}"]
+        known = set(_OPTION.findall(help_text(sub)))
+    else:
+        known = set(_OPTION.findall(help_text()))
+    for arg in args:
+        if arg.startswith("-") and arg != "-":
+            option = arg.split("=", 1)[0]
+            if option not in known:
+                problems.append(f"no option {option!r}")
+    return problems
+
+
+@pytest.mark.parametrize("doc", CHECKED_DOCS)
+def test_every_command_shown_in_the_docs_exists(doc: str) -> None:
+    commands = shown_commands(read_doc(doc))
+    assert commands, f"docs/{doc} shows no wanmodels command"
+    bad = {cmd: problems for cmd in commands if (problems := unknown_options(cmd))}
+    assert not bad, f"docs/{doc} shows commands the CLI lacks: {bad}"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("doc", CHECKED_DOCS)
+def test_fences_are_closed_and_links_resolve(doc: str) -> None:
+    text = read_doc(doc)
+    fence_lines = re.findall(r"^```.*$", text, re.MULTILINE)
+    assert len(fence_lines) == 2 * len(fences(text)), f"docs/{doc} has an unclosed or malformed fence"
+    prose = _FENCE.sub("", text)
+    for target, anchor in re.findall(r"\]\(([\w./-]*\.md|)(?:#([\w-]+))?\)", prose):
+        path = DOCS / (target or doc)
+        assert path.is_file(), f"docs/{doc} links to missing {target}"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", _FENCE.sub("", path.read_text(encoding="utf-8")), re.M)
+            assert anchor in {_slug(h) for h in headings}, f"docs/{doc}: no #{anchor} in {path.name}"
+
+
+def test_the_command_checker_rejects_what_the_cli_lacks() -> None:
+    assert unknown_options("wanmodels download --frozen --json --root /x -m wan2.1-i2v") == []
+    assert unknown_options("wanmodels download --no-such-flag") == ["no option '--no-such-flag'"]
+    assert unknown_options("wanmodels status --full") == ["no option '--full'"]
+    assert unknown_options("wanmodels fetch") == ["no subcommand 'fetch'"]
+    text = "```bash\nHF_HUB_OFFLINE=1 wanmodels verify --full  # note\npip install wanmodels\n```\n"
+    text += 'Run `wanmodels status --json`, not `<root>/.wanmodels/lock` or "wanmodels @ git+x".\n'
+    assert shown_commands(text) == ["wanmodels verify --full", "wanmodels status --json"]
+
+
+# --- docs/ci.md --------------------------------------------------------------------------------
+
+
+def _literal_env(mapping: Any) -> dict[str, str]:
+    """Environment a recipe sets with plain values (secrets and expressions are left out)."""
+    if not isinstance(mapping, dict):
+        return {}
+    return {str(k): str(v) for k, v in mapping.items() if "$" not in str(v)}
+
+
+def _recipe_command(line: str) -> tuple[dict[str, str], str] | None:
+    """(env, command) when a shell line runs wanmodels, possibly after `VAR=value` words."""
+    words = shlex.split(line)
+    env: dict[str, str] = {}
+    while words and _ENV_ASSIGN.match(words[0]):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    if not words or words[0] != "wanmodels":
+        return None
+    operators = _SHELL_OPERATORS.intersection(words)
+    assert not operators, f"keep recipe lines that run wanmodels plain: {line!r}"
+    return env, shlex.join(words)
+
+
+def ci_recipes() -> dict[str, dict[str, Any]]:
+    """Each YAML recipe of docs/ci.md: its parsed document and the wanmodels lines it runs."""
+    recipes: dict[str, dict[str, Any]] = {}
+    for _, body in fences(read_doc("ci.md"), "yaml", "yml"):
+        doc = yaml.safe_load(body)
+        runs: list[tuple[dict[str, str], str]] = []
+        if "jobs" in doc:
+            kind = "github"
+            for job in doc["jobs"].values():
+                for step in job.get("steps", []):
+                    env = _literal_env(job.get("env")) | _literal_env(step.get("env"))
+                    for line in str(step.get("run", "")).splitlines():
+                        if (found := _recipe_command(line)) is not None:
+                            runs.append((env | found[0], found[1]))
+        else:
+            kind = "gitlab"
+            for job in doc.values():
+                if isinstance(job, dict) and "script" in job:
+                    for line in job["script"]:
+                        if (found := _recipe_command(line)) is not None:
+                            runs.append((_literal_env(job.get("variables")) | found[0], found[1]))
+        recipes[kind] = {"doc": doc, "runs": runs}
+    return recipes
+
+
+def test_ci_recipes_cache_the_models_folder_on_the_lockfile_hash() -> None:
+    recipes = ci_recipes()
+    assert set(recipes) == {"github", "gitlab"}
+    github = recipes["github"]["doc"]
+    caches = [
+        step["with"]
+        for job in github["jobs"].values()
+        for step in job["steps"]
+        if str(step.get("uses", "")).startswith("actions/cache@")
+    ]
+    assert caches, "the GitHub recipe has no actions/cache step"
+    assert all(c["path"] == "models" for c in caches)
+    assert all(f"hashFiles('{PRESET_LOCK}')" in c["key"] for c in caches)
+    assert any("secrets.HF_TOKEN" in str(job.get("env")) for job in github["jobs"].values())
+    gitlab_jobs = recipes["gitlab"]["doc"].values()
+    gitlab_caches = [job["cache"] for job in gitlab_jobs if isinstance(job, dict) and "cache" in job]
+    assert gitlab_caches, "the GitLab recipe has no cache"
+    for cache in gitlab_caches:
+        assert cache["key"]["files"] == [PRESET_LOCK]
+        assert cache["paths"] == ["models/"]
+    for kind, recipe in recipes.items():
+        commands = [cmd for _, cmd in recipe["runs"]]
+        assert "wanmodels download --frozen --json" in commands, kind
+        assert "wanmodels verify" in commands, kind
+        assert commands.index("wanmodels verify") > commands.index("wanmodels download --frozen --json")
+
+
+def test_ci_recipes_run_against_the_test_hub(cli: Cli, workdir: Path) -> None:
+    """A new user's checkout: lock once, then every wanmodels line of the recipes, in order, then
+    the stand-alone commands of docs/ci.md (offline after a cache hit, the upstream check)."""
+    runs = [run for recipe in ci_recipes().values() for run in recipe["runs"]]
+    for _, body in fences(read_doc("ci.md"), "bash", "sh", "shell"):
+        for line in body.splitlines():
+            if line.strip() and (found := _recipe_command(line)) is not None:
+                runs.append(found)
+    assert any(env.get("HF_HUB_OFFLINE") == "1" for env, _ in runs), "no offline run after a cache hit"
+
+    locked = cli("lock")
+    assert locked.returncode == 0, locked.stderr
+    assert (workdir / PRESET_LOCK).is_file()
+    for env, command in runs:
+        args = shlex.split(command)[1:]
+        run = cli(*args, **env)
+        assert run.returncode == 0, f"{env} {command}: exit {run.returncode}\n{run.stderr}"
+        if "--json" in args:
+            doc = run.json()
+            assert doc["status"] == "ok", doc
+            if args[0] == "download":
+                assert Path(doc["root"]) == (workdir / "models").resolve()  # the folder the recipes cache
+        helped = cli(args[0], "--help")
+        assert helped.returncode == 0, helped.stderr
+        assert unknown_options(command) == [], command
+
+
+# --- docs/api.md --------------------------------------------------------------------------------
+
+
+def _api_example() -> str:
+    blocks = [body for _, body in fences(read_doc("api.md"), "python", "py")]
+    assert blocks, "docs/api.md has no python block"
+    return "\n\n".join(blocks)
+
+
+def test_api_example_runs_against_the_test_hub(hub: HubServer, workdir: Path) -> None:
+    code = _api_example()
+    for name in API_FUNCTIONS:
+        assert re.search(rf"\b{name}\b", code), name
+
+    def run() -> list[str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=workdir,
+            env=cli_env(hub),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.splitlines()
+
+    first = run()
+    lock = json.loads((workdir / PRESET_LOCK).read_text(encoding="utf-8"))
+    sizes = {m["name"]: [f["size"] for f in m["files"]] for m in lock["models"]}
+    total = sum(sum(s) for s in sizes.values())
+    count = sum(len(s) for s in sizes.values())
+    assert first[0] == f"to fetch: {total} bytes in {count} files"
+    for name, files in sizes.items():
+        assert f"{name}: {len(files)} files, {sum(files)} bytes fetched" in first
+    assert first[-2:] == ["download: ok", "verified: True"]
+    assert (workdir / "models" / "sd-vae" / "config.json").is_file()
+
+    second = run()
+    assert second[0] == "to fetch: 0 bytes in 0 files"
+    assert second[-2:] == ["download: ok", "verified: True"]
+
+
+def test_api_signatures_match_the_code() -> None:
+    text = read_doc("api.md")
+    documented = dict(re.findall(r"^`(\w+)(\(.*\)(?: -> .+)?)`$", text, re.MULTILINE))
+    assert set(documented) >= set(API_FUNCTIONS)
+    for name, signature in documented.items():
+        actual = str(inspect.signature(getattr(wanmodels, name))).replace("'", "")
+        assert signature == actual, f"docs/api.md documents {name}{signature}, the code has {name}{actual}"
+
+
+_API_MODULES = ("manifest", "planner", "downloader", "verifier", "resolve", "lockfile", "config")
+
+
+def _api_class(name: str) -> type:
+    import importlib
+
+    for module in _API_MODULES:
+        found = getattr(importlib.import_module(f"wanmodels.{module}"), name, None)
+        if inspect.isclass(found):
+            return found
+    raise AssertionError(f"docs/api.md documents a class {name!r} that no wanmodels module has")
+
+
+def _table_first_column(section: str) -> list[str]:
+    rows = re.findall(r"^\|([^|\n]+)\|", section, re.MULTILINE)
+    return [
+        cell for cell in rows if "---" not in cell and cell.strip() not in ("field", "method", "exception")
+    ]
+
+
+def test_api_result_fields_exist() -> None:
+    sections = re.split(r"^##+ ", read_doc("api.md"), flags=re.MULTILINE)[1:]
+    checked = 0
+    for section in sections:
+        title = section.splitlines()[0].strip()
+        match = re.fullmatch(r"`([A-Z]\w*)`", title)
+        if match is None:
+            continue
+        cls = _api_class(match.group(1))
+        for cell in _table_first_column(section):
+            for field in re.findall(r"`(\w+)(?:\(\))?`", cell):
+                assert hasattr(cls, field), f"docs/api.md: {cls.__name__} has no {field!r}"
+                checked += 1
+    assert checked >= 50
+
+
+def test_api_exception_table_matches_the_hierarchy() -> None:
+    section = read_doc("api.md").split("## Exceptions", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)`( \*)? \| ([^|]+) \| (\d+) \|", section, re.MULTILINE)
+    documented = {name for name, *_ in rows}
+    real = {
+        name
+        for name, obj in vars(errors).items()
+        if inspect.isclass(obj) and issubclass(obj, errors.WanmodelsError)
+    }
+    assert documented == real
+    for name, star, parents, code in rows:
+        cls = getattr(errors, name)
+        assert cls.exit_code == int(code), name
+        for parent in re.findall(r"`(\w+)`", parents):
+            base = getattr(errors, parent, None) or getattr(builtins, parent)
+            assert issubclass(cls, base), f"{name} is not a {parent}"
+        assert (getattr(wanmodels, name, None) is cls) == bool(star), f"{name}: export marker is wrong"
+
+
+def test_api_progress_sink_table_lists_every_method() -> None:
+    section = read_doc("api.md").split("## Progress sinks", 1)[1]
+    documented = set()
+    for cell in _table_first_column(section):
+        documented.update(re.findall(r"`(\w+)\(", cell))
+    methods = {name for name in vars(ProgressSink) if not name.startswith("_")}
+    assert documented == methods
+
+
+# --- docs/troubleshooting.md, docs/scaling.md ---------------------------------------------------
+
+
+def test_troubleshooting_covers_the_seed_problems_and_ours() -> None:
+    text = read_doc("troubleshooting.md")
+    headings = " ".join(re.findall(r"^## (.+)$", text, re.MULTILINE))
+    for topic in (
+        "Model not found",
+        "Out of memory",
+        "Slow model loading",
+        "Download timeout",
+        "Corrupted downloads",
+        "Gated",
+        "401",
+        "Disk full",
+        "Another process holds the root",
+        "wrong ComfyUI folder",
+        "blongsta/wan2.1-i2v",
+        "mirrors",
+    ):
+        assert topic in headings, topic
+    commands = shown_commands(text)
+    for fix in (
+        "wanmodels verify --full",
+        "wanmodels download --repair",
+        "wanmodels status",
+        "wanmodels download --no-wait",
+    ):
+        assert fix in commands, fix
+    assert any("--timeout" in cmd for cmd in commands)
+    assert "HF_ENDPOINT=" in text
+
+
+def test_docs_name_the_real_work_folder() -> None:
+    for doc in ("troubleshooting.md", "scaling.md"):
+        assert f"<root>/{WORK_DIR}/lock" in read_doc(doc), doc
+    assert f"<root>/{WORK_DIR}/partial/" in read_doc("troubleshooting.md")
+
+
+# --- docs/manifest.md: Presets ------------------------------------------------------------------
+
+
+def _presets_section() -> str:
+    return read_doc("manifest.md").split("\n## Presets\n", 1)[1]
+
+
+def test_every_preset_is_documented_with_its_folders() -> None:
+    section = _presets_section()
+    for preset in list_presets():
+        assert f"### `{preset}`" in section, f"preset {preset} has no section in docs/manifest.md"
+        row = re.search(rf"^\| `{re.escape(preset)}` \|.*$", section, re.MULTILINE)
+        assert row is not None, f"preset {preset} is missing from the table"
+        path = preset_path(preset)
+        assert path is not None
+        raw_root = yaml.safe_load(path.read_text(encoding="utf-8")).get("root", "./models")
+        assert f"`{raw_root.rstrip('/')}/" in row.group(0), preset
+        for spec in load_manifest(path).models:
+            assert f"{spec.folder}/" in row.group(0), f"{preset}: folder {spec.folder} not in its row"
+
+
+def test_the_documented_720p_comfyui_edit_plans_cleanly(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    add_repos(hub, comfy_repo())
+    snippets = [body for _, body in fences(_presets_section(), "yaml") if body.startswith("  - name:")]
+    assert len(snippets) == 1
+    made = cli("init", "--preset", "wan2.1-comfyui")
+    assert made.returncode == 0, made.stderr
+    manifest = workdir / "wanmodels.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    start = text.index("  - name:")
+    end = text.index("\n\n", start) + 1
+    manifest.write_text(text[:start] + snippets[0] + text[end:], encoding="utf-8")
+    run = cli("download", "--dry-run", "--json")
+    assert run.returncode == 0, run.stderr
+    paths = {f["path"] for m in run.json()["models"] for f in m["files"]}
+    assert "diffusion_models/wan2.1_i2v_720p_14B_fp8_scaled.safetensors" in paths
+    assert not any("480p" in p for p in paths)
