@@ -157,3 +157,15 @@ def test_token_is_never_printed(cli: Cli, workdir: Path, hub) -> None:
     ):
         assert token not in text
     assert any(r.authorized for r in hub.requests)
+
+
+def test_dry_run_of_a_large_repo_summarises_per_entry(cli: Cli, hub, workdir: Path) -> None:
+    hub.add_repo("test/many", {f"f{i:04}.json": b"{}" for i in range(300)})
+    manifest = write_manifest(
+        workdir / "many.yaml", "version: 1\nmodels:\n  - name: many\n    repo: test/many\n"
+    )
+    run = cli("download", "--dry-run", "-m", str(manifest), "--json")
+    assert run.returncode == 0, run.stderr
+    assert "many: 300 file(s)" in run.stderr
+    assert len(run.stderr.splitlines()) == 2
+    assert len(run.json()["models"][0]["files"]) == 300

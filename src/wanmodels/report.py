@@ -33,6 +33,7 @@ from wanmodels.status import StatusReport
 from wanmodels.verifier import VerifyReport
 
 DEBUG_HINT = "(set WANMODELS_DEBUG=1 for a traceback)"
+TABLE_ROWS = 200
 
 
 def human_bytes(n: int) -> str:
@@ -139,13 +140,22 @@ def format_error(err: WanmodelsError) -> str:
 def render_download(result: DownloadResult, console: Console) -> None:
     """A short human summary of a download or a dry run."""
     plan = result.plan
-    if result.dry_run:
+    if result.dry_run and len(plan.files) > TABLE_ROWS:
+        # A rich table of thousands of rows costs seconds to lay out: summarise per entry.
+        for m in plan.models:
+            console.print(
+                f"{m.spec.name}: {len(m.files)} file(s), {human_bytes(m.to_fetch)} to fetch, "
+                f"{human_bytes(m.present)} present (--json lists every file)",
+                markup=False,
+            )
+    elif result.dry_run:
         table = Table(title=f"plan for {plan.root}", show_edge=False)
         for col in ("entry", "file", "size", "action"):
             table.add_column(col, justify="right" if col == "size" else "left")
         for f in plan.files:
             table.add_row(f.entry, f.local_path, human_bytes(f.size), f.action.value)
         console.print(table)
+    if result.dry_run:
         console.print(
             f"{len(plan.files)} file(s): {human_bytes(plan.to_fetch)} to fetch, "
             f"{human_bytes(plan.present)} already present",
