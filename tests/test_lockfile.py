@@ -177,3 +177,27 @@ def test_flipped_byte_in_a_10mb_file_is_reported_with_both_hashes(
     assert cli("download", "-m", str(manifest), "--repair").returncode == 0
     assert [r.file for r in hub.gets()] == ["model.safetensors"]
     assert target.read_bytes() == data
+
+
+def test_commit_revision_needs_no_revision_lookup(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    commit = hub.resolve("stabilityai/sd-vae-ft-mse")
+    manifest = write_manifest(
+        workdir / "pinned.yaml",
+        f"version: 1\nmodels:\n  - name: vae\n    repo: stabilityai/sd-vae-ft-mse\n    revision: {commit}\n",
+    )
+    run = cli("lock", "-m", str(manifest))
+    assert run.returncode == 0, run.stderr
+    api = [r.path for r in hub.requests if r.path.startswith("/api/")]
+    assert api == [f"/api/models/stabilityai/sd-vae-ft-mse/tree/{commit}"]
+
+
+def test_touching_mtime_forces_a_rehash_and_an_unchanged_tree_does_not(cli: Cli, workdir: Path) -> None:
+    assert cli("download").returncode == 0
+    assert cli("verify", "--json").json()["hashed_bytes"] == 0
+    target = workdir / "models" / "sd-vae" / "diffusion_pytorch_model.safetensors"
+    st = target.stat()
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    touched = cli("verify", "--json")
+    assert touched.returncode == 0
+    assert touched.json()["hashed_bytes"] == st.st_size
+    assert cli("verify", "--json").json()["hashed_bytes"] == 0

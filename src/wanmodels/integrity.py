@@ -118,6 +118,25 @@ class BackgroundHasher:
         self._thread.join()
 
 
+class InlineHasher:
+    """The `BackgroundHasher` interface, hashing on the caller's thread (when cores are busy)."""
+
+    def __init__(self, hasher: Hasher) -> None:
+        self._hasher = hasher
+
+    def update(self, data: bytes) -> None:
+        self._hasher.update(data)
+
+    def reset(self) -> None:
+        self._hasher.reset()
+
+    def digest(self) -> Digest:
+        return self._hasher.digest()
+
+    def close(self) -> None:
+        pass
+
+
 def hash_stream(stream: BinaryIO, hasher: Hasher, limit: int | None = None) -> int:
     """Feed `stream` into `hasher` in bounded reads; stop after `limit` bytes. Returns bytes read."""
     total = 0
