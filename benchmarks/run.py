@@ -34,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.hubserver import HubServer  # noqa: E402
+from tests.hubserver import HubServer, client_env  # noqa: E402
 
 MIB = 1 << 20
 BLOCK = 8 * MIB
@@ -666,23 +666,8 @@ def render(rows: list[Row], b: Bench, scale: str, repeat: int, totals: str, star
 
 
 def clean_env(srv: HubServer, tmp: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k.lower() not in {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
-        and not k.startswith(("HF_", "HUGGINGFACE_", "WANMODELS_"))
-    }
-    env.update(
-        HF_ENDPOINT=srv.url,
-        HF_HOME=str(tmp / "hf"),
-        HF_HUB_DISABLE_TELEMETRY="1",
-        HF_HUB_DISABLE_UPDATE_CHECK="1",
-        HF_HUB_DISABLE_XET="1",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-        NO_PROXY="127.0.0.1,localhost",
-        no_proxy="127.0.0.1,localhost",
-        NO_COLOR="1",
-    )
+    """The client environment of `tests.hubserver`, plus no colour and this venv's tools first."""
+    env = client_env(srv, tmp, NO_COLOR="1")
     env["PATH"] = f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}"
     return env
 

@@ -19,6 +19,7 @@ import fnmatch
 import hashlib
 import itertools
 import json
+import os
 import select
 import socket
 import sys
@@ -41,6 +42,7 @@ __all__ = [
     "FileEntry",
     "HubServer",
     "RequestRecord",
+    "client_env",
     "git_blob_sha1",
     "is_lfs",
     "lfs_pointer",
@@ -1053,3 +1055,26 @@ class HubServer:
             else:
                 self._conns.discard(conn)
                 self._conns_cond.notify_all()
+
+
+def client_env(srv: HubServer, home: Path, **extra: str) -> dict[str, str]:
+    """Environment for a real client process that can see only `srv`: no ambient token, proxy
+    or wanmodels setting, a private `HF_HOME`, telemetry, update checks and Xet off."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.lower() not in {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+        and not k.startswith(("HF_", "HUGGINGFACE_", "WANMODELS_"))
+    }
+    env.update(
+        HF_ENDPOINT=srv.url,
+        HF_HOME=str(home / "hf"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_UPDATE_CHECK="1",
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
+    env.update(extra)
+    return env

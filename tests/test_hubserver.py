@@ -11,7 +11,6 @@ import fnmatch
 import hashlib
 import http.client
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from tests.fixtures import (
     seed_repos,
 )
 from tests.hubserver import Fault, HubServer, git_blob_sha1, is_lfs
+from tests.hubserver import client_env as hub_client_env
 
 HF_CLI = Path(sys.executable).parent / "hf"
 PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy")
@@ -67,24 +67,7 @@ def hub(repos: dict[str, dict[str, bytes]]) -> Iterator[HubServer]:
 
 
 def client_env(srv: HubServer, tmp_path: Path, **extra: str) -> dict[str, str]:
-    """Environment for a real client that can only see our server, with no ambient token or proxy."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in PROXY_VARS and not k.startswith(("HF_", "HUGGINGFACE_"))
-    }
-    env.update(
-        HF_ENDPOINT=srv.url,
-        HF_HOME=str(tmp_path / "hf"),
-        HF_HUB_DISABLE_TELEMETRY="1",
-        HF_HUB_DISABLE_UPDATE_CHECK="1",
-        HF_HUB_DISABLE_XET="1",
-        HF_HUB_DISABLE_PROGRESS_BARS="1",
-        NO_PROXY="127.0.0.1,localhost",
-        no_proxy="127.0.0.1,localhost",
-    )
-    env.update(extra)
-    return env
+    return hub_client_env(srv, tmp_path, **extra)
 
 
 def run_client(
