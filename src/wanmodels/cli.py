@@ -25,7 +25,7 @@ from wanmodels.config import (
     resolve_settings,
     root_override,
 )
-from wanmodels.errors import EXIT_INTERRUPTED, EXIT_USAGE, WanmodelsError
+from wanmodels.errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, WanmodelsError
 
 DOWNLOAD_EXAMPLES: Final = [
     "wanmodels download                      # the bundled Wan 2.1 I2V stack into ./models",
@@ -33,6 +33,7 @@ DOWNLOAD_EXAMPLES: Final = [
     "wanmodels download sd-vae -m my.yaml    # one entry of your own manifest",
     "wanmodels download --frozen --json      # CI: exactly the lockfile, machine-readable",
 ]
+INTERRUPTED_MESSAGE: Final = "interrupted; partial downloads are kept. Run the same command again to resume."
 VERIFY_EXAMPLES: Final = [
     "wanmodels verify                        # sizes, cached hashes, formats",
     "wanmodels verify --full                 # re-hash every byte",
@@ -282,7 +283,7 @@ def list_command(manifest: ManifestOpt = None, as_json: JsonOpt = False) -> None
         from wanmodels.presets import list_presets
         from wanmodels.report import list_json, make_console, render_list
 
-        loaded = open_manifest(resolve_manifest_arg(manifest))
+        loaded = open_manifest(resolve_manifest_arg(manifest), root=root_override(None))
         lock = read_lock(loaded.lock_path)
         render_list(list_presets(), loaded, lock, make_console(sys.stderr))
         if as_json:
@@ -346,7 +347,10 @@ def _print_json(doc: dict[str, Any]) -> None:
 def _finish(command: str, as_json: bool, run: Callable[[], int]) -> NoReturn:
     """Run a command body; turn its result or expected error into output and an exit code."""
     try:
-        code = run()
+        try:
+            code = run()
+        except KeyboardInterrupt:
+            raise Interrupted(INTERRUPTED_MESSAGE) from None
     except WanmodelsError as err:
         if as_json:
             from wanmodels.report import error_json
@@ -374,11 +378,12 @@ def main() -> NoReturn:
         sys.stderr.write(f"{format_error(err)}{hint}\n")
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted; partial downloads are kept. Run the same command again to resume.\n")
+        sys.stderr.write(f"{INTERRUPTED_MESSAGE}\n")
         sys.exit(EXIT_INTERRUPTED)
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
     except typer.Abort:
+        sys.stderr.write(f"{INTERRUPTED_MESSAGE}\n")
         sys.exit(EXIT_INTERRUPTED)
     except TyperException as err:
         # Usage errors (unknown option, bad value): typer's own message, exit 2 as documented.

@@ -174,7 +174,9 @@ def download(
             files = tuple(outcomes.get(f.local_path) or _not_fetched(f) for f in mp.files)
             models.append(ModelResult(mp.spec.name, mp.spec.repo, mp.commit, files))
             sink.model_finished(mp, files)
-        lock_written = _update_lock(manifest, lock, selections)
+        # Like the design says: the first successful download pins the stack.
+        ok = all(o.ok for m in models for o in m.files)
+        lock_written = _update_lock(manifest, lock, selections) if ok else None
     return DownloadResult(
         plan, tuple(models), dry_run=False, seconds=time.monotonic() - started, lock_written=lock_written
     )

@@ -115,7 +115,8 @@ def _fetch(
                 flusher.join()
             fetched += got
             attempts += tries
-            if have == item.size and actual == item.digest:
+            # The size on disk, not just the bytes counted, must match before anything is placed.
+            if have == item.size and actual == item.digest and os.fstat(f.fileno()).st_size == item.size:
                 _sync(f)
                 break
         _unlink(part)
@@ -213,8 +214,14 @@ def _transfer(
 
 
 def _write(f: BinaryIO, chunk: bytes, item: PlannedFile) -> None:
+    """Write all of `chunk`: an unbuffered write may take only part of it (disk nearly full)."""
+    view = memoryview(chunk)
     try:
-        f.write(chunk)
+        while view:
+            written = f.write(view)
+            if not written:
+                raise OSError(errno.ENOSPC, "no progress writing to disk")
+            view = view[written:]
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             msg = f"disk full while writing '{item.local_path}'; the partial download is kept"

@@ -182,6 +182,9 @@ class Hub:
         except OfflineModeIsEnabled:
             msg = f"{what}{where} needs the network, but HF_HUB_OFFLINE is set"
             raise OfflineError(msg, hint="Unset HF_HUB_OFFLINE to download.", **fields) from None
+        except httpx2.TooManyRedirects as err:
+            msg = f"{what}{where}: {err}"
+            raise HubError(msg, hint="Check HF_ENDPOINT and any proxy in between.", **fields) from None
         except httpx2.TransportError as err:
             if isinstance(err, httpx2.ConnectError):
                 # Like huggingface_hub's own backoff: a broken TLS or proxy session is best rebuilt.
@@ -189,6 +192,9 @@ class Hub:
             kind = "timed out" if isinstance(err, httpx2.TimeoutException) else "failed"
             msg = f"{what}connection to {self._endpoint_name()} {kind} for {where}: {type(err).__name__}"
             raise TransientHubError(msg, **fields) from None
+        except httpx2.HTTPError as err:  # decoding and other request errors: not worth retrying
+            msg = f"{what}request for {where} failed: {type(err).__name__}: {err}"
+            raise HubError(msg, **fields) from None
 
     def _endpoint_name(self) -> str:
         return self.settings.endpoint or "the Hugging Face Hub"

@@ -34,7 +34,7 @@ from wanmodels._fs import atomic_write, check_relative
 from wanmodels.errors import LockError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.planner import SelectedFile, Selection
+from wanmodels.planner import SelectedFile, Selection, checked
 from wanmodels.remote import RemoteFile
 
 LOCK_VERSION: Final = 1
@@ -68,8 +68,13 @@ class LockedModel:
         return self.name == spec.name and self.selection == selection_fingerprint(spec)
 
     def to_selection(self, spec: ModelSpec) -> Selection:
+        """The pinned files as a selection, held to the same rules as a fresh one.
+
+        Raises:
+            SelectionError: a file lies outside the entry's folder, twice, or `expect` is unmet.
+        """
         files = tuple(SelectedFile(RemoteFile(f.path, f.size, f.digest), f.local) for f in self.files)
-        return Selection(spec=spec, commit=self.commit, files=files)
+        return checked(Selection(spec=spec, commit=self.commit, files=files))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from wanmodels.errors import ManifestError
 MANIFEST_VERSION: Final = 1
 DEFAULT_ROOT: Final = "./models"
 DEFAULT_REVISION: Final = "main"
+RESERVED_DIR: Final = ".wanmodels"  # the root's work folder (partials, state, lock)
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _REPO_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _MAX_NODES: Final = 100_000
@@ -257,6 +258,8 @@ def _check_unique(models: tuple[ModelSpec, ...], source: str) -> None:
 
 def _check_path(path: str, source: str, line: int, key: str) -> None:
     reason = check_relative(path)
+    if reason is None and path.split("/")[0] == RESERVED_DIR:
+        reason = f"uses '{RESERVED_DIR}', which wanmodels keeps for its own state"
     if reason is not None:
         msg = f"path {path!r} {reason}; paths must stay inside the model root"
         raise ManifestError(msg, file=source, line=line, key=key)

@@ -168,17 +168,37 @@ def select(spec: ModelSpec, commit: str, files: tuple[RemoteFile, ...]) -> Selec
         if reason is not None:
             msg = f"entry '{spec.name}': the server listed an unsafe path {item.remote.path!r} ({reason})"
             raise HubError(msg, repo_id=spec.repo, revision=commit, hint="Refusing to write it.")
-    provided = {s.local_path for s in chosen.values()}
+    ordered = tuple(sorted(chosen.values(), key=lambda s: s.local_path))
+    return checked(Selection(spec=spec, commit=commit, files=ordered))
+
+
+def checked(selection: Selection) -> Selection:
+    """Enforce what must hold for any selection, fresh or from a lockfile: every file inside
+    the entry's folder, no two files on one path, and every `expect` path provided.
+
+    Raises:
+        SelectionError: one of those does not hold.
+    """
+    spec = selection.spec
+    prefix = f"{spec.folder}/"
+    seen: set[str] = set()
+    for item in selection.files:
+        if not item.local_path.startswith(prefix) or item.local_path in seen:
+            msg = (
+                f"entry '{spec.name}': '{item.local_path}' is outside its folder '{spec.folder}' "
+                "or listed twice"
+            )
+            raise SelectionError(msg, hint="Delete the lockfile and run `wanmodels lock`.")
+        seen.add(item.local_path)
     for expected in spec.expect:
-        if f"{spec.folder}/{expected}" not in provided:
+        if prefix + expected not in seen:
             msg = (
                 f"entry '{spec.name}' (line {spec.line}): 'expect' names {expected!r}, "
                 "which the selection does not provide"
             )
             hint = "Add it to 'include' or 'files', or fix the name."
             raise SelectionError(msg, hint=hint)
-    ordered = tuple(sorted(chosen.values(), key=lambda s: s.local_path))
-    return Selection(spec=spec, commit=commit, files=ordered)
+    return selection
 
 
 def decide(local: LocalState, size: int) -> tuple[Action, int]:

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,10 @@ from typing import Final
 from wanmodels._fs import atomic_write, safe_join
 from wanmodels.errors import LocalIOError
 from wanmodels.integrity import Digest, hash_file
+from wanmodels.manifest import RESERVED_DIR
 from wanmodels.planner import LocalState, SelectedFile
 
-WORK_DIR: Final = ".wanmodels"
+WORK_DIR: Final = RESERVED_DIR
 STATE_VERSION: Final = 1
 
 
@@ -117,30 +119,34 @@ class StateCache:
     ) -> tuple[str, Digest | None]:
         """Check one target against its size and digest.
 
-        Returns ("ok" | "missing" | "size" | "hash", the digest hashed or None). Hashes only when
+        Returns ("ok" | "missing" | "size" | "hash" | "unreadable", the digest hashed or None);
+        anything that is not a regular file counts as the wrong size. Hashes only when
         `full` or when the file changed since it was last verified.
         """
         try:
             target = safe_join(self.root, local_path)
             st = target.stat()
-        except FileNotFoundError:
-            return "missing", None
         except (OSError, ValueError):
             return "missing", None
-        if st.st_size != size:
+        if st.st_size != size or not stat.S_ISREG(st.st_mode):
             self.forget(local_path)
             return "size", None
         if not full and self.is_known_good(local_path, st, expected):
             return "ok", None
-        actual = hash_file(target, expected.algorithm, size)
+        try:
+            actual = hash_file(target, expected.algorithm, size)
+        except OSError:
+            self.forget(local_path)
+            return "unreadable", None
         with self._lock:
             self.hashed_bytes += size
         if actual != expected:
             self.forget(local_path)
             return "hash", actual
+        # Vouch only for the file as it was hashed: if it changed meanwhile, hash it next time.
         with contextlib.suppress(OSError):
-            st = target.stat()
-        self.record(local_path, st, expected)
+            if Stamp.of(target.stat(), expected) == Stamp.of(st, expected):
+                self.record(local_path, st, expected)
         return "ok", actual
 
     def probe(self, item: SelectedFile, *, full: bool = False) -> LocalState:

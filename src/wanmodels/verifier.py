@@ -8,7 +8,9 @@ across files. Verify never deletes or fetches anything: it returns a `VerifyRepo
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ from wanmodels.manifest import Manifest
 from wanmodels.planner import SelectedFile, Selection
 from wanmodels.resolve import resolve_selections
 from wanmodels.state import WORK_DIR, StateCache, part_path
+
+_log = logging.getLogger(__name__)
 
 
 class Problem(str, Enum):
@@ -117,7 +121,11 @@ def verify(
     workers = max(1, min(len(jobs), os.cpu_count() or 1, settings.workers))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wanmodels-verify") as pool:
         results = list(pool.map(lambda job: _check(cache, job[0], job[1], full), jobs))
-    cache.save()
+    try:
+        cache.save()
+    except LocalIOError as err:
+        # A read-only root can still be verified; it just cannot remember the result.
+        _log.warning("%s", err)
     by_entry: dict[str, list[Finding]] = {sel.spec.name: [] for sel in selections}
     good: set[str] = set()
     for (sel, item), finding in zip(jobs, results, strict=True):
@@ -163,8 +171,14 @@ def _check(cache: StateCache, sel: Selection, item: SelectedFile, full: bool) ->
             )
             return Finding(entry, item.local_path, Problem.PARTIAL, detail, str(remote.size), str(part_bytes))
         return Finding(entry, item.local_path, Problem.MISSING, "missing", str(remote.size), None)
+    if status == "unreadable":
+        return Finding(entry, item.local_path, Problem.MISSING, "cannot be read", str(remote.size), None)
     if status == "size":
-        size = safe_join(cache.root, item.local_path).stat().st_size
+        st = safe_join(cache.root, item.local_path).stat()
+        size = st.st_size
+        if not stat.S_ISREG(st.st_mode):
+            detail = "is not a regular file"
+            return Finding(entry, item.local_path, Problem.SIZE, detail, str(remote.size), None)
         detail = f"size is {size:,} bytes, expected {remote.size:,} (truncated or replaced)"
         return Finding(entry, item.local_path, Problem.SIZE, detail, str(remote.size), str(size))
     detail = f"content does not match: expected {remote.digest} got {actual}"
