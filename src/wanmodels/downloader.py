@@ -159,8 +159,8 @@ def download(
         cache = StateCache(manifest.root)
         plan = make_plan(manifest.root, selections, lambda item: cache.probe(item, full=repair))
         if dry_run:
-            models = tuple(_unfetched(m.spec, m.commit, m.files) for m in plan.models)
-            return DownloadResult(plan, models, dry_run=True, seconds=time.monotonic() - started)
+            planned = tuple(_unfetched(m.spec, m.commit, m.files) for m in plan.models)
+            return DownloadResult(plan, planned, dry_run=True, seconds=time.monotonic() - started)
         sink.plan_ready(plan)
         if plan.to_fetch and settings.offline:
             missing = ", ".join(f.local_path for f in plan.fetch_order()[:5])
@@ -169,7 +169,7 @@ def download(
         _check_space(manifest.root, plan.to_fetch)
         outcomes = _run_pool(plan, settings, sink, cancel, cache) if plan.to_fetch else {}
         cache.save()
-        models = []
+        models: list[ModelResult] = []
         for mp in plan.models:
             files = tuple(outcomes.get(f.local_path) or _not_fetched(f) for f in mp.files)
             models.append(ModelResult(mp.spec.name, mp.spec.repo, mp.commit, files))

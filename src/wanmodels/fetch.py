@@ -296,7 +296,7 @@ def _open_part(path: Path) -> Iterator[BinaryIO]:
         msg = f"cannot open partial download '{path}': {err.strerror}"
         raise LocalIOError(msg) from None
     with os.fdopen(fd, "r+b", buffering=0) as f:
-        yield f  # type: ignore[misc]
+        yield f
 
 
 def _sync(f: BinaryIO) -> None:

@@ -147,14 +147,15 @@ class Hub:
         """Turn huggingface_hub and transport exceptions raised inside the block into ours."""
         what = f"entry '{entry}': " if entry else ""
         where = f"'{path}' in '{repo_id}'" if path else f"'{repo_id}'"
-        fields = {"repo_id": repo_id, "revision": revision}
         try:
             yield
         # GatedRepoError subclasses RepositoryNotFoundError, so it must come first.
         except GatedRepoError as err:
             msg = f"{what}{where} is gated: your token has no access (HTTP {_status(err)})"
             hint = "Accept the conditions on the repo's page, then " + TOKEN_HINT
-            raise AccessDeniedError(msg, status=_status(err), hint=hint, **fields) from None
+            raise AccessDeniedError(
+                msg, status=_status(err), hint=hint, repo_id=repo_id, revision=revision
+            ) from None
         except RepositoryNotFoundError as err:
             hint = KNOWN_PLACEHOLDERS.get(repo_id) or (
                 "Check the repo id in the manifest; if it is private, "
@@ -162,39 +163,53 @@ class Hub:
                 + TOKEN_HINT[1:]
             )
             msg = f"{what}repo '{repo_id}' was not found on {self._endpoint_name()}"
-            raise RepoNotFoundError(msg, status=_status(err), hint=hint, **fields) from None
+            raise RepoNotFoundError(
+                msg, status=_status(err), hint=hint, repo_id=repo_id, revision=revision
+            ) from None
         except HfRevisionNotFoundError as err:
             msg = f"{what}revision '{revision}' of '{repo_id}' was not found"
             hint = "Use a branch, tag or commit that exists (see the repo's 'Files' tab)."
-            raise RevisionNotFoundError(msg, status=_status(err), hint=hint, **fields) from None
+            raise RevisionNotFoundError(
+                msg, status=_status(err), hint=hint, repo_id=repo_id, revision=revision
+            ) from None
         except EntryNotFoundError as err:
             msg = f"{what}{where} was not found at {revision[:12]}"
-            raise RemoteFileNotFoundError(msg, status=_status(err), **fields) from None
+            raise RemoteFileNotFoundError(
+                msg, status=_status(err), repo_id=repo_id, revision=revision
+            ) from None
         except HfHubHTTPError as err:
             status = _status(err)
             if status in (401, 403):
                 msg = f"{what}access to {where} was refused (HTTP {status})"
-                raise AccessDeniedError(msg, status=status, hint=TOKEN_HINT, **fields) from None
+                raise AccessDeniedError(
+                    msg, status=status, hint=TOKEN_HINT, repo_id=repo_id, revision=revision
+                ) from None
             msg = f"{what}the Hub answered HTTP {status} for {where}"
             if status in _TRANSIENT_STATUS:
-                raise TransientHubError(msg, retry_after=_retry_after(err), status=status, **fields) from None
-            raise HubError(msg, status=status, **fields) from None
+                raise TransientHubError(
+                    msg, retry_after=_retry_after(err), status=status, repo_id=repo_id, revision=revision
+                ) from None
+            raise HubError(msg, status=status, repo_id=repo_id, revision=revision) from None
         except OfflineModeIsEnabled:
             msg = f"{what}{where} needs the network, but HF_HUB_OFFLINE is set"
-            raise OfflineError(msg, hint="Unset HF_HUB_OFFLINE to download.", **fields) from None
+            raise OfflineError(
+                msg, hint="Unset HF_HUB_OFFLINE to download.", repo_id=repo_id, revision=revision
+            ) from None
         except httpx2.TooManyRedirects as err:
             msg = f"{what}{where}: {err}"
-            raise HubError(msg, hint="Check HF_ENDPOINT and any proxy in between.", **fields) from None
+            raise HubError(
+                msg, hint="Check HF_ENDPOINT and any proxy in between.", repo_id=repo_id, revision=revision
+            ) from None
         except httpx2.TransportError as err:
             if isinstance(err, httpx2.ConnectError):
                 # Like huggingface_hub's own backoff: a broken TLS or proxy session is best rebuilt.
                 close_session()
             kind = "timed out" if isinstance(err, httpx2.TimeoutException) else "failed"
             msg = f"{what}connection to {self._endpoint_name()} {kind} for {where}: {type(err).__name__}"
-            raise TransientHubError(msg, **fields) from None
+            raise TransientHubError(msg, repo_id=repo_id, revision=revision) from None
         except httpx2.HTTPError as err:  # decoding and other request errors: not worth retrying
             msg = f"{what}request for {where} failed: {type(err).__name__}: {err}"
-            raise HubError(msg, **fields) from None
+            raise HubError(msg, repo_id=repo_id, revision=revision) from None
 
     def _endpoint_name(self) -> str:
         return self.settings.endpoint or "the Hugging Face Hub"
@@ -206,7 +221,7 @@ def _remote_file(item: RepoFile) -> RemoteFile:
     return RemoteFile(item.path, int(item.size), Digest("gitsha1", item.blob_id))
 
 
-def _status(err: HfHubHTTPError) -> int | None:
+def _status(err: Exception) -> int | None:
     response = getattr(err, "response", None)
     return getattr(response, "status_code", None)
 

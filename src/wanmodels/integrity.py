@@ -164,7 +164,7 @@ def hash_file(path: Path, algorithm: Algorithm, size: int | None = None) -> Dige
         size = path.stat().st_size
     hasher = Hasher(algorithm, size)
     with path.open("rb", buffering=0) as f:
-        hash_stream(f, hasher)  # type: ignore[arg-type]
+        hash_stream(f, hasher)
     return hasher.digest()
 
 

@@ -162,8 +162,8 @@ def render_download(result: DownloadResult, console: Console) -> None:
             markup=False,
         )
         return
-    for f in result.failed:
-        console.print(f"failed: {f.error}", markup=False)
+    for failure in result.failed:
+        console.print(f"failed: {failure.error}", markup=False)
     console.print(
         f"{result.status}: {len(plan.files)} file(s) in {len(result.models)} model(s), "
         f"fetched {human_bytes(result.bytes_fetched)} in {result.seconds:.1f}s",
