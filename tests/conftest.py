@@ -95,6 +95,19 @@ def cli(hub: HubServer, workdir: Path) -> Cli:
     return run
 
 
+def spawn(hub: HubServer, cwd: Path, *args: str, quiet: bool = False) -> subprocess.Popen[str]:
+    """Start `python -m wanmodels ARGS` in the background (for kills, signals and races)."""
+    out = subprocess.DEVNULL if quiet else subprocess.PIPE
+    return subprocess.Popen(
+        [sys.executable, "-m", "wanmodels", *args],
+        cwd=cwd,
+        env=cli_env(hub),
+        stdout=out,
+        stderr=out,
+        text=True,
+    )
+
+
 def write_manifest(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, cli_env, write_manifest
+from tests.conftest import Cli, spawn, write_manifest
 from tests.fixtures import safetensors_bytes, seed_repos
 from tests.hubserver import Fault, HubServer
 
@@ -105,13 +103,7 @@ def test_download_resumes_after_sigkill_with_little_resent(hub: HubServer, workd
     manifest, data = big_manifest(hub, workdir, 24 << 20)
     hub.throttle_bps = 12 << 20  # ~2 s for the file, so the kill lands mid-transfer
     partial = workdir / "models" / ".wanmodels" / "partial"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wanmodels", "download", "-m", str(manifest)],
-        cwd=workdir,
-        env=cli_env(hub),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = spawn(hub, workdir, "download", "-m", str(manifest), quiet=True)
     deadline = time.monotonic() + 30
     part_size = 0
     while time.monotonic() < deadline:

@@ -6,14 +6,13 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, cli_env, write_manifest
+from tests.conftest import Cli, spawn, write_manifest
 from tests.fixtures import safetensors_bytes
 from tests.hubserver import Fault, HubServer
 
@@ -98,14 +97,7 @@ def test_interrupt_exits_130_quickly_and_keeps_the_part(
 ) -> None:
     manifest, data = big_repo(hub, workdir, 16 << 20)
     hub.throttle_bps = 4 << 20
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wanmodels", "download", "-m", str(manifest)],
-        cwd=workdir,
-        env=cli_env(hub),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = spawn(hub, workdir, "download", "-m", str(manifest))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not any(p.stat().st_size > (1 << 20) for p in parts(workdir)):
         time.sleep(0.02)
@@ -131,13 +123,7 @@ def test_interrupt_exits_130_quickly_and_keeps_the_part(
 def test_second_process_waits_then_finds_nothing_to_do(hub: HubServer, workdir: Path, cli: Cli) -> None:
     manifest, data = big_repo(hub, workdir, 8 << 20)
     hub.throttle_bps = 8 << 20
-    first = subprocess.Popen(
-        [sys.executable, "-m", "wanmodels", "download", "-m", str(manifest)],
-        cwd=workdir,
-        env=cli_env(hub),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    first = spawn(hub, workdir, "download", "-m", str(manifest), quiet=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not parts(workdir):
         time.sleep(0.02)
@@ -188,23 +174,7 @@ def test_disk_filling_mid_file_keeps_the_part(cli: Cli, hub: HubServer, workdir:
         filler = tiny / "filler"
         with filler.open("wb") as f:
             f.truncate(0)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "wanmodels",
-                "download",
-                "-m",
-                str(manifest),
-                "--root",
-                str(tiny / "root"),
-            ],
-            cwd=workdir,
-            env=cli_env(hub),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = spawn(hub, workdir, "download", "-m", str(manifest), "--root", str(tiny / "root"))
         hub.throttle_bps = 8 << 20
         deadline = time.monotonic() + 20
         partial = tiny / "root" / ".wanmodels" / "partial"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, cli_env, write_manifest
+from tests.conftest import Cli, cli_env, spawn, write_manifest
 from tests.hubserver import HubServer
 
 ONE = "version: 1\nmodels:\n  - name: a\n    repo: test/a\n"
@@ -116,14 +116,7 @@ def test_interrupt_while_waiting_for_the_root_lock_reports_json(
     lock = FileLock(str(workdir / "models" / ".wanmodels" / "lock"))
     (workdir / "models" / ".wanmodels").mkdir(parents=True)
     with lock:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "wanmodels", "download", "-m", str(repo_a), "--json"],
-            cwd=workdir,
-            env=cli_env(hub),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = spawn(hub, workdir, "download", "-m", str(repo_a), "--json")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             time.sleep(0.1)
