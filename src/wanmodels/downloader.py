@@ -55,6 +55,11 @@ class FileOutcome:
     error: str | None = None
     exit_code: int = EXIT_OK
 
+    @classmethod
+    def of(cls, item: PlannedFile, *, ok: bool, **details: object) -> FileOutcome:
+        """An outcome for a planned file; `details` are the optional fields above."""
+        return cls(item.entry, item.local_path, item.repo_path, item.size, item.action, ok, **details)  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True, slots=True)
 class ModelResult:
@@ -119,7 +124,11 @@ def plan(
         ManifestError, LockError, SelectionError, HubError: as for `download`.
     """
     selections, _ = resolve_selections(manifest, manifest.select(names), settings or Settings())
-    cache = StateCache(manifest.root)
+    return _plan(manifest, selections, StateCache(manifest.root), repair=repair)
+
+
+def _plan(manifest: Manifest, selections: tuple[Selection, ...], cache: StateCache, *, repair: bool) -> Plan:
+    """Compare the selections with the disk; `repair` re-hashes instead of trusting the cache."""
     return make_plan(manifest.root, selections, lambda item: cache.probe(item, full=repair))
 
 
@@ -157,14 +166,15 @@ def download(
     with _root_lock(manifest.root, settings, sink, enabled=not dry_run):
         selections, lock = resolve_selections(manifest, specs, settings, frozen=frozen)
         cache = StateCache(manifest.root)
-        plan = make_plan(manifest.root, selections, lambda item: cache.probe(item, full=repair))
+        plan = _plan(manifest, selections, cache, repair=repair)
         if dry_run:
             planned = tuple(_unfetched(m.spec, m.commit, m.files) for m in plan.models)
             return DownloadResult(plan, planned, dry_run=True, seconds=time.monotonic() - started)
         sink.plan_ready(plan)
         if plan.to_fetch and settings.offline:
-            missing = ", ".join(f.local_path for f in plan.fetch_order()[:5])
-            msg = f"{len(plan.fetch_order())} file(s) need the network, but offline mode is on: {missing}"
+            todo = plan.fetch_order()
+            missing = ", ".join(f.local_path for f in todo[:5])
+            msg = f"{len(todo)} file(s) need the network, but offline mode is on: {missing}"
             raise OfflineError(msg, hint="Unset HF_HUB_OFFLINE / drop --offline to fetch them.")
         _check_space(manifest.root, plan.to_fetch)
         outcomes = _run_pool(plan, settings, sink, cancel, cache) if plan.to_fetch else {}
@@ -217,27 +227,19 @@ def _run_pool(
             try:
                 fetched = fetch_file(hub, plan.root, item, settings=settings, sink=sink, cancel=cancel)
                 cache.record(item.local_path, fetched.stat, item.digest)
-                outcome = FileOutcome(
-                    item.entry,
-                    item.local_path,
-                    item.repo_path,
-                    item.size,
-                    item.action,
-                    True,
-                    fetched.bytes_fetched,
-                    fetched.resumed_from,
-                    time.monotonic() - t0,
+                outcome = FileOutcome.of(
+                    item,
+                    ok=True,
+                    bytes_fetched=fetched.bytes_fetched,
+                    resumed_from=fetched.resumed_from,
+                    seconds=time.monotonic() - t0,
                 )
             except Interrupted:
                 return
             except WanmodelsError as err:
-                outcome = FileOutcome(
-                    item.entry,
-                    item.local_path,
-                    item.repo_path,
-                    item.size,
-                    item.action,
-                    False,
+                outcome = FileOutcome.of(
+                    item,
+                    ok=False,
                     seconds=time.monotonic() - t0,
                     error=str(err),
                     exit_code=err.exit_code,
@@ -310,25 +312,17 @@ def _root_lock(root: Path, settings: Settings, sink: ProgressSink, *, enabled: b
         lock.release()
 
 
-def _kept(item: PlannedFile) -> FileOutcome:
-    return FileOutcome(item.entry, item.local_path, item.repo_path, item.size, item.action, True)
-
-
 def _not_fetched(item: PlannedFile) -> FileOutcome:
     """A file the pool never reported on: kept if it needed nothing, else a failure."""
     if item.action is Action.KEEP:
-        return _kept(item)
-    return FileOutcome(
-        item.entry,
-        item.local_path,
-        item.repo_path,
-        item.size,
-        item.action,
-        False,
+        return FileOutcome.of(item, ok=True)
+    return FileOutcome.of(
+        item,
+        ok=False,
         error=f"'{item.local_path}' was not fetched (a worker stopped unexpectedly)",
         exit_code=EXIT_FAILED,
     )
 
 
 def _unfetched(spec: ModelSpec, commit: str, files: tuple[PlannedFile, ...]) -> ModelResult:
-    return ModelResult(spec.name, spec.repo, commit, tuple(_kept(f) for f in files))
+    return ModelResult(spec.name, spec.repo, commit, tuple(FileOutcome.of(f, ok=True) for f in files))

@@ -142,7 +142,7 @@ def parse_manifest(
         msg = "the document must be a mapping with 'version', 'root' and 'models'"
         raise ManifestError(msg, file=source, line=doc.line)
     top: dict[str, _Node] = doc.value
-    _check_keys(top, _TOP_KEYS, source, doc.line, where="top level")
+    _check_keys(top, _TOP_KEYS, source, where="top level")
     version = _require(top, "version", source, doc.line)
     if type(version.value) is not int or version.value != MANIFEST_VERSION:
         msg = f"unsupported version {version.value!r}"
@@ -176,7 +176,7 @@ def _model(node: _Node, source: str) -> ModelSpec:
         msg = "each entry must be a mapping with at least 'name' and 'repo'"
         raise ManifestError(msg, file=source, line=node.line, key="models")
     entry: dict[str, _Node] = node.value
-    _check_keys(entry, _MODEL_KEYS, source, node.line, where="a model entry")
+    _check_keys(entry, _MODEL_KEYS, source, where="a model entry")
     name_node = _require(entry, "name", source, node.line)
     name = _str(name_node, "name", source)
     if not _NAME_RE.match(name):
@@ -265,9 +265,7 @@ def _check_path(path: str, source: str, line: int, key: str) -> None:
         raise ManifestError(msg, file=source, line=line, key=key)
 
 
-def _check_keys(
-    mapping: dict[str, _Node], allowed: tuple[str, ...], source: str, line: int, where: str
-) -> None:
+def _check_keys(mapping: dict[str, _Node], allowed: tuple[str, ...], source: str, *, where: str) -> None:
     for key, node in mapping.items():
         if key not in allowed:
             msg = f"unknown key in {where}"
