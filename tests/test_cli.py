@@ -166,6 +166,6 @@ def test_dry_run_of_a_large_repo_summarises_per_entry(cli: Cli, hub, workdir: Pa
     )
     run = cli("download", "--dry-run", "-m", str(manifest), "--json")
     assert run.returncode == 0, run.stderr
-    assert "many: 300 file(s)" in run.stderr
+    assert "many: 300 files" in run.stderr
     assert len(run.stderr.splitlines()) == 2
     assert len(run.json()["models"][0]["files"]) == 300

@@ -1000,7 +1000,8 @@ def test_bundled_preset_loads_with_four_entries(tmp_path: Path, monkeypatch: pyt
     assert len(manifest.models) == 4
     assert [m.folder for m in manifest.models] == ["wan2.1-i2v", "clip-vit-large", "sd-vae", "t5-base"]
     assert manifest.root == tmp_path.resolve() / "models"
-    assert manifest.lock_path == tmp_path.resolve() / "wan2.1-i2v.lock"
+    # A preset's pin lives in the root it provisions, so `--root` finds it from any directory.
+    assert manifest.lock_path == tmp_path.resolve() / "models" / ".wanmodels" / "locks" / "wan2.1-i2v.lock"
     assert manifest.source == "preset 'wan2.1-i2v'"
     for spec in manifest.models:
         assert spec.include, spec.name

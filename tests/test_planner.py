@@ -12,6 +12,7 @@ from wanmodels.integrity import Digest
 from wanmodels.manifest import ModelSpec
 from wanmodels.planner import (
     Action,
+    Check,
     LocalState,
     Plan,
     SelectedFile,
@@ -380,22 +381,22 @@ def test_select_never_maps_two_remote_files_to_one_local_path() -> None:
     ("local", "size", "expected"),
     [
         pytest.param(LocalState(), 100, (Action.DOWNLOAD, 0), id="nothing_on_disk"),
-        pytest.param(LocalState(complete=True, exists=True), 100, (Action.KEEP, 100), id="complete"),
-        pytest.param(LocalState(exists=True), 100, (Action.REPLACE, 0), id="wrong_file_on_disk"),
+        pytest.param(LocalState(Check.OK), 100, (Action.KEEP, 100), id="complete"),
+        pytest.param(LocalState(Check.HASH), 100, (Action.REPLACE, 0), id="wrong_file_on_disk"),
         pytest.param(LocalState(part_bytes=40), 100, (Action.RESUME, 40), id="partial"),
         pytest.param(LocalState(part_bytes=100), 100, (Action.RESUME, 100), id="partial_whole_length"),
         pytest.param(LocalState(part_bytes=101), 100, (Action.DOWNLOAD, 0), id="partial_too_long"),
         pytest.param(
-            LocalState(exists=True, part_bytes=101), 100, (Action.REPLACE, 0), id="too_long_and_wrong"
+            LocalState(Check.HASH, part_bytes=101), 100, (Action.REPLACE, 0), id="too_long_and_wrong"
         ),
         pytest.param(
-            LocalState(exists=True, part_bytes=40), 100, (Action.RESUME, 40), id="wrong_but_partial"
+            LocalState(Check.SIZE, part_bytes=40), 100, (Action.RESUME, 40), id="wrong_but_partial"
         ),
         pytest.param(
-            LocalState(complete=True, exists=True, part_bytes=40), 100, (Action.KEEP, 100), id="complete_wins"
+            LocalState(Check.OK, part_bytes=40), 100, (Action.KEEP, 100), id="complete_wins"
         ),
         pytest.param(LocalState(), 0, (Action.DOWNLOAD, 0), id="empty_file_missing"),
-        pytest.param(LocalState(complete=True, exists=True), 0, (Action.KEEP, 0), id="empty_file_complete"),
+        pytest.param(LocalState(Check.OK), 0, (Action.KEEP, 0), id="empty_file_complete"),
     ],
 )
 def test_decide_picks_action_from_local_state(
@@ -460,9 +461,9 @@ def test_make_plan_probes_every_file_once() -> None:
 def test_make_plan_accounts_present_and_to_fetch() -> None:
     plan = _plan(
         {
-            "vae/model.safetensors": LocalState(complete=True, exists=True),
+            "vae/model.safetensors": LocalState(Check.OK),
             "t5/pytorch_model.bin": LocalState(part_bytes=4000),
-            "t5/spiece.model": LocalState(exists=True),
+            "t5/spiece.model": LocalState(Check.HASH),
         }
     )
     actions = {f.local_path: (f.action, f.present, f.to_fetch) for f in plan.files}
@@ -483,7 +484,7 @@ def test_make_plan_accounts_present_and_to_fetch() -> None:
 def test_fetch_order_is_largest_remaining_first_without_kept_files() -> None:
     plan = _plan(
         {
-            "vae/model.safetensors": LocalState(complete=True, exists=True),
+            "vae/model.safetensors": LocalState(Check.OK),
             "t5/pytorch_model.bin": LocalState(part_bytes=8500),  # 500 left
         }
     )
@@ -497,7 +498,7 @@ def test_fetch_order_is_largest_remaining_first_without_kept_files() -> None:
 
 
 def test_fetch_order_all_kept_is_empty() -> None:
-    done = LocalState(complete=True, exists=True)
+    done = LocalState(Check.OK)
     plan = make_plan(Path("/m"), [_selection("a", {"x": 5, "y": 6})], lambda _: done)
     assert plan.fetch_order() == ()
     assert plan.to_fetch == 0

@@ -64,16 +64,16 @@ def test_verify_reports_partial_download_in_place_of_a_file(
     target = provisioned / "t5-base" / "pytorch_model.bin"
     data = target.read_bytes()
     target.unlink()
-    lock = (workdir / "wan2.1-i2v.lock").read_text()
+    lock = (provisioned / ".wanmodels" / "locks" / "wan2.1-i2v.lock").read_text()
     assert "t5-base/pytorch_model.bin" in lock
-    # What an interrupted download leaves: the first half of the bytes in the partial folder.
+    # What an interrupted download of an older wanmodels leaves: a prefix of the bytes, no journal.
     from wanmodels.lockfile import read_lock
-    from wanmodels.state import part_path
+    from wanmodels.partial import part_key
 
-    locked = read_lock(workdir / "wan2.1-i2v.lock")
+    locked = read_lock(provisioned / ".wanmodels" / "locks" / "wan2.1-i2v.lock")
     assert locked is not None
     entry = next(f for m in locked.models for f in m.files if f.local == "t5-base/pytorch_model.bin")
-    part = part_path(provisioned, entry.local, entry.digest)
+    part = provisioned / ".wanmodels" / "partial" / f"{part_key(entry.local, entry.digest)}.part"
     part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes(data[:100])
     run = cli("verify", "--json")
@@ -115,13 +115,14 @@ def test_verify_full_catches_changed_bytes_even_with_mtime_restored(cli: Cli, pr
     assert "expected sha256:" in detail and "got sha256:" in detail
 
 
-def test_verify_reports_extra_files_as_warnings(cli: Cli, provisioned: Path) -> None:
+def test_verify_leaves_files_it_did_not_place_alone(cli: Cli, provisioned: Path) -> None:
     (provisioned / "sd-vae" / "notes.txt").write_text("mine")
     run = cli("verify", "--json")
     assert run.returncode == 0
     doc = run.json()
-    assert findings(doc) == {"sd-vae/notes.txt": "extra"}
-    assert doc["models"][2]["findings"][0]["severity"] == "warning"
+    assert findings(doc) == {}
+    assert doc["stale"] == []
+    assert "notes.txt" not in run.stderr
     assert (provisioned / "sd-vae" / "notes.txt").exists()
 
 
@@ -143,7 +144,7 @@ def test_verify_catches_safetensors_with_lying_header(hub: HubServer, cli: Cli, 
 def test_verify_without_lockfile_asks_the_hub(
     cli: Cli, provisioned: Path, workdir: Path, hub: HubServer
 ) -> None:
-    (workdir / "wan2.1-i2v.lock").unlink()
+    (provisioned / ".wanmodels" / "locks" / "wan2.1-i2v.lock").unlink()
     hub.clear_log()
     run = cli("verify")
     assert run.returncode == 0, run.stderr

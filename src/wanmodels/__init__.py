@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessDeniedError",
+    "ByteSource",
     "DiskFullError",
     "DownloadResult",
     "HubError",
@@ -25,7 +26,9 @@ __all__ = [
     "ModelSpec",
     "OfflineError",
     "Plan",
+    "PruneResult",
     "RemoteFileNotFoundError",
+    "RepairResult",
     "RepoNotFoundError",
     "RevisionNotFoundError",
     "SelectionError",
@@ -40,16 +43,23 @@ __all__ = [
     "lock",
     "open_manifest",
     "plan",
+    "prune",
     "read_lock",
+    "repair",
     "resolve_settings",
     "verify",
 ]
 
 _LAZY = {
-    "DownloadResult": "wanmodels.downloader",
+    "ByteSource": "wanmodels.remote",
+    "DownloadResult": "wanmodels.results",
+    "LockResult": "wanmodels.results",
+    "PruneResult": "wanmodels.results",
+    "RepairResult": "wanmodels.results",
+    "VerifyReport": "wanmodels.results",
     "download": "wanmodels.downloader",
     "plan": "wanmodels.downloader",
-    "LockResult": "wanmodels.resolve",
+    "prune": "wanmodels.pruner",
     "lock": "wanmodels.resolve",
     "Lockfile": "wanmodels.lockfile",
     "read_lock": "wanmodels.lockfile",
@@ -60,7 +70,7 @@ _LAZY = {
     "Plan": "wanmodels.planner",
     "Settings": "wanmodels.config",
     "resolve_settings": "wanmodels.config",
-    "VerifyReport": "wanmodels.verifier",
+    "repair": "wanmodels.verifier",
     "verify": "wanmodels.verifier",
 }
 _ERRORS = {
@@ -84,7 +94,7 @@ _ERRORS = {
 
 if TYPE_CHECKING:
     from wanmodels.config import Settings, resolve_settings
-    from wanmodels.downloader import DownloadResult, download, plan
+    from wanmodels.downloader import download, plan
     from wanmodels.errors import (
         AccessDeniedError,
         DiskFullError,
@@ -106,8 +116,11 @@ if TYPE_CHECKING:
     from wanmodels.lockfile import Lockfile, read_lock
     from wanmodels.manifest import Manifest, ModelSpec, load_manifest, open_manifest
     from wanmodels.planner import Plan
-    from wanmodels.resolve import LockResult, lock
-    from wanmodels.verifier import VerifyReport, verify
+    from wanmodels.pruner import prune
+    from wanmodels.remote import ByteSource
+    from wanmodels.resolve import lock
+    from wanmodels.results import DownloadResult, LockResult, PruneResult, RepairResult, VerifyReport
+    from wanmodels.verifier import repair, verify
 
 
 def __getattr__(name: str) -> Any:

@@ -65,10 +65,12 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+def atomic_writer(path: Path, *, durable: bool = True) -> Iterator[BinaryIO]:
     """Write to a temp file beside `path`, fsync it, then rename over `path`.
 
     A crash at any moment leaves either the old file or the new one, never half of one.
+    `durable=False` skips the fsyncs: a process kill still leaves old or new, a power loss
+    may leave neither (for files that are cheap to lose).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -76,16 +78,18 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Atomically replace `path` with `data`."""
-    with atomic_writer(path) as f:
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Atomically replace `path` with `data` (see `atomic_writer`)."""
+    with atomic_writer(path, durable=durable) as f:
         f.write(data)

@@ -8,11 +8,12 @@ and `--version` stay instant.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Final, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn
 
 import typer
 from typer.exceptions import TyperException
@@ -27,23 +28,38 @@ from wanmodels.config import (
 )
 from wanmodels.errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, WanmodelsError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from wanmodels.manifest import Manifest
+
 DOWNLOAD_EXAMPLES: Final = [
-    "wanmodels download                      # the bundled Wan 2.1 I2V stack into ./models",
-    "wanmodels download --dry-run            # show files and bytes, fetch nothing",
-    "wanmodels download sd-vae -m my.yaml    # one entry of your own manifest",
-    "wanmodels download --frozen --json      # CI: exactly the lockfile, machine-readable",
+    "wanmodels download --dry-run             (files and bytes, nothing fetched)",
+    "wanmodels download                       (the default stack into ./models, about 69 GB)",
+    "wanmodels download -m wan2.1-comfyui --root ~/ComfyUI/models",
+    "wanmodels download --max-rate 20M        (leave bandwidth for others)",
+    "wanmodels download --frozen --json       (CI: exactly the lockfile, machine-readable)",
+]
+VERIFY_EXAMPLES: Final = [
+    "wanmodels verify                         (sizes, cached hashes, formats)",
+    "wanmodels verify --full                  (re-hash every byte)",
+    "wanmodels verify --repair                (re-fetch only what fails)",
+    "wanmodels verify --prune --dry-run       (list files wanmodels placed that are no longer selected)",
 ]
 INTERRUPTED_MESSAGE: Final = "interrupted; partial downloads are kept. Run the same command again to resume."
-VERIFY_EXAMPLES: Final = [
-    "wanmodels verify                        # sizes, cached hashes, formats",
-    "wanmodels verify --full                 # re-hash every byte",
-]
+COMMANDS: Final = ("download", "verify", "lock", "status", "list", "init", "import")
+
+
+def _epilog(examples: list[str]) -> str:
+    # "\b" tells click to keep the next paragraph's line breaks instead of re-wrapping it.
+    return "Examples:\n\n\b\n" + "\n".join(examples)
+
 
 app = typer.Typer(
     name="wanmodels",
     help=(
         "Download and verify the Wan 2.1 image-to-video model stack from a pinned manifest.\n\n"
-        "Example: wanmodels download && wanmodels verify"
+        "Start with `wanmodels list` (presets and their sizes) and `wanmodels download --dry-run`."
     ),
     add_completion=True,
     no_args_is_help=True,
@@ -57,15 +73,19 @@ ManifestOpt = Annotated[
     typer.Option(
         "-m",
         "--manifest",
-        help="Manifest file or preset name (default: $WANMODELS_MANIFEST, ./wanmodels.yaml, wan2.1-i2v).",
+        metavar="PATH|PRESET",
+        help="Manifest file or preset (default: $WANMODELS_MANIFEST, ./wanmodels.yaml, wan2.1-i2v).",
     ),
 ]
 RootOpt = Annotated[
     str | None,
-    typer.Option("--root", help="Put models here instead of the manifest's root ($WANMODELS_ROOT)."),
+    typer.Option(
+        "--root", metavar="DIR", help="Put models here instead of the manifest's root ($WANMODELS_ROOT)."
+    ),
 ]
 NamesArg = Annotated[
-    list[str] | None, typer.Argument(help="Entries to act on (default: all).", show_default=False)
+    list[str] | None,
+    typer.Argument(metavar="[NAMES]...", help="Entries to act on (default: all).", show_default=False),
 ]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout; text goes to stderr.")
@@ -74,13 +94,20 @@ OfflineOpt = Annotated[
     bool | None,
     typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).", show_default=False),
 ]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Print only what went wrong.")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colour or bars (also NO_COLOR).")]
 VerboseOpt = Annotated[
-    bool, typer.Option("-v", "--verbose", help="Log every HTTP request to stderr (never the token).")
+    bool,
+    typer.Option(
+        "-v", "--verbose", help="Log every HTTP request and its status to stderr (never the token)."
+    ),
 ]
 PruneOpt = Annotated[
     bool,
-    typer.Option("--prune", help="Delete files in the entries' folders that the manifest does not select."),
+    typer.Option(
+        "--prune",
+        help="Delete files wanmodels placed earlier that the manifest no longer selects (nothing else).",
+    ),
 ]
 
 
@@ -99,14 +126,29 @@ def _root(
     """Download and verify the Wan 2.1 image-to-video model stack."""
 
 
-@app.command(epilog="Examples:\n\n" + "\n\n".join(DOWNLOAD_EXAMPLES))
+@app.command(epilog=_epilog(DOWNLOAD_EXAMPLES))
 def download(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
     root: RootOpt = None,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", min=1, help="Parallel transfers (default 8, $WANMODELS_WORKERS)."),
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            metavar="N",
+            help="Connections shared by all files (default 8, $WANMODELS_WORKERS).",
+        ),
+    ] = None,
+    max_rate: Annotated[
+        str | None,
+        typer.Option(
+            "--max-rate",
+            metavar="RATE",
+            help="Limit the download rate of all connections together: 500K, 12M, 1G per second "
+            "(1024 multiples; $WANMODELS_MAX_RATE).",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan (files, bytes); fetch nothing.")
@@ -120,32 +162,31 @@ def download(
     offline: OfflineOpt = None,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", min=0.1, help="Seconds a read may stall (HF_HUB_DOWNLOAD_TIMEOUT)."),
+        typer.Option(
+            "--timeout", min=0.1, metavar="S", help="Seconds a read may stall (HF_HUB_DOWNLOAD_TIMEOUT)."
+        ),
     ] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Exit 4 at once if another process holds the root.")
     ] = False,
     as_json: JsonOpt = False,
-    quiet: Annotated[
-        bool, typer.Option("-q", "--quiet", help="No progress or summary; errors only.")
-    ] = False,
+    quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
     prune: PruneOpt = False,
 ) -> None:
     """Fetch every selected file, resumably, and place it only once its hash matches."""
-    _logging(verbose)
 
     def run() -> int:
+        from wanmodels.documents import download_json
         from wanmodels.downloader import download as run_download
-        from wanmodels.manifest import open_manifest
-        from wanmodels.report import download_json, make_console, render_download
+        from wanmodels.report import render_download
 
         settings = resolve_settings(
-            workers=workers, offline=offline, timeout=timeout, wait_for_lock=not no_wait
+            workers=workers, offline=offline, timeout=timeout, wait_for_lock=not no_wait, max_rate=max_rate
         )
-        loaded = open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
-        console = make_console(sys.stderr, no_color=no_color)
+        loaded = _open(manifest, root)
+        console = _console(no_color)
         sink = None if quiet or dry_run else _sink(console)
         try:
             result = run_download(
@@ -155,76 +196,75 @@ def download(
                 dry_run=dry_run,
                 frozen=frozen,
                 repair=repair,
+                prune=prune,
                 sink=sink,
             )
         finally:
             if sink is not None:
                 sink.close()
-        if not quiet:
-            render_download(result, console)
-        if prune and not dry_run and result.status == "ok":
-            _prune(loaded, tuple(names or ()), settings, console)
+        render_download(result, console, quiet=quiet)
         if as_json:
             _print_json(download_json(result))
         return result.exit_code
 
-    _finish("download", as_json, run)
+    _finish("download", as_json, verbose, run)
 
 
-@app.command(epilog="Examples:\n\n" + "\n\n".join(VERIFY_EXAMPLES))
+@app.command(epilog=_epilog(VERIFY_EXAMPLES))
 def verify(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
     root: RootOpt = None,
     full: Annotated[bool, typer.Option("--full", help="Re-hash every file, even unchanged ones.")] = False,
-    offline: OfflineOpt = None,
-    as_json: JsonOpt = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print nothing but errors.")] = False,
-    no_color: NoColorOpt = False,
     repair: Annotated[
         bool, typer.Option("--repair", help="Re-fetch the files that fail, keep the rest, verify again.")
     ] = False,
     prune: PruneOpt = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --prune: list what would be deleted, delete nothing.")
+    ] = False,
+    offline: OfflineOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Check that every selected file is present, the right size and hash, and well-formed."""
-    _logging(verbose)
 
     def run() -> int:
-        from wanmodels.downloader import download as run_download
-        from wanmodels.manifest import open_manifest
-        from wanmodels.report import make_console, render_verify, verify_json
-        from wanmodels.verifier import prune as run_prune
+        from wanmodels.documents import verify_json
+        from wanmodels.report import render_repair, render_verify
+        from wanmodels.verifier import repair as run_repair
         from wanmodels.verifier import verify as run_verify
 
         settings = resolve_settings(offline=offline)
-        loaded = open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
-        console = make_console(sys.stderr, no_color=no_color)
+        loaded = _open(manifest, root)
+        console = _console(no_color)
         selected = tuple(names or ())
-        report = run_verify(loaded, selected, settings=settings, full=full)
-        if repair and not report.ok:
-            if not quiet:
-                render_verify(report, console)
-                console.print("repairing: re-fetching the files that failed", markup=False)
-            run_download(
-                loaded, selected, settings=settings, repair=True, sink=None if quiet else _sink(console)
-            )
-            report = run_verify(loaded, selected, settings=settings, full=full)
-        pruned = run_prune(loaded, report) if prune else ()
-        if not quiet:
-            render_verify(report, console)
-            for path in pruned:
-                console.print(f"removed {path}", markup=False)
+        if repair and not dry_run:
+            sink = None if quiet else _sink(console)
+            try:
+                repaired = run_repair(loaded, selected, settings=settings, full=full, prune=prune, sink=sink)
+            finally:
+                if sink is not None:
+                    sink.close()
+            render_repair(repaired, console, quiet=quiet)
+            if as_json:
+                _print_json(verify_json(repaired.after, repaired))
+            return repaired.exit_code
+        report = run_verify(loaded, selected, settings=settings, full=full, prune=prune, dry_run=dry_run)
+        render_verify(report, console, quiet=quiet)
         if as_json:
-            _print_json(verify_json(report, pruned=pruned))
+            _print_json(verify_json(report))
         return report.exit_code
 
-    _finish("verify", as_json, run)
+    _finish("verify", as_json, verbose, run)
 
 
 @app.command("lock")
 def lock_command(
     manifest: ManifestOpt = None,
+    root: RootOpt = None,
     check: Annotated[
         bool, typer.Option("--check", help="Only compare: exit 1 if the lock is missing or out of date.")
     ] = False,
@@ -232,71 +272,68 @@ def lock_command(
     verbose: VerboseOpt = False,
 ) -> None:
     """Resolve every entry on the Hub and write the lockfile (no file bytes are fetched)."""
-    _logging(verbose)
 
     def run() -> int:
-        from wanmodels.manifest import open_manifest
-        from wanmodels.report import lock_json, make_console, render_lock
+        from wanmodels.documents import lock_json
+        from wanmodels.report import render_lock
         from wanmodels.resolve import lock
 
-        loaded = open_manifest(resolve_manifest_arg(manifest))
+        loaded = _open(manifest, root)
         result = lock(loaded, settings=resolve_settings(), check=check)
-        render_lock(result, make_console(sys.stderr), check=check)
+        render_lock(result, _console(False))
         if as_json:
-            _print_json(lock_json(result, check=check))
-        return 1 if check and not result.up_to_date else 0
+            _print_json(lock_json(result, loaded))
+        return result.exit_code
 
-    _finish("lock", as_json, run)
+    _finish("lock", as_json, verbose, run)
 
 
 @app.command("status")
 def status_command(
-    names: NamesArg = None,
-    manifest: ManifestOpt = None,
-    root: RootOpt = None,
-    as_json: JsonOpt = False,
+    names: NamesArg = None, manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """Per entry: complete, missing files, or partial, from the lockfile (no network, no hashing)."""
+    """Per entry: complete, missing files or partial (no network, no hashing)."""
 
     def run() -> int:
-        from wanmodels.manifest import open_manifest
-        from wanmodels.report import make_console, render_status, status_json
+        from wanmodels.documents import status_json
+        from wanmodels.report import render_status
         from wanmodels.status import status
 
-        loaded = open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
+        loaded = _open(manifest, root)
         report = status(loaded, tuple(names or ()))
-        render_status(report, make_console(sys.stderr))
+        render_status(report, loaded, _console(False))
         if as_json:
             _print_json(status_json(report))
-        return 0 if report.complete else 1
+        return report.exit_code
 
-    _finish("status", as_json, run)
+    _finish("status", as_json, False, run)
 
 
 @app.command("list")
-def list_command(manifest: ManifestOpt = None, as_json: JsonOpt = False) -> None:
-    """The bundled presets, and the entries of the current manifest (sizes from its lockfile)."""
+def list_command(manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False) -> None:
+    """The bundled presets with their sizes, and the entries of the current manifest."""
 
     def run() -> int:
+        from wanmodels.documents import list_json
         from wanmodels.lockfile import read_lock
-        from wanmodels.manifest import open_manifest
-        from wanmodels.presets import list_presets
-        from wanmodels.report import list_json, make_console, render_list
+        from wanmodels.presets import describe_presets
+        from wanmodels.report import render_list
 
-        loaded = open_manifest(resolve_manifest_arg(manifest), root=root_override(None))
+        loaded = _open(manifest, root)
         lock = read_lock(loaded.lock_path)
-        render_list(list_presets(), loaded, lock, make_console(sys.stderr))
+        presets = describe_presets()
+        render_list(presets, loaded, lock, _console(False))
         if as_json:
-            _print_json(list_json(list_presets(), loaded, lock))
+            _print_json(list_json(presets, loaded, lock))
         return 0
 
-    _finish("list", as_json, run)
+    _finish("list", as_json, False, run)
 
 
 @app.command("init")
 def init_command(
     preset: Annotated[
-        str, typer.Option("--preset", help="Preset to start from (see `wanmodels list`).")
+        str, typer.Option("--preset", metavar="NAME", help="Preset to start from (see `wanmodels list`).")
     ] = "wan2.1-i2v",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing wanmodels.yaml.")] = False,
 ) -> None:
@@ -309,15 +346,27 @@ def init_command(
         sys.stderr.write(f"wrote {path} from preset '{preset}'; edit it, then run `wanmodels download`\n")
         return 0
 
-    _finish("init", False, run)
+    _finish("init", False, False, run)
 
 
-def _logging(verbose: bool) -> None:
-    """With -v, send wanmodels' and huggingface_hub's request logs to stderr (they never carry tokens)."""
-    if not verbose:
-        return
+def _open(manifest: str | None, root: str | None) -> Manifest:
+    from wanmodels.manifest import open_manifest
+
+    return open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
+
+
+def _console(no_color: bool) -> Console:
+    from wanmodels.report import make_console
+
+    return make_console(sys.stderr, no_color=no_color)
+
+
+def _verbose() -> None:
+    """Send wanmodels' and huggingface_hub's request logs to stderr (they never carry tokens)."""
     import logging
 
+    # huggingface_hub sets its own level when it is first imported, from this variable.
+    os.environ["HF_HUB_VERBOSITY"] = "debug"
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     for name in ("wanmodels", "huggingface_hub"):
@@ -326,14 +375,7 @@ def _logging(verbose: bool) -> None:
         logger.addHandler(handler)
 
 
-def _prune(manifest: Any, names: tuple[str, ...], settings: Any, console: Any) -> None:
-    from wanmodels.verifier import prune, verify
-
-    for path in prune(manifest, verify(manifest, names, settings=settings)):
-        console.print(f"removed {path}", markup=False)
-
-
-def _sink(console: Any) -> Any:
+def _sink(console: Console) -> Any:
     from wanmodels.report import LineProgress, RichProgress
 
     return RichProgress(console) if console.is_terminal and not console.no_color else LineProgress(console)
@@ -344,8 +386,10 @@ def _print_json(doc: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _finish(command: str, as_json: bool, run: Callable[[], int]) -> NoReturn:
+def _finish(command: str, as_json: bool, verbose: bool, run: Callable[[], int]) -> NoReturn:
     """Run a command body; turn its result or expected error into output and an exit code."""
+    if verbose:
+        _verbose()
     try:
         try:
             code = run()
@@ -353,7 +397,7 @@ def _finish(command: str, as_json: bool, run: Callable[[], int]) -> NoReturn:
             raise Interrupted(INTERRUPTED_MESSAGE) from None
     except WanmodelsError as err:
         if as_json:
-            from wanmodels.report import error_json
+            from wanmodels.documents import error_json
 
             _print_json(error_json(command, err))
         raise
@@ -364,6 +408,17 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _usage_json(err: TyperException) -> None:
+    """`--json` promises one document even when the command line itself is wrong."""
+    if "--json" not in sys.argv[1:]:
+        return
+    from wanmodels.documents import error_json
+
+    command = next((a for a in sys.argv[1:] if a in COMMANDS), "wanmodels")
+    message = err.format_message() if hasattr(err, "format_message") else str(err)
+    _print_json(error_json(command, None, message=message, code=getattr(err, "exit_code", EXIT_USAGE)))
+
+
 def main() -> NoReturn:
     """Console entry point: the single place where errors become messages and exit codes."""
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -372,9 +427,10 @@ def main() -> NoReturn:
     except WanmodelsError as err:
         if debug_enabled():
             raise
-        from wanmodels.report import format_error
+        from wanmodels.report import DEBUG_HINT, format_error
 
-        hint = "" if err.exit_code == EXIT_INTERRUPTED else f" {_debug_hint()}"
+        # The traceback hint is for surprises; an interrupt or a refusal the user can act on needs none.
+        hint = f" {DEBUG_HINT}" if err.exit_code not in (EXIT_INTERRUPTED, EXIT_USAGE) else ""
         sys.stderr.write(f"{format_error(err)}{hint}\n")
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
@@ -387,14 +443,9 @@ def main() -> NoReturn:
         sys.exit(EXIT_INTERRUPTED)
     except TyperException as err:
         # Usage errors (unknown option, bad value): typer's own message, exit 2 as documented.
+        _usage_json(err)
         show = getattr(err, "show", None)
         if callable(show):
             show()
         sys.exit(getattr(err, "exit_code", EXIT_USAGE))
     sys.exit(code if isinstance(code, int) else 0)
-
-
-def _debug_hint() -> str:
-    from wanmodels.report import DEBUG_HINT
-
-    return DEBUG_HINT

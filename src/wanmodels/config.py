@@ -3,7 +3,8 @@
 Environment variables read here (and only here), at call time:
 - `WANMODELS_MANIFEST`: manifest path or preset name when `-m` is not given.
 - `WANMODELS_ROOT`: overrides the manifest's `root`.
-- `WANMODELS_WORKERS`: parallel file transfers (default 8).
+- `WANMODELS_WORKERS`: connections shared by all transfers (default 8).
+- `WANMODELS_MAX_RATE`: download rate limit for all connections together (`500K`, `12M`, `1G`).
 - `WANMODELS_RETRY_WAIT`: longest wait between retries, seconds (default 8).
 - `WANMODELS_DEBUG`: show tracebacks for expected errors.
 - `HF_ENDPOINT`, `HF_HUB_OFFLINE`, `HF_HUB_DOWNLOAD_TIMEOUT`: the Hub's own settings, honoured.
@@ -39,6 +40,7 @@ class Settings:
     retries: int = DEFAULT_RETRIES
     retry_wait: float = DEFAULT_RETRY_WAIT
     wait_for_lock: bool = True
+    max_rate: int | None = None  # bytes per second for all connections together
 
 
 def parse_bool(name: str, value: str | None, default: bool = False) -> bool:
@@ -77,6 +79,7 @@ def resolve_settings(
     offline: bool | None = None,
     timeout: float | None = None,
     wait_for_lock: bool = True,
+    max_rate: str | None = None,
 ) -> Settings:
     """Combine flags with the environment into `Settings`.
 
@@ -99,6 +102,10 @@ def resolve_settings(
         "WANMODELS_RETRY_WAIT", env.get("WANMODELS_RETRY_WAIT"), DEFAULT_RETRY_WAIT, minimum=0
     )
     endpoint = (env.get("HF_ENDPOINT") or "").rstrip("/") or None
+    if max_rate:
+        rate = _rate(max_rate, "--max-rate")
+    else:
+        rate = _rate(env.get("WANMODELS_MAX_RATE"), "WANMODELS_MAX_RATE")
     return Settings(
         endpoint=endpoint,
         offline=offline,
@@ -106,7 +113,20 @@ def resolve_settings(
         timeout=timeout,
         retry_wait=retry_wait,
         wait_for_lock=wait_for_lock,
+        max_rate=rate,
     )
+
+
+def _rate(value: str | None, name: str) -> int | None:
+    if value is None or not value.strip():
+        return None
+    from wanmodels.ratelimit import parse_rate
+
+    try:
+        return parse_rate(value)
+    except ValueError as err:
+        msg = f"{name}: {err}"
+        raise UsageError(msg) from None
 
 
 def resolve_manifest_arg(arg: str | None) -> str | None:

@@ -1,112 +1,46 @@
-"""Run a plan: resolve entries (from the lockfile when it can), then one pool over all files.
+"""Run a plan: pin the entries, then one budget of connections over every byte still missing.
 
-Workers are daemon threads pulling from one queue ordered largest-first, so a small repo
-never waits behind a big one and Ctrl-C never waits on a stalled socket. Results are
-reported in manifest order whatever order the transfers finished in.
+Workers are daemon threads pulling ranges from one `Scheduler` (largest files first, idle
+connections splitting the largest range in flight), so a small repo never waits behind a
+big one and Ctrl-C never waits on a stalled socket. Results are reported in manifest
+order whatever order the transfers finished in.
 """
 
 from __future__ import annotations
 
-import queue
+import os
 import shutil
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 from wanmodels.config import Settings
 from wanmodels.errors import (
     EXIT_FAILED,
-    EXIT_OK,
     DiskFullError,
-    HubError,
     Interrupted,
     LocalIOError,
     OfflineError,
     WanmodelsError,
 )
+from wanmodels.fetch import Transfer, finish, stream_range
 from wanmodels.lockfile import Lockfile
-from wanmodels.manifest import Manifest, ModelSpec
+from wanmodels.manifest import Manifest
+from wanmodels.partial import Extent
 from wanmodels.planner import Action, Plan, PlannedFile, Selection, make_plan
 from wanmodels.progress import NullProgress, ProgressSink
+from wanmodels.pruner import prune as prune_root
+from wanmodels.ratelimit import RateLimiter
+from wanmodels.remote import ByteSource
 from wanmodels.resolve import resolve_selections, save_lock
-from wanmodels.state import StateCache, work_dir
+from wanmodels.results import DownloadResult, FileOutcome, ModelResult, Source
+from wanmodels.scheduler import FileJob, Released, Scheduler
+from wanmodels.state import Hashing, StateCache, partial_folder, work_dir
 
 SPACE_MARGIN: Final = 64 << 20
-Status = Literal["ok", "partial", "failed"]
-
-
-@dataclass(frozen=True, slots=True)
-class FileOutcome:
-    """What happened to one file."""
-
-    entry: str
-    local_path: str
-    repo_path: str
-    size: int
-    action: Action
-    ok: bool
-    bytes_fetched: int = 0
-    resumed_from: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    exit_code: int = EXIT_OK
-
-    @classmethod
-    def of(cls, item: PlannedFile, *, ok: bool, **details: object) -> FileOutcome:
-        """An outcome for a planned file; `details` are the optional fields above."""
-        return cls(item.entry, item.local_path, item.repo_path, item.size, item.action, ok, **details)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class ModelResult:
-    """One entry's outcome."""
-
-    name: str
-    repo: str
-    commit: str
-    files: tuple[FileOutcome, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(f.ok for f in self.files)
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadResult:
-    """The outcome of `download`: the plan, every file's fate, and totals."""
-
-    plan: Plan
-    models: tuple[ModelResult, ...]
-    dry_run: bool
-    seconds: float
-    lock_written: Path | None = None
-
-    @property
-    def failed(self) -> tuple[FileOutcome, ...]:
-        return tuple(f for m in self.models for f in m.files if not f.ok)
-
-    @property
-    def bytes_fetched(self) -> int:
-        return sum(f.bytes_fetched for m in self.models for f in m.files)
-
-    @property
-    def status(self) -> Status:
-        if not self.failed:
-            return "ok"
-        return "partial" if any(m.ok for m in self.models) else "failed"
-
-    @property
-    def exit_code(self) -> int:
-        """0 when all is well, else the most telling code among the failures (4 > 3 > 1)."""
-        codes = {f.exit_code for f in self.failed}
-        for code in (LocalIOError.exit_code, HubError.exit_code):
-            if code in codes:
-                return code
-        return EXIT_FAILED if codes else EXIT_OK
 
 
 def plan(
@@ -114,6 +48,7 @@ def plan(
     names: tuple[str, ...] = (),
     *,
     settings: Settings | None = None,
+    source: ByteSource | None = None,
     repair: bool = False,
 ) -> Plan:
     """What `download` would do: every selected file with its action and bytes, nothing fetched.
@@ -123,13 +58,20 @@ def plan(
     Raises:
         ManifestError, LockError, SelectionError, HubError: as for `download`.
     """
-    selections, _ = resolve_selections(manifest, manifest.select(names), settings or Settings())
+    selections, _ = resolve_selections(
+        manifest, manifest.select(names), settings or Settings(), source=source
+    )
     return _plan(manifest, selections, StateCache(manifest.root), repair=repair)
 
 
 def _plan(manifest: Manifest, selections: tuple[Selection, ...], cache: StateCache, *, repair: bool) -> Plan:
     """Compare the selections with the disk; `repair` re-hashes instead of trusting the cache."""
-    return make_plan(manifest.root, selections, lambda item: cache.probe(item, full=repair))
+    hashing = Hashing.ALWAYS if repair else Hashing.CHANGED
+    return make_plan(
+        manifest.root,
+        selections,
+        lambda item: cache.inspect(item.local_path, item.remote.size, item.remote.digest, hashing=hashing),
+    )
 
 
 def download(
@@ -137,19 +79,26 @@ def download(
     names: tuple[str, ...] = (),
     *,
     settings: Settings | None = None,
+    source: ByteSource | None = None,
     dry_run: bool = False,
     frozen: bool = False,
     repair: bool = False,
+    prune: bool = False,
     sink: ProgressSink | None = None,
     cancel: threading.Event | None = None,
 ) -> DownloadResult:
     """Make the root hold every selected file of the chosen entries, verified.
 
     Plans first (one tree listing per repo, or none with a matching lockfile), checks free
-    space for the whole plan, then fetches with one pool. Writes the lockfile when the
-    manifest has none or when new entries were resolved, and the state cache always.
-    With `repair`, every file on disk is re-hashed (not trusted from the state cache), so a
-    file damaged in place is re-fetched; good files are kept.
+    space for the whole plan, then fetches with one budget of connections. Writes the
+    lockfile when the manifest has none or when new entries were resolved, and the state
+    cache always. With `repair`, every file on disk is re-hashed (not trusted from the
+    state cache), so a file damaged in place is re-fetched; good files are kept. With
+    `prune`, a successful run then deletes the files wanmodels placed earlier for this
+    manifest that it no longer selects (see `wanmodels.prune`).
+
+    Args:
+        source: where bytes come from; default: the Hub of `settings`.
 
     Raises:
         ManifestError, LockError, SelectionError: bad input (before any byte moves).
@@ -163,32 +112,44 @@ def download(
     cancel = cancel or threading.Event()
     started = time.monotonic()
     specs = manifest.select(names)
-    with _root_lock(manifest.root, settings, sink, enabled=not dry_run):
-        selections, lock = resolve_selections(manifest, specs, settings, frozen=frozen)
+    with root_lock(manifest.root, settings, sink, enabled=not dry_run):
+        selections, lock = resolve_selections(manifest, specs, settings, frozen=frozen, source=source)
         cache = StateCache(manifest.root)
         plan = _plan(manifest, selections, cache, repair=repair)
         if dry_run:
-            planned = tuple(_unfetched(m.spec, m.commit, m.files) for m in plan.models)
-            return DownloadResult(plan, planned, dry_run=True, seconds=time.monotonic() - started)
-        sink.plan_ready(plan)
+            planned = tuple(_unfetched(m.spec.name, m.spec.repo, m.commit, m.files) for m in plan.models)
+            pruned = prune_root(manifest, names, settings=settings, dry_run=True) if prune else None
+            return DownloadResult(plan, planned, True, time.monotonic() - started, pruned=pruned)
         if plan.to_fetch and settings.offline:
             todo = plan.fetch_order()
             missing = ", ".join(f.local_path for f in todo[:5])
             msg = f"{len(todo)} file(s) need the network, but offline mode is on: {missing}"
             raise OfflineError(msg, hint="Unset HF_HUB_OFFLINE / drop --offline to fetch them.")
-        _check_space(manifest.root, plan.to_fetch)
-        outcomes = _run_pool(plan, settings, sink, cancel, cache) if plan.to_fetch else {}
+        check_space(manifest.root, plan.to_fetch)
+        sink.plan_ready(plan)
+        outcomes: dict[str, FileOutcome] = {}
+        if plan.to_fetch:
+            if source is None:
+                from wanmodels.hub import Hub
+
+                source = Hub(settings)
+            pool = _Pool(plan, source, settings, sink, cancel, cache, manifest.identity)
+            outcomes = pool.run()
+        for item in plan.unique_files:
+            if item.action is Action.KEEP:
+                cache.claim(item.local_path, manifest.identity)
         cache.save()
         models: list[ModelResult] = []
         for mp in plan.models:
             files = tuple(outcomes.get(f.local_path) or _not_fetched(f) for f in mp.files)
             models.append(ModelResult(mp.spec.name, mp.spec.repo, mp.commit, files))
             sink.model_finished(mp, files)
-        # Like the design says: the first successful download pins the stack.
-        ok = all(o.ok for m in models for o in m.files)
+        # The first successful download pins the stack.
+        ok = all(m.ok for m in models)
         lock_written = _update_lock(manifest, lock, selections) if ok else None
+        pruned = prune_root(manifest, names, settings=settings, cache=cache) if prune and ok else None
     return DownloadResult(
-        plan, tuple(models), dry_run=False, seconds=time.monotonic() - started, lock_written=lock_written
+        plan, tuple(models), False, time.monotonic() - started, lock_written=lock_written, pruned=pruned
     )
 
 
@@ -201,78 +162,145 @@ def _update_lock(manifest: Manifest, lock: Lockfile | None, selections: tuple[Se
     return save_lock(manifest, merged)
 
 
-def _run_pool(
-    plan: Plan, settings: Settings, sink: ProgressSink, cancel: threading.Event, cache: StateCache
-) -> dict[str, FileOutcome]:
-    from wanmodels.fetch import fetch_file
-    from wanmodels.hub import Hub
+class _Pool:
+    """The connection workers of one download and the outcome of every file they touch."""
 
-    hub = Hub(settings)
-    todo: queue.Queue[PlannedFile] = queue.Queue()
-    for item in plan.fetch_order():
-        todo.put(item)
-    outcomes: dict[str, FileOutcome] = {}
-    done = threading.Event()
-    remaining = [todo.qsize()]
-    guard = threading.Lock()
+    def __init__(
+        self,
+        plan: Plan,
+        source: ByteSource,
+        settings: Settings,
+        sink: ProgressSink,
+        cancel: threading.Event,
+        cache: StateCache,
+        owner: str,
+    ) -> None:
+        self.plan = plan
+        self.source = source
+        self.settings = settings
+        self.sink = sink
+        self.cancel = cancel
+        self.cache = cache
+        self.owner = owner
+        self.limiter = RateLimiter(settings.max_rate)
+        self.scheduler = Scheduler(plan.fetch_order(), self._open, split=settings.workers > 1)
+        self.transfers: dict[FileJob, Transfer] = {}
+        self.started: dict[str, float] = {}
+        self.outcomes: dict[str, FileOutcome] = {}
+        self._lock = threading.Lock()
 
-    def worker() -> None:
-        while not cancel.is_set():
-            try:
-                item = todo.get_nowait()
-            except queue.Empty:
+    def run(self) -> dict[str, FileOutcome]:
+        threads = [
+            threading.Thread(target=self._worker, name=f"wanmodels-conn-{i}", daemon=True)
+            for i in range(self.settings.workers)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            # Joining in short slices keeps the main thread responsive to Ctrl-C.
+            for t in threads:
+                while t.is_alive() and not self.cancel.is_set():
+                    t.join(0.2)
+        except KeyboardInterrupt:
+            self.cancel.set()
+        if self.cancel.is_set():
+            self.scheduler.close()
+            self.cache.save()
+            msg = "interrupted; partial downloads are kept. Run the same command again to resume."
+            raise Interrupted(msg)
+        return self.outcomes
+
+    def _open(self, job: FileJob) -> list[Extent]:
+        item = job.item
+        self.sink.file_started(item)
+        self.started[item.local_path] = time.monotonic()
+        try:
+            transfer = Transfer.open(partial_folder(self.plan.root), job)
+        except WanmodelsError as err:
+            self._fail(item, err)
+            raise
+        self.transfers[job] = transfer
+        return transfer.part.missing()
+
+    def _worker(self) -> None:
+        while not self.cancel.is_set():
+            rng = self.scheduler.next()
+            if rng is None:
                 return
-            sink.file_started(item)
-            t0 = time.monotonic()
+            transfer = self.transfers[rng.job]
             try:
-                fetched = fetch_file(hub, plan.root, item, settings=settings, sink=sink, cancel=cancel)
-                cache.record(item.local_path, fetched.stat, item.digest)
-                outcome = FileOutcome.of(
-                    item,
-                    ok=True,
-                    bytes_fetched=fetched.bytes_fetched,
-                    resumed_from=fetched.resumed_from,
-                    seconds=time.monotonic() - t0,
+                stream_range(
+                    self.source,
+                    self.scheduler,
+                    rng,
+                    transfer,
+                    settings=self.settings,
+                    limiter=self.limiter,
+                    sink=self.sink,
+                    cancel=self.cancel,
                 )
             except Interrupted:
                 return
             except WanmodelsError as err:
-                outcome = FileOutcome.of(
-                    item,
-                    ok=False,
-                    seconds=time.monotonic() - t0,
-                    error=str(err),
-                    exit_code=err.exit_code,
-                )
-            sink.file_finished(item, outcome)
-            with guard:
-                outcomes[item.local_path] = outcome
-                remaining[0] -= 1
-                if remaining[0] == 0:
-                    done.set()
+                self.scheduler.fail(rng.job, err)
+            released = self.scheduler.release(rng)
+            if released is Released.FAILED:
+                transfer.close()
+                self._fail(rng.job.item, rng.job.error)
+            elif released is Released.FINISH:
+                try:
+                    placed = finish(
+                        self.plan.root, transfer, self.scheduler, sink=self.sink, cancel=self.cancel
+                    )
+                except Interrupted:
+                    return
+                except WanmodelsError as err:
+                    transfer.close()
+                    self.scheduler.finished(rng.job)
+                    self._fail(rng.job.item, err)
+                    continue
+                if placed is not None:
+                    self.scheduler.finished(rng.job)
+                    self._done(transfer, placed.stat)
 
-    threads = [
-        threading.Thread(target=worker, name=f"wanmodels-fetch-{i}", daemon=True)
-        for i in range(min(settings.workers, todo.qsize()))
-    ]
-    for t in threads:
-        t.start()
-    try:
-        # Waiting on an Event in short slices keeps the main thread responsive to Ctrl-C.
-        while not done.wait(0.2):
-            if not any(t.is_alive() for t in threads):
-                break
-    except KeyboardInterrupt:
-        cancel.set()
-    if cancel.is_set():
-        cache.save()
-        msg = "interrupted; partial downloads are kept. Run the same command again to resume."
-        raise Interrupted(msg)
-    return outcomes
+    def _done(self, transfer: Transfer, st: os.stat_result) -> None:
+        item = transfer.item
+        self.cache.record_placed(item.local_path, st, item.digest, self.owner)
+        outcome = FileOutcome.of(
+            item,
+            ok=True,
+            bytes_fetched=transfer.bytes_fetched,
+            resumed_from=transfer.part.resumed_bytes,
+            seconds=time.monotonic() - self.started.get(item.local_path, time.monotonic()),
+            source=Source.NETWORK,
+        )
+        self._report(item, outcome)
+
+    def _fail(self, item: PlannedFile, err: BaseException | None) -> None:
+        code = err.exit_code if isinstance(err, WanmodelsError) else EXIT_FAILED
+        outcome = FileOutcome.of(
+            item,
+            ok=False,
+            seconds=time.monotonic() - self.started.get(item.local_path, time.monotonic()),
+            error=str(err),
+            exit_code=code,
+        )
+        self._report(item, outcome)
+
+    def _report(self, item: PlannedFile, outcome: FileOutcome) -> None:
+        with self._lock:
+            if item.local_path in self.outcomes:
+                return
+            self.outcomes[item.local_path] = outcome
+        self.sink.file_finished(item, outcome)
 
 
-def _check_space(root: Path, needed: int) -> None:
-    """Refuse before fetching when the whole plan cannot fit (plus a margin)."""
+def check_space(root: Path, needed: int) -> None:
+    """Refuse before fetching when the whole plan cannot fit (plus a margin).
+
+    Raises:
+        DiskFullError: it does not fit.
+    """
     if needed <= 0:
         return
     probe = root
@@ -285,8 +313,12 @@ def _check_space(root: Path, needed: int) -> None:
 
 
 @contextmanager
-def _root_lock(root: Path, settings: Settings, sink: ProgressSink, *, enabled: bool) -> Iterator[None]:
-    """Hold `<root>/.wanmodels/lock` so two processes never write one root at once."""
+def root_lock(root: Path, settings: Settings, sink: ProgressSink, *, enabled: bool = True) -> Iterator[None]:
+    """Hold `<root>/.wanmodels/lock` so two processes never write one root at once.
+
+    Raises:
+        LocalIOError: the work folder cannot be created, or `wait_for_lock` is off and it is held.
+    """
     if not enabled:
         yield
         return
@@ -324,5 +356,5 @@ def _not_fetched(item: PlannedFile) -> FileOutcome:
     )
 
 
-def _unfetched(spec: ModelSpec, commit: str, files: tuple[PlannedFile, ...]) -> ModelResult:
-    return ModelResult(spec.name, spec.repo, commit, tuple(FileOutcome.of(f, ok=True) for f in files))
+def _unfetched(name: str, repo: str, commit: str, files: tuple[PlannedFile, ...]) -> ModelResult:
+    return ModelResult(name, repo, commit, tuple(FileOutcome.of(f, ok=True) for f in files))

@@ -1,317 +1,316 @@
-"""Move one file's bytes: resumable, hashed while written, placed only when it matches.
+"""Move bytes: stream one range of a file into its part with retries, and place a finished file.
 
-The part file under `<root>/.wanmodels/partial/` outlives the process, so a dropped
-connection, Ctrl-C or a killed job resumes from the part's length (`Range`), here or in a
-later run. The existing prefix is re-hashed once on resume; new bytes are hashed as they
-are written, unbuffered, so what a SIGKILL leaves on disk is exactly what was received.
-The target is replaced only by an fsynced part whose size and digest match; a mismatch
-deletes the part and starts once more from zero before failing.
+A file may arrive over several connections at once (see `wanmodels.scheduler`); every
+range lands at its own offset of one part file (`wanmodels.partial`), whose journal lets
+a later run fetch only what is missing. A `PrefixHasher` hashes the contiguous prefix as
+it grows, from the page cache, so the digest is ready moments after the last byte instead
+of after a second read of the whole file. The target is replaced only by an fsynced part
+whose size and digest match; a mismatch starts the file once more from zero, then fails.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Final
 
 from wanmodels._fs import fsync_dir, safe_join
 from wanmodels.config import Settings
-from wanmodels.errors import (
-    DiskFullError,
-    HubError,
-    IntegrityError,
-    Interrupted,
-    LocalIOError,
-    TransientHubError,
-)
-from wanmodels.hub import Hub
-from wanmodels.integrity import BackgroundHasher, Hasher, InlineHasher, hash_stream
+from wanmodels.errors import HubError, IntegrityError, Interrupted, LocalIOError, TransientHubError
+from wanmodels.integrity import READ_SIZE, Digest, Hasher
+from wanmodels.partial import PartFile
 from wanmodels.planner import PlannedFile
 from wanmodels.progress import ProgressSink
-from wanmodels.state import part_path
+from wanmodels.ratelimit import RateLimiter
+from wanmodels.remote import ByteSource
+from wanmodels.scheduler import FileJob, Range, Scheduler, request_span
 
 RETRY_AFTER_CAP: Final = 60.0
-_STOPPED: Final = "interrupted; the partial download is kept"
 FIRST_WAIT: Final = 0.5
+FLUSH_STEP: Final = 128 << 20
+STOPPED: Final = "interrupted; the partial download is kept"
 
 
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """What one successful transfer took."""
+class PrefixHasher:
+    """Hashes a part's bytes in order as they become contiguous, on a thread of its own."""
 
-    bytes_fetched: int
-    resumed_from: int
-    attempts: int
-    stat: os.stat_result
+    def __init__(self, part: PartFile, algorithm: str) -> None:
+        self._part = part
+        self._hasher = Hasher(algorithm, part.size)  # type: ignore[arg-type]
+        self._hashed = 0
+        self._generation = part.generation
+        self._stop = threading.Event()
+        self._done = threading.Condition()
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="wanmodels-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        part = self._part
+        try:
+            while not self._stop.is_set():
+                prefix, generation = part.wait_prefix(self._hashed, timeout=0.5)
+                if generation != self._generation:
+                    self._generation = generation
+                    self._hasher.reset()
+                    self._set_hashed(0)
+                    continue
+                while self._hashed < prefix and not self._stop.is_set():
+                    data = part.read(self._hashed, min(READ_SIZE, prefix - self._hashed))
+                    if not data:
+                        break
+                    self._hasher.update(data)
+                    self._set_hashed(self._hashed + len(data))
+        except OSError as err:
+            with self._done:
+                self._error = err
+                self._done.notify_all()
+
+    def _set_hashed(self, value: int) -> None:
+        with self._done:
+            self._hashed = value
+            self._done.notify_all()
+
+    def digest(self, cancel: threading.Event) -> Digest:
+        """The digest of the whole part, once every byte has been hashed.
+
+        Raises:
+            Interrupted: `cancel` was set while waiting.
+            LocalIOError: the part could not be read back.
+        """
+        with self._done:
+            while self._hashed < self._part.size or self._generation != self._part.generation:
+                if self._error is not None:
+                    msg = f"cannot read back '{self._part.local_path}': {self._error.strerror}"
+                    raise LocalIOError(msg)
+                if cancel.is_set():
+                    raise Interrupted(STOPPED)
+                self._done.wait(0.2)
+            return self._hasher.digest()
+
+    @property
+    def hashed(self) -> int:
+        return self._hashed
+
+    def close(self) -> None:
+        self._stop.set()
+        self._part.poke()
+        self._thread.join()
 
 
-def fetch_file(
-    hub: Hub,
-    root: Path,
-    item: PlannedFile,
+@dataclass(eq=False)
+class Transfer:
+    """One file in flight: its part, its hasher and what it has cost so far."""
+
+    job: FileJob
+    part: PartFile
+    hasher: PrefixHasher
+    bytes_fetched: int = 0
+    requests: int = 0
+    rounds: int = 1
+    unflushed: int = 0
+    flusher: threading.Thread | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, folder: Path, job: FileJob) -> Transfer:
+        """Open the part of `job`'s file (resuming what it holds) and start hashing it.
+
+        Raises:
+            LocalIOError: the part cannot be opened.
+        """
+        item = job.item
+        part = PartFile(folder, item.local_path, item.size, item.digest).open()
+        return cls(job, part, PrefixHasher(part, item.digest.algorithm))
+
+    @property
+    def item(self) -> PlannedFile:
+        return self.job.item
+
+    def wrote(self, nbytes: int) -> None:
+        with self.lock:
+            self.bytes_fetched += nbytes
+            self.unflushed += nbytes
+            if self.unflushed < FLUSH_STEP or (self.flusher is not None and self.flusher.is_alive()):
+                return
+            self.unflushed = 0
+            # Flushing as the part grows means the final fsync waits only for the tail.
+            self.flusher = threading.Thread(target=self.part.flush_async, name="wanmodels-flush", daemon=True)
+            self.flusher.start()
+
+    def close(self) -> None:
+        self.hasher.close()
+        if self.flusher is not None:
+            self.flusher.join()
+        self.part.close()
+
+
+def stream_range(
+    source: ByteSource,
+    scheduler: Scheduler,
+    rng: Range,
+    transfer: Transfer,
     *,
     settings: Settings,
+    limiter: RateLimiter,
     sink: ProgressSink,
     cancel: threading.Event,
-) -> Fetched:
-    """Download `item` into place under `root`, resuming any partial download.
+) -> None:
+    """Stream `rng` into its part until it ends (its end may move closer meanwhile).
+
+    Transient failures are retried from where the bytes stopped, with capped back-off;
+    the budget of retries resets whenever bytes arrived.
 
     Raises:
-        IntegrityError: the bytes did not match the expected digest twice (part deleted).
         HubError: the server refused, or failed past the retry budget (part kept).
-        LocalIOError: disk full or not writable (part kept for resume).
+        LocalIOError: disk full or not writable (part kept).
         Interrupted: `cancel` was set (part kept).
     """
-    try:
-        target = safe_join(root, item.local_path)
-    except ValueError as err:
-        msg = f"refusing to write '{item.local_path}': {err}"
-        raise LocalIOError(msg) from None
-    part = part_path(root, item.local_path, item.digest)
-    with _ACTIVE:
-        return _fetch(hub, root, item, target, part, settings=settings, sink=sink, cancel=cancel)
-
-
-def _fetch(
-    hub: Hub,
-    root: Path,
-    item: PlannedFile,
-    target: Path,
-    part: Path,
-    *,
-    settings: Settings,
-    sink: ProgressSink,
-    cancel: threading.Event,
-) -> Fetched:
-    fetched = 0
-    attempts = 0
-    resumed_from = 0
-    for round_ in (1, 2):
-        with _open_part(part) as f:
-            hasher = Hasher(item.digest.algorithm, item.size)
-            have = hash_stream(f, hasher, limit=item.size + 1)
-            if have > item.size:  # cannot be a prefix of this file: start over
-                f.seek(0)
-                f.truncate()
-                hasher.reset()
-                have = 0
-            if round_ == 1:
-                resumed_from = have
-            background = BackgroundHasher(hasher) if _ACTIVE.spare_core() else InlineHasher(hasher)
-            flusher = _Flusher(f.fileno())
-            try:
-                have, got, tries = _transfer(
-                    hub, item, f, background, flusher, have, settings=settings, sink=sink, cancel=cancel
-                )
-                actual = background.digest()
-            finally:
-                background.close()
-                flusher.join()
-            fetched += got
-            attempts += tries
-            # The size on disk, not just the bytes counted, must match before anything is placed.
-            if have == item.size and actual == item.digest and os.fstat(f.fileno()).st_size == item.size:
-                _sync(f)
-                break
-        _unlink(part)
-        if round_ == 2:
-            msg = (
-                f"'{item.local_path}' from '{item.repo_id}' does not match: expected {item.digest} "
-                f"got {actual}. Nothing was placed and the partial file was deleted."
-            )
-            hint = "Re-run `wanmodels download`; if it repeats, the server or a proxy is sending wrong bytes."
-            raise IntegrityError(
-                msg, path=item.local_path, expected=str(item.digest), actual=str(actual), hint=hint
-            )
-        sink.message(
-            f"'{item.local_path}' failed its {item.digest.algorithm} check; fetching it again from byte 0"
-        )
-        sink.advance(item, -have)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        safe_join(root, item.local_path)  # re-check: a symlink may have appeared meanwhile
-        os.replace(part, target)
-        fsync_dir(target.parent)
-        st = target.stat()
-    except (OSError, ValueError) as err:
-        msg = f"cannot place '{item.local_path}': {err}"
-        raise LocalIOError(msg) from None
-    return Fetched(bytes_fetched=fetched, resumed_from=resumed_from, attempts=attempts, stat=st)
-
-
-def _transfer(
-    hub: Hub,
-    item: PlannedFile,
-    f: BinaryIO,
-    hasher: BackgroundHasher | InlineHasher,
-    flusher: _Flusher,
-    have: int,
-    *,
-    settings: Settings,
-    sink: ProgressSink,
-    cancel: threading.Event,
-) -> tuple[int, int, int]:
-    """Stream the rest of the file into `f`; returns (bytes in part, bytes received, requests)."""
-    received = 0
-    requests = 0
+    item = transfer.item
     failures = 0
     wait = min(FIRST_WAIT, settings.retry_wait)
-    while have < item.size:
+    while rng.pos < scheduler.limit(rng):
         if cancel.is_set():
-            raise Interrupted(_STOPPED)
-        requests += 1
-        before = have
+            raise Interrupted(STOPPED)
+        before = rng.pos
         try:
-            with hub.stream(item.repo_id, item.commit, item.repo_path, start=have) as stream:
-                if stream.offset != have:
-                    # The server ignored Range and sent the whole file: restart the part.
-                    sink.advance(item, -have)
-                    f.seek(0)
-                    f.truncate()
-                    hasher.reset()
-                    have = 0
-                if stream.length is not None and stream.length != item.size - have:
-                    msg = (
-                        f"the server offers {stream.length} bytes of '{item.repo_path}' from byte {have}, "
-                        f"but the file has {item.size - have} left"
-                    )
-                    raise HubError(msg, repo_id=item.repo_id, revision=item.commit)
-                for chunk in stream.chunks:
-                    if cancel.is_set():
-                        raise Interrupted(_STOPPED)
-                    n = len(chunk)
-                    if have + n > item.size:
-                        msg = f"the server sent more than the {item.size} bytes of '{item.repo_path}'"
-                        raise HubError(msg, repo_id=item.repo_id, revision=item.commit)
-                    _write(f, chunk, item)
-                    hasher.update(chunk)
-                    flusher.wrote(n)
-                    have += n
-                    received += n
-                    sink.advance(item, n)
-            if have < item.size:
-                msg = f"the connection ended after {have} of {item.size} bytes of '{item.repo_path}'"
-                raise TransientHubError(msg, repo_id=item.repo_id, revision=item.commit)
+            _stream_once(source, scheduler, rng, transfer, limiter=limiter, sink=sink, cancel=cancel)
         except TransientHubError as err:
-            failures = 0 if have > before else failures + 1
+            rng.flowing = False
+            failures = 0 if rng.pos > before else failures + 1
             if failures > settings.retries:
                 msg = f"'{item.local_path}': {err.message} (gave up after {settings.retries} retries)"
                 raise HubError(msg, repo_id=item.repo_id, revision=item.commit, status=err.status) from None
             delay = min(err.retry_after, RETRY_AFTER_CAP) if err.retry_after is not None else wait
             left = settings.retries - failures
-            sink.message(f"{err.message}; retrying in {delay:.1f}s ({left} more tries)")
+            tries = "last try" if left == 0 else f"{left} more {'try' if left == 1 else 'tries'} after this"
+            sink.message(f"{err.message}; retrying in {delay:.1f}s ({tries})")
             if cancel.wait(delay):
-                raise Interrupted(_STOPPED) from None
-            if err.retry_after is None and have == before:
+                raise Interrupted(STOPPED) from None
+            if err.retry_after is None and rng.pos == before:
                 wait = min(wait * 2, settings.retry_wait)
-    return have, received, requests
 
 
-def _write(f: BinaryIO, chunk: bytes, item: PlannedFile) -> None:
-    """Write all of `chunk`: an unbuffered write may take only part of it (disk nearly full)."""
-    view = memoryview(chunk)
-    try:
-        while view:
-            written = f.write(view)
-            if not written:
-                raise OSError(errno.ENOSPC, "no progress writing to disk")
-            view = view[written:]
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            msg = f"disk full while writing '{item.local_path}'; the partial download is kept"
-            raise DiskFullError(
-                msg, hint="Free some space and re-run `wanmodels download` to resume."
-            ) from None
-        msg = f"cannot write the partial download of '{item.local_path}': {err.strerror}"
-        raise LocalIOError(msg) from None
+def _stream_once(
+    source: ByteSource,
+    scheduler: Scheduler,
+    rng: Range,
+    transfer: Transfer,
+    *,
+    limiter: RateLimiter,
+    sink: ProgressSink,
+    cancel: threading.Event,
+) -> None:
+    item = transfer.item
+    end = scheduler.limit(rng)
+    # A bounded request: when another connection takes over this range's tail, little of
+    # what the server already pushed into the socket is wasted.
+    stop = end if rng.job.single else min(end, rng.pos + request_span(item.size))
+    asked = None if stop >= item.size else stop  # to the file's end: a plain GET when from 0
+    with transfer.lock:
+        transfer.requests += 1
+    with source.open_range(item.repo_id, item.commit, item.repo_path, start=rng.pos, end=asked) as stream:
+        if stream.offset != rng.pos:
+            if stream.offset != 0:
+                msg = f"the server sent '{item.repo_path}' from byte {stream.offset}, not {rng.pos}"
+                raise HubError(msg, repo_id=item.repo_id, revision=item.commit)
+            # The server ignores Range: this file continues as one stream from byte 0.
+            sink.advance(item, -transfer.part.done_bytes)
+            scheduler.single_stream(rng.job, rng)
+            transfer.part.reset()
+            asked = None
+        stop = item.size if asked is None else asked
+        expected = stop - stream.offset
+        if stream.length is not None and stream.length != expected:
+            msg = (
+                f"the server offers {stream.length} bytes of '{item.repo_path}' from byte "
+                f"{stream.offset}, but {expected} were asked for"
+            )
+            raise HubError(msg, repo_id=item.repo_id, revision=item.commit)
+        at = stream.offset
+        for chunk in stream.chunks:
+            if cancel.is_set():
+                raise Interrupted(STOPPED)
+            if at + len(chunk) > item.size:
+                msg = f"the server sent more than the {item.size} bytes of '{item.repo_path}'"
+                raise HubError(msg, repo_id=item.repo_id, revision=item.commit)
+            wanted = min(len(chunk), scheduler.limit(rng) - at)
+            if wanted > 0:
+                transfer.part.write(at, chunk if wanted == len(chunk) else memoryview(chunk)[:wanted])
+                rng.flowing = True
+                scheduler.advance(rng, wanted)
+                transfer.wrote(wanted)
+                sink.advance(item, wanted)
+                limiter.take(wanted, cancel)
+            at += len(chunk)
+            if at >= min(stop, scheduler.limit(rng)):
+                return  # this request is done, or another connection took over the range's tail
+    if rng.pos < scheduler.limit(rng):
+        msg = f"the connection ended after {rng.pos} of {item.size} bytes of '{item.repo_path}'"
+        raise TransientHubError(msg, repo_id=item.repo_id, revision=item.commit)
 
 
-class _ActiveTransfers:
-    """Counts transfers in flight, to decide whether hashing can have a core of its own."""
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A file put in place: what it is on disk now."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def __enter__(self) -> None:
-        with self._lock:
-            self.count += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self.count -= 1
-
-    def spare_core(self) -> bool:
-        # With as many transfers as cores, they already keep every core busy; another thread
-        # per file would only add switching (measured: 2 GiB over 15 files, 3.56 s vs 3.79 s).
-        return self.count < (os.cpu_count() or 1)
+    stat: os.stat_result
 
 
-_ACTIVE = _ActiveTransfers()
+def finish(
+    root: Path, transfer: Transfer, scheduler: Scheduler, *, sink: ProgressSink, cancel: threading.Event
+) -> Placed | None:
+    """Check a complete part's digest and put it in place; None when it is being fetched again.
 
-
-class _Flusher:
-    """Flushes a growing part file to disk in the background, every `STEP` bytes.
-
-    The part must be on disk before it is renamed into place; flushing as it grows means
-    that final fsync waits only for the tail instead of the whole file.
+    Raises:
+        IntegrityError: the bytes did not match twice (the part is deleted).
+        LocalIOError: it cannot be flushed or placed.
+        Interrupted: `cancel` was set while the last bytes were hashed.
     """
+    item = transfer.item
+    actual = transfer.hasher.digest(cancel)
+    if actual == item.digest and transfer.part.disk_size() == item.size:
+        transfer.part.sync()
+        st = place(root, item.local_path, transfer.part.path)
+        transfer.close()
+        transfer.part.delete()
+        return Placed(st)
+    if transfer.rounds >= 2:
+        transfer.close()
+        transfer.part.delete()
+        msg = (
+            f"'{item.local_path}' from '{item.repo_id}' does not match: expected {item.digest} "
+            f"got {actual}. Nothing was placed and the partial file was deleted."
+        )
+        hint = "Re-run the same command; if it repeats, the server or a proxy is sending wrong bytes."
+        raise IntegrityError(
+            msg, path=item.local_path, expected=str(item.digest), actual=str(actual), hint=hint
+        )
+    transfer.rounds += 1
+    sink.message(
+        f"'{item.local_path}' failed its {item.digest.algorithm} check; fetching it again from byte 0"
+    )
+    sink.advance(item, -item.size)
+    transfer.part.reset()
+    scheduler.restart(transfer.job)
+    return None
 
-    STEP: Final = 128 << 20
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.pending = 0
-        self.thread: threading.Thread | None = None
+def place(root: Path, local_path: str, source: Path) -> os.stat_result:
+    """Rename a finished file into place and make the rename durable.
 
-    def wrote(self, nbytes: int) -> None:
-        self.pending += nbytes
-        if self.pending >= self.STEP and (self.thread is None or not self.thread.is_alive()):
-            self.pending = 0
-            self.thread = threading.Thread(target=self._flush, name="wanmodels-flush", daemon=True)
-            self.thread.start()
-
-    def _flush(self) -> None:
-        with contextlib.suppress(OSError):  # the final fsync reports real errors
-            os.fdatasync(self.fd)
-
-    def join(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-
-
-@contextmanager
-def _open_part(path: Path) -> Iterator[BinaryIO]:
-    """Open (creating) a part file for read+write without buffering, so a kill loses nothing."""
+    Raises:
+        LocalIOError: the target is unsafe (a symlink leading out of the root) or not writable.
+    """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        msg = f"cannot open partial download '{path}': {err.strerror}"
-        raise LocalIOError(msg) from None
-    with os.fdopen(fd, "r+b", buffering=0) as f:
-        yield f
-
-
-def _sync(f: BinaryIO) -> None:
-    try:
-        os.fsync(f.fileno())
-    except OSError as err:
-        msg = f"cannot flush a download to disk: {err.strerror}"
-        raise LocalIOError(msg) from None
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError as err:
-        msg = f"cannot delete '{path}': {err.strerror}"
+        target = safe_join(root, local_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        safe_join(root, local_path)  # re-check: a symlink may have appeared meanwhile
+        os.replace(source, target)
+        fsync_dir(target.parent)
+        return target.stat()
+    except (OSError, ValueError) as err:
+        msg = f"cannot place '{local_path}': {err}"
         raise LocalIOError(msg) from None

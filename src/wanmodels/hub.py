@@ -12,7 +12,6 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Final
 
 import httpx2
@@ -39,7 +38,7 @@ from wanmodels.errors import (
     TransientHubError,
 )
 from wanmodels.integrity import Digest
-from wanmodels.remote import RemoteFile, RemoteRepo
+from wanmodels.remote import RemoteFile, RemoteRepo, Stream
 
 _log = logging.getLogger(__name__)
 COMMIT_RE: Final = re.compile(r"^[0-9a-f]{40}$")
@@ -56,28 +55,19 @@ KNOWN_PLACEHOLDERS: Final = {
 TOKEN_HINT: Final = "Pass a token with access: set HF_TOKEN or run `hf auth login`, then re-run."
 
 
-@dataclass(frozen=True, slots=True)
-class Stream:
-    """An open GET: where its bytes start in the file, how many follow, and the bytes."""
-
-    offset: int
-    length: int | None
-    chunks: Iterator[bytes]
-
-
 def is_commit(revision: str) -> bool:
     """Whether `revision` is already a full commit hash (no metadata request needed)."""
     return bool(COMMIT_RE.match(revision))
 
 
 class Hub:
-    """A Hub client bound to one endpoint and one set of timeouts."""
+    """The Hub as a `ByteSource`: bound to one endpoint and one set of timeouts."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._api = HfApi(endpoint=settings.endpoint)
 
-    def resolve(self, repo_id: str, revision: str, *, entry: str) -> RemoteRepo:
+    def list_repo(self, repo_id: str, revision: str, *, entry: str) -> RemoteRepo:
         """Resolve `revision` to a commit and list every file with its size and digest.
 
         Args:
@@ -108,8 +98,10 @@ class Hub:
         return hf_hub_url(repo_id, path, revision=commit, endpoint=self.settings.endpoint)
 
     @contextmanager
-    def stream(self, repo_id: str, commit: str, path: str, *, start: int = 0) -> Iterator[Stream]:
-        """GET one file from byte `start`; the server may ignore the range (then `offset` is 0).
+    def open_range(
+        self, repo_id: str, commit: str, path: str, *, start: int = 0, end: int | None = None
+    ) -> Iterator[Stream]:
+        """GET bytes `[start, end)` of a file; the server may ignore the range (then `offset` is 0).
 
         Raises:
             TransientHubError: worth retrying (5xx, 429, 408, timeout, dropped connection).
@@ -121,7 +113,9 @@ class Hub:
         headers = build_hf_headers()
         # Compressed transfer would hide the real byte offsets that resume depends on.
         headers["Accept-Encoding"] = "identity"
-        if start > 0:
+        if end is not None:
+            headers["Range"] = f"bytes={start}-{end - 1}"
+        elif start > 0:
             headers["Range"] = f"bytes={start}-"
         url = self.file_url(repo_id, commit, path)
         session = get_session()
@@ -131,7 +125,8 @@ class Hub:
         ):
             if response.status_code >= 400:
                 response.read()  # hf_raise_for_status reads the error body
-            _log.debug("GET %s (from byte %d) -> HTTP %d", url, start, response.status_code)
+            span = headers.get("Range", "whole file")
+            _log.debug("GET %s [%s] -> HTTP %d", url, span, response.status_code)
             hf_raise_for_status(response)
             length = response.headers.get("Content-Length")
             yield Stream(

@@ -8,7 +8,8 @@ error name the line and key, and catch duplicate keys that PyYAML would silently
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import shlex
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
@@ -25,7 +26,7 @@ _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _REPO_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _MAX_NODES: Final = 100_000
 _MAX_DEPTH: Final = 32
-_TOP_KEYS: Final = ("version", "root", "models")
+_TOP_KEYS: Final = ("version", "description", "root", "models")
 _MODEL_KEYS: Final = (
     "name",
     "repo",
@@ -70,6 +71,20 @@ class Manifest:
     models: tuple[ModelSpec, ...]
     version: int = MANIFEST_VERSION
     path: Path | None = field(default=None)
+    preset: str | None = None  # the bundled preset this came from, if any
+    description: str = ""
+    cli_args: tuple[str, ...] = ()  # `-m`/`--root` arguments that select this manifest again
+
+    def command(self, *words: str) -> str:
+        """A `wanmodels` command line that acts on this very manifest and root (for hints)."""
+        return shlex.join(["wanmodels", *words, *self.cli_args])
+
+    @property
+    def identity(self) -> str:
+        """What names this manifest in a root's records, whatever the current directory."""
+        if self.preset is not None:
+            return f"preset:{self.preset}"
+        return str(self.path.resolve()) if self.path is not None else self.source
 
     def select(self, names: tuple[str, ...] | list[str] = ()) -> tuple[ModelSpec, ...]:
         """The entries named in `names` (all when empty), in manifest order.
@@ -89,8 +104,25 @@ class Manifest:
         return tuple(m for m in self.models if m.name in wanted)
 
     def with_root(self, root: Path) -> Manifest:
-        """A copy whose models land under `root` instead (for --root / WANMODELS_ROOT)."""
-        return Manifest(self.source, root, self.lock_path, self.models, self.version, self.path)
+        """A copy whose models land under `root` instead (for --root / WANMODELS_ROOT).
+
+        A preset's pin lives in the root it provisioned, so it moves along.
+        """
+        lock_path = preset_lock_path(root, self.preset) if self.preset is not None else self.lock_path
+        args = self.cli_args if root == self.root else (*_without_root(self.cli_args), "--root", str(root))
+        return replace(self, root=root, lock_path=lock_path, cli_args=args)
+
+
+def _without_root(args: tuple[str, ...]) -> tuple[str, ...]:
+    if "--root" not in args:
+        return args
+    i = args.index("--root")
+    return args[:i] + args[i + 2 :]
+
+
+def preset_lock_path(root: Path, preset: str) -> Path:
+    """Where a preset's lockfile lives: inside the root, so any directory finds it from `--root`."""
+    return root / RESERVED_DIR / "locks" / f"{preset}.lock"
 
 
 def load_manifest(
@@ -156,7 +188,10 @@ def parse_manifest(
         raise ManifestError(msg, file=source, line=models_node.line, key="models")
     models = tuple(_model(node, source) for node in models_node.value)
     _check_unique(models, source)
-    return Manifest(source=source, root=root, lock_path=lock_path, models=models, path=path)
+    description = _opt_str(top, "description", source) or ""
+    return Manifest(
+        source=source, root=root, lock_path=lock_path, models=models, path=path, description=description
+    )
 
 
 def _resolve_root(text: str, base_dir: Path, source: str, line: int) -> Path:
@@ -420,8 +455,8 @@ class _Reader:
 def open_manifest(arg: str | None, *, root: Path | None = None) -> Manifest:
     """Open the manifest a user named: a file path, a preset name, or None for the default preset.
 
-    A preset's `root` and lockfile are relative to the current directory (its YAML lives
-    inside the installed package, where neither belongs).
+    A preset's `root` is relative to the current directory and its lockfile lives inside
+    that root (its YAML lives inside the installed package, where neither belongs).
 
     Raises:
         ManifestError: no such file or preset, or the manifest is invalid.
@@ -429,16 +464,17 @@ def open_manifest(arg: str | None, *, root: Path | None = None) -> Manifest:
     from wanmodels.presets import DEFAULT_PRESET, list_presets, preset_path
 
     name = arg if arg is not None else DEFAULT_PRESET
+    args = ("-m", arg) if arg is not None else ()
     if arg is not None and (Path(arg).is_file() or "/" in arg or arg.endswith((".yaml", ".yml"))):
-        manifest = load_manifest(arg)
+        manifest = replace(load_manifest(arg), cli_args=args)
     else:
         path = preset_path(name)
         if path is None:
             msg = "no such manifest file or preset"
             hint = f"Presets: {', '.join(list_presets()) or 'none'}; or pass -m path/to/manifest.yaml."
             raise ManifestError(msg, file=name, hint=hint)
-        cwd = Path.cwd()
-        manifest = load_manifest(path, base_dir=cwd, lock_dir=cwd, source=f"preset '{name}'")
+        loaded = load_manifest(path, base_dir=Path.cwd(), source=f"preset '{name}'")
+        manifest = replace(loaded, preset=name, cli_args=args).with_root(loaded.root)
     return manifest.with_root(root) if root is not None else manifest
 
 

@@ -47,13 +47,34 @@ class Selection:
     files: tuple[SelectedFile, ...]
 
 
+class Check(str, Enum):
+    """What one look at a target found."""
+
+    OK = "ok"  # right size and digest (hashed now, or vouched for by the state cache)
+    SIZED = "sized"  # right size, not hashed (a look that only compares sizes)
+    MISSING = "missing"
+    NOT_FILE = "not a file"
+    SIZE = "size"
+    HASH = "hash"
+    UNREADABLE = "unreadable"
+
+
 @dataclass(frozen=True, slots=True)
 class LocalState:
     """What the disk holds for one selected file."""
 
-    complete: bool = False  # the target exists with the right size and digest
-    exists: bool = False  # the target exists at all
-    part_bytes: int = 0  # length of a partial download, 0 when none
+    check: Check = Check.MISSING
+    size: int | None = None  # the target's size on disk, when it is a file
+    actual: Digest | None = None  # the digest it hashed to, when it was hashed
+    part_bytes: int = 0  # bytes a partial download already holds, 0 when none
+
+    @property
+    def complete(self) -> bool:
+        return self.check is Check.OK
+
+    @property
+    def exists(self) -> bool:
+        return self.check is not Check.MISSING
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +119,11 @@ class ModelPlan:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Every selected file of every chosen entry, in manifest order."""
+    """Every selected file of every chosen entry, in manifest order.
+
+    Entries that share a folder may select the same file; it is planned once per entry
+    but fetched, and counted, once.
+    """
 
     root: Path
     models: tuple[ModelPlan, ...]
@@ -108,16 +133,28 @@ class Plan:
         return tuple(f for m in self.models for f in m.files)
 
     @property
+    def unique_files(self) -> tuple[PlannedFile, ...]:
+        """Each local path once (the first entry that selects it)."""
+        seen: dict[str, PlannedFile] = {}
+        for f in self.files:
+            seen.setdefault(f.local_path, f)
+        return tuple(seen.values())
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.unique_files)
+
+    @property
     def to_fetch(self) -> int:
-        return sum(m.to_fetch for m in self.models)
+        return sum(f.to_fetch for f in self.unique_files)
 
     @property
     def present(self) -> int:
-        return sum(m.present for m in self.models)
+        return sum(f.present for f in self.unique_files)
 
     def fetch_order(self) -> tuple[PlannedFile, ...]:
         """Files that need bytes, largest first, so big transfers start while small ones fill in."""
-        todo = [f for f in self.files if f.action is not Action.KEEP]
+        todo = [f for f in self.unique_files if f.action is not Action.KEEP]
         return tuple(sorted(todo, key=lambda f: (-f.to_fetch, f.local_path)))
 
 

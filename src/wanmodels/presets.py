@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -34,3 +35,23 @@ def preset_path(name: str) -> Path | None:
         return None
     path = preset_dir() / f"{name}.yaml"
     return path if path.is_file() else None
+
+
+@dataclass(frozen=True, slots=True)
+class PresetInfo:
+    """A preset's name and the one-line description (with its size) its manifest carries."""
+
+    name: str
+    description: str
+
+
+def describe_presets() -> tuple[PresetInfo, ...]:
+    """Every preset with its description (reads and validates each bundled manifest)."""
+    from wanmodels.manifest import load_manifest
+
+    infos = []
+    for name in list_presets():
+        path = preset_path(name)
+        assert path is not None
+        infos.append(PresetInfo(name, load_manifest(path, source=f"preset '{name}'").description))
+    return tuple(infos)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from wanmodels.downloader import FileOutcome
     from wanmodels.planner import ModelPlan, Plan, PlannedFile
+    from wanmodels.results import FileOutcome
 
 
 class ProgressSink(Protocol):

@@ -1,8 +1,16 @@
-"""What the Hub says a repo holds at a commit: plain data, so planning never imports the hub client."""
+"""Where bytes come from: plain data about remote files, and the `ByteSource` protocol.
+
+Planning and fetching talk to a `ByteSource`, never to huggingface_hub directly: the Hub
+client (`wanmodels.hub.Hub`) is one implementation, tests use an in-memory one, and
+local sources (another folder, the Hugging Face cache) can stand in for the network.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 from wanmodels.integrity import Digest
 
@@ -24,3 +32,38 @@ class RemoteRepo:
     revision: str
     commit: str
     files: tuple[RemoteFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """An open read of a file: where its bytes start, how many follow, and the bytes.
+
+    `offset` may be 0 although a later start was asked for: a server that ignores `Range`
+    sends the whole file, and the reader must notice.
+    """
+
+    offset: int
+    length: int | None
+    chunks: Iterator[bytes]
+
+
+class ByteSource(Protocol):
+    """Lists repos and opens byte ranges of their files; methods may be called from many threads."""
+
+    def list_repo(self, repo_id: str, revision: str, *, entry: str) -> RemoteRepo:
+        """Resolve `revision` to a commit and list every file with its size and digest.
+
+        Raises:
+            HubError (or a subclass): the repo or revision cannot be listed.
+        """
+        ...
+
+    def open_range(
+        self, repo_id: str, commit: str, path: str, *, start: int = 0, end: int | None = None
+    ) -> AbstractContextManager[Stream]:
+        """Open bytes `[start, end)` of a file (to its end when `end` is None).
+
+        Raises:
+            TransientHubError: worth retrying; HubError: not worth it.
+        """
+        ...

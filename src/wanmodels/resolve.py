@@ -1,20 +1,25 @@
 """Pin entries to commits and file lists: from the lockfile when it still matches, else the Hub.
 
 Also `lock`, behind `wanmodels lock`: re-resolve every entry and write (or, with
-`check`, compare against) the lockfile.
+`check`, compare against) the lockfile. Repos are listed concurrently: each listing is a
+round trip or two, and a stack of four repos should not pay for them one after another.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Final
 
 from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError, LockError
 from wanmodels.lockfile import Lockfile, read_lock, write_lock
 from wanmodels.manifest import Manifest, ModelSpec
 from wanmodels.planner import Selection, select
-from wanmodels.remote import RemoteRepo
+from wanmodels.remote import ByteSource, RemoteRepo
+from wanmodels.results import LockResult
+
+MAX_LISTINGS: Final = 8  # metadata requests in flight at once
 
 
 def resolve_selections(
@@ -24,55 +29,67 @@ def resolve_selections(
     *,
     frozen: bool = False,
     refresh: bool = False,
+    source: ByteSource | None = None,
 ) -> tuple[tuple[Selection, ...], Lockfile | None]:
-    """Pin every entry: from the lockfile when it still matches, else from the Hub.
+    """Pin every entry: from the lockfile when it still matches, else from `source` (the Hub).
 
     Returns the selections and the lockfile that was read (None when there is none).
 
     Raises:
         LockError: `frozen` and the lock is missing or no longer matches the manifest.
-        SelectionError, HubError: see `plan.select` and `hub.Hub.resolve`.
+        SelectionError, HubError: see `planner.select` and `ByteSource.list_repo`.
     """
     lock = read_lock(manifest.lock_path)
     if frozen:
         problems = ["there is no lockfile"] if lock is None else lock.drift(manifest, specs)
         if problems:
             msg = f"{manifest.lock_path}: --frozen, but {'; '.join(problems)}"
-            raise LockError(msg, hint="Run `wanmodels lock` and commit the lockfile.")
-    selections: list[Selection] = []
-    hub = None
-    listed: dict[tuple[str, str], RemoteRepo] = {}  # entries sharing a repo list it once
+            raise LockError(msg, hint=f"Run `{manifest.command('lock')}` and commit the lockfile.")
+    pinned = {}
+    wanted: dict[tuple[str, str], str] = {}  # (repo, revision) -> first entry naming it
     for spec in specs:
         locked = lock.get(spec.name) if lock is not None and not refresh else None
         if locked is not None and locked.matches(spec):
-            selections.append(locked.to_selection(spec))
-            continue
-        if hub is None:
-            from wanmodels.hub import Hub  # imported here: a locked run never loads huggingface_hub
-
-            hub = Hub(settings)
-        key = (spec.repo, spec.revision)
-        if key not in listed:
-            listed[key] = hub.resolve(spec.repo, spec.revision, entry=spec.name)
-        repo = listed[key]
-        selections.append(select(spec, repo.commit, repo.files))
+            pinned[spec.name] = locked.to_selection(spec)
+        else:
+            wanted.setdefault((spec.repo, spec.revision), spec.name)
+    listed = _list_repos(wanted, settings, source) if wanted else {}
+    selections = []
+    for spec in specs:
+        if spec.name in pinned:
+            selections.append(pinned[spec.name])
+        else:
+            repo = listed[(spec.repo, spec.revision)]
+            selections.append(select(spec, repo.commit, repo.files))
     return tuple(selections), lock
 
 
-@dataclass(frozen=True, slots=True)
-class LockResult:
-    """What `lock` found: the fresh lock, how it differs from the old one, where it went."""
+def _list_repos(
+    wanted: dict[tuple[str, str], str], settings: Settings, source: ByteSource | None
+) -> dict[tuple[str, str], RemoteRepo]:
+    """List every (repo, revision) once, several at a time; the first error in manifest order wins."""
+    if source is None:
+        from wanmodels.hub import Hub  # imported here: a locked run never loads huggingface_hub
 
-    lockfile: Lockfile
-    changes: tuple[str, ...]
-    written: Path | None
+        source = Hub(settings)
+    keys = list(wanted)
+    if len(keys) == 1:
+        (repo, revision), entry = keys[0], wanted[keys[0]]
+        return {keys[0]: source.list_repo(repo, revision, entry=entry)}
+    with ThreadPoolExecutor(
+        max_workers=min(MAX_LISTINGS, len(keys)), thread_name_prefix="wanmodels-list"
+    ) as pool:
+        futures = [pool.submit(source.list_repo, repo, rev, entry=wanted[(repo, rev)]) for repo, rev in keys]
+        return {key: future.result() for key, future in zip(keys, futures, strict=True)}
 
-    @property
-    def up_to_date(self) -> bool:
-        return not self.changes
 
-
-def lock(manifest: Manifest, *, settings: Settings | None = None, check: bool = False) -> LockResult:
+def lock(
+    manifest: Manifest,
+    *,
+    settings: Settings | None = None,
+    source: ByteSource | None = None,
+    check: bool = False,
+) -> LockResult:
     """Resolve every entry on the Hub and write the lockfile (or only compare, with `check`).
 
     Raises:
@@ -81,13 +98,13 @@ def lock(manifest: Manifest, *, settings: Settings | None = None, check: bool = 
         LocalIOError: the lockfile cannot be written.
     """
     settings = settings or Settings()
-    selections, old = resolve_selections(manifest, manifest.models, settings, refresh=True)
+    selections, old = resolve_selections(manifest, manifest.models, settings, refresh=True, source=source)
     fresh = Lockfile.from_selections(selections)
     changes = tuple(_changes(old, fresh, manifest))
     written = None
     if not check and (old is None or old.to_json() != fresh.to_json()):
         written = save_lock(manifest, fresh)
-    return LockResult(fresh, changes, written)
+    return LockResult(fresh, changes, written, checked=check)
 
 
 def save_lock(manifest: Manifest, lockfile: Lockfile) -> Path:
@@ -106,7 +123,7 @@ def save_lock(manifest: Manifest, lockfile: Lockfile) -> Path:
 
 def _changes(old: Lockfile | None, fresh: Lockfile, manifest: Manifest) -> list[str]:
     if old is None:
-        return [f"there is no lockfile at {manifest.lock_path}"]
+        return [f"new lockfile {manifest.lock_path}"]
     changes = old.drift(manifest)
     for model in fresh.models:
         before = old.get(model.name)

@@ -1,46 +1,56 @@
-"""What the root already holds: partial downloads and a cache of files known to be good.
+"""What the root already holds: one look at each target, and the cache of files known to be good.
 
 ```
 <root>/.wanmodels/
 ├── lock                  one wanmodels process per root (filelock)
-├── state.json            {local path: size, mtime_ns, inode, digest} of verified files
-└── partial/<key>.part    bytes of unfinished downloads, resumed from their length
+├── state.json            per local path: size, mtime_ns, inode, digest, and whether
+│                         wanmodels placed it and for which manifests
+├── locks/<preset>.lock   the pins of bundled presets provisioned into this root
+└── partial/              unfinished downloads (see `wanmodels.partial`)
 ```
 The cache lets an unchanged tree be re-checked with one `stat` per file instead of hashing
-gigabytes; any change of size, mtime or inode forces a re-hash. A damaged state file is
-ignored and rebuilt, never trusted.
+gigabytes; any change of size, mtime or inode forces a re-hash. It also remembers which
+files wanmodels wrote itself: `--prune` may only ever delete those. A damaged state file
+is ignored and rebuilt, never trusted (and then nothing counts as placed by wanmodels).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import stat
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from wanmodels._fs import atomic_write, safe_join
 from wanmodels.errors import LocalIOError
 from wanmodels.integrity import Digest, hash_file
 from wanmodels.manifest import RESERVED_DIR
-from wanmodels.planner import LocalState, SelectedFile
+from wanmodels.partial import part_info
+from wanmodels.planner import Check, LocalState
 
 WORK_DIR: Final = RESERVED_DIR
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
 
 
 def work_dir(root: Path) -> Path:
     return root / WORK_DIR
 
 
-def part_path(root: Path, local_path: str, digest: Digest) -> Path:
-    """Where the partial download of one target lives; keyed on target and content."""
-    key = hashlib.sha256(f"{local_path}\n{digest}".encode()).hexdigest()[:32]
-    return work_dir(root) / "partial" / f"{key}.part"
+def partial_folder(root: Path) -> Path:
+    return work_dir(root) / "partial"
+
+
+class Hashing(str, Enum):
+    """How hard `inspect` looks at a file of the right size."""
+
+    NEVER = "never"  # sizes only (status)
+    CHANGED = "changed"  # hash unless the cache vouches for it (plan, verify)
+    ALWAYS = "always"  # hash everything (verify --full, --repair)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +61,8 @@ class Stamp:
     mtime_ns: int
     inode: int
     digest: str
+    placed: bool = False  # wanmodels wrote these bytes
+    owners: tuple[str, ...] = ()  # manifests that placed or still select it (prune scope)
 
     @classmethod
     def of(cls, st: os.stat_result, digest: Digest) -> Stamp:
@@ -58,6 +70,33 @@ class Stamp:
 
     def still_matches(self, st: os.stat_result) -> bool:
         return (self.size, self.mtime_ns, self.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "inode": self.inode,
+            "digest": self.digest,
+        }
+        if self.placed:
+            data["placed"] = True
+            data["owners"] = sorted(self.owners)
+        return data
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Stamp:
+        owners = raw.get("owners", [])
+        if not isinstance(owners, list) or not all(isinstance(o, str) for o in owners):
+            msg = "owners"
+            raise TypeError(msg)
+        return cls(
+            int(raw["size"]),
+            int(raw["mtime_ns"]),
+            int(raw["inode"]),
+            str(raw["digest"]),
+            raw.get("placed") is True,
+            tuple(owners),
+        )
 
 
 class StateCache:
@@ -74,23 +113,24 @@ class StateCache:
     def _load(self) -> dict[str, Stamp]:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
-            if raw.get("version") != STATE_VERSION:
+            if raw.get("version") not in (1, STATE_VERSION):
                 return {}
-            return {k: Stamp(**v) for k, v in raw["files"].items()}
+            return {str(k): Stamp.from_dict(v) for k, v in raw["files"].items()}
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return {}
 
     def save(self) -> None:
-        """Write the cache if it changed (atomically: a crash leaves the old or the new one)."""
+        """Write the cache if it changed (atomically: a crash leaves the old or the new one).
+
+        Raises:
+            LocalIOError: it cannot be written.
+        """
         with self._lock:
             if not self._dirty:
                 return
             data = {
                 "version": STATE_VERSION,
-                "files": {
-                    k: {"size": s.size, "mtime_ns": s.mtime_ns, "inode": s.inode, "digest": s.digest}
-                    for k, s in sorted(self._stamps.items())
-                },
+                "files": {k: s.to_dict() for k, s in sorted(self._stamps.items())},
             }
             self._dirty = False
         try:
@@ -99,64 +139,108 @@ class StateCache:
             msg = f"cannot write the state file '{self.path}': {err.strerror}"
             raise LocalIOError(msg) from None
 
-    def record(self, local_path: str, st: os.stat_result, digest: Digest) -> None:
+    # -- recording -----------------------------------------------------------------------------
+
+    def record(
+        self, local_path: str, st: os.stat_result, digest: Digest, *, owner: str | None = None
+    ) -> None:
+        """Remember a verified file; same bytes keep their history, `owner` adds a claim."""
         with self._lock:
-            self._stamps[local_path] = Stamp.of(st, digest)
-            self._dirty = True
+            old = self._stamps.get(local_path)
+            stamp = Stamp.of(st, digest)
+            if old is not None and old.digest == stamp.digest and old.placed:
+                stamp = replace(stamp, placed=True, owners=old.owners)
+            if owner is not None and stamp.placed and owner not in stamp.owners:
+                stamp = replace(stamp, owners=(*stamp.owners, owner))
+            self._set(local_path, stamp)
+
+    def record_placed(self, local_path: str, st: os.stat_result, digest: Digest, owner: str) -> None:
+        """Remember a file wanmodels has just written for the manifest `owner`."""
+        with self._lock:
+            old = self._stamps.get(local_path)
+            owners = tuple(o for o in (old.owners if old and old.placed else ()) if o != owner)
+            self._set(local_path, replace(Stamp.of(st, digest), placed=True, owners=(*owners, owner)))
+
+    def claim(self, local_path: str, owner: str) -> None:
+        """Count `owner` among the manifests that select a file wanmodels placed."""
+        with self._lock:
+            old = self._stamps.get(local_path)
+            if old is not None and old.placed and owner not in old.owners:
+                self._set(local_path, replace(old, owners=(*old.owners, owner)))
+
+    def disown(self, local_path: str, owner: str) -> Stamp | None:
+        """Drop `owner`'s claim on a placed file; returns the stamp as it was."""
+        with self._lock:
+            old = self._stamps.get(local_path)
+            if old is not None and owner in old.owners:
+                self._set(local_path, replace(old, owners=tuple(o for o in old.owners if o != owner)))
+            return old
 
     def forget(self, local_path: str) -> None:
         with self._lock:
             if self._stamps.pop(local_path, None) is not None:
                 self._dirty = True
 
-    def is_known_good(self, local_path: str, st: os.stat_result, expected: Digest) -> bool:
+    def _set(self, local_path: str, stamp: Stamp) -> None:
+        if self._stamps.get(local_path) != stamp:
+            self._stamps[local_path] = stamp
+            self._dirty = True
+
+    def stamps(self) -> dict[str, Stamp]:
         with self._lock:
-            stamp = self._stamps.get(local_path)
-        return stamp is not None and stamp.digest == str(expected) and stamp.still_matches(st)
+            return dict(self._stamps)
 
-    def check(
-        self, local_path: str, expected: Digest, size: int, *, full: bool = False
-    ) -> tuple[str, Digest | None]:
-        """Check one target against its size and digest.
+    def placed_by(self, owner: str) -> dict[str, Stamp]:
+        """Files wanmodels placed that `owner` placed or claimed."""
+        with self._lock:
+            return {p: s for p, s in self._stamps.items() if s.placed and owner in s.owners}
 
-        Returns ("ok" | "missing" | "size" | "hash" | "unreadable", the digest hashed or None);
-        anything that is not a regular file counts as the wrong size. Hashes only when
-        `full` or when the file changed since it was last verified.
+    # -- looking -------------------------------------------------------------------------------
+
+    def inspect(
+        self, local_path: str, size: int, digest: Digest, *, hashing: Hashing = Hashing.CHANGED
+    ) -> LocalState:
+        """One look at a target and, when it is not complete, at its partial download.
+
+        A target that is not a regular file counts as the wrong size; hashing happens only as
+        `hashing` allows, and an unchanged file the cache vouches for is never re-read.
         """
         try:
             target = safe_join(self.root, local_path)
             st = target.stat()
         except (OSError, ValueError):
-            return "missing", None
-        if st.st_size != size or not stat.S_ISREG(st.st_mode):
+            return self._with_part(LocalState(Check.MISSING), local_path, size, digest)
+        if not stat.S_ISREG(st.st_mode):
             self.forget(local_path)
-            return "size", None
-        if not full and self.is_known_good(local_path, st, expected):
-            return "ok", None
+            return self._with_part(LocalState(Check.NOT_FILE), local_path, size, digest)
+        if st.st_size != size:
+            self.forget(local_path)
+            return self._with_part(LocalState(Check.SIZE, st.st_size), local_path, size, digest)
+        if hashing is not Hashing.ALWAYS and self._vouches(local_path, st, digest):
+            return LocalState(Check.OK, size)
+        if hashing is Hashing.NEVER:
+            return LocalState(Check.SIZED, size)
         try:
-            actual = hash_file(target, expected.algorithm, size)
+            actual = hash_file(target, digest.algorithm, size)
         except OSError:
             self.forget(local_path)
-            return "unreadable", None
+            return LocalState(Check.UNREADABLE, size)
         with self._lock:
             self.hashed_bytes += size
-        if actual != expected:
+        if actual != digest:
             self.forget(local_path)
-            return "hash", actual
+            return self._with_part(LocalState(Check.HASH, size, actual), local_path, size, digest)
         # Vouch only for the file as it was hashed: if it changed meanwhile, hash it next time.
         with contextlib.suppress(OSError):
-            if Stamp.of(target.stat(), expected) == Stamp.of(st, expected):
-                self.record(local_path, st, expected)
-        return "ok", actual
+            if Stamp.of(target.stat(), digest) == Stamp.of(st, digest):
+                self.record(local_path, st, digest)
+        return LocalState(Check.OK, size, actual)
 
-    def probe(self, item: SelectedFile, *, full: bool = False) -> LocalState:
-        """What the disk holds for one selected file (hashing it if unknown, or always with `full`)."""
-        status, _ = self.check(item.local_path, item.remote.digest, item.remote.size, full=full)
-        if status == "ok":
-            return LocalState(complete=True, exists=True)
-        part = part_path(self.root, item.local_path, item.remote.digest)
-        try:
-            part_bytes = part.stat().st_size
-        except OSError:
-            part_bytes = 0
-        return LocalState(complete=False, exists=status != "missing", part_bytes=part_bytes)
+    def _vouches(self, local_path: str, st: os.stat_result, digest: Digest) -> bool:
+        with self._lock:
+            stamp = self._stamps.get(local_path)
+        return stamp is not None and stamp.digest == str(digest) and stamp.still_matches(st)
+
+    def _with_part(self, state: LocalState, local_path: str, size: int, digest: Digest) -> LocalState:
+        info = part_info(partial_folder(self.root), local_path, digest, size)
+        return replace(state, part_bytes=info.done_bytes) if info is not None else state

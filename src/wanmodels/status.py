@@ -1,89 +1,92 @@
-"""A cheap look at the root: per entry, complete, missing files or partial, from the lockfile.
+"""A cheap look at the root: per entry, complete, missing files or partial.
 
-Status never touches the network and never hashes: it compares sizes on disk with the
-lockfile (and counts partial downloads). `verify` is the command that proves the bytes.
+Status never touches the network and never hashes. With a lockfile it compares sizes on
+disk with the pinned file list. Without one the file list is unknown, so it reports what
+the root's own records say: files wanmodels verified there, and partial downloads.
+`verify` is the command that proves the bytes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from pathlib import PurePosixPath
 
-from wanmodels._fs import safe_join
+from wanmodels.integrity import Digest
 from wanmodels.lockfile import read_lock
-from wanmodels.manifest import Manifest
-from wanmodels.state import part_path
-
-State = Literal["complete", "missing", "partial", "not locked"]
-
-
-@dataclass(frozen=True, slots=True)
-class ModelStatus:
-    """One entry's state on disk."""
-
-    name: str
-    repo: str
-    folder: str
-    state: State
-    commit: str | None = None
-    files: int = 0
-    missing: int = 0
-    bytes_present: int = 0
-    bytes_expected: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class StatusReport:
-    models: tuple[ModelStatus, ...]
-
-    @property
-    def complete(self) -> bool:
-        return all(m.state == "complete" for m in self.models)
+from wanmodels.manifest import Manifest, ModelSpec
+from wanmodels.partial import list_parts
+from wanmodels.planner import Check
+from wanmodels.results import EntryState, ModelStatus, StatusReport
+from wanmodels.state import Hashing, StateCache, partial_folder
 
 
 def status(manifest: Manifest, names: tuple[str, ...] = ()) -> StatusReport:
-    """Report each chosen entry's state on disk from the lockfile.
+    """Report each chosen entry's state on disk.
 
     Raises:
         ManifestError: an unknown entry name.
         LockError: the lockfile is unreadable.
     """
     lock = read_lock(manifest.lock_path)
+    cache = StateCache(manifest.root)
     result = []
     for spec in manifest.select(names):
         locked = lock.get(spec.name) if lock is not None else None
         if locked is None or not locked.matches(spec):
-            result.append(ModelStatus(spec.name, spec.repo, spec.folder, "not locked"))
+            result.append(_unlocked(manifest, spec, cache))
             continue
         missing = 0
         present = 0
-        partial = False
+        partial = 0
         for f in locked.files:
-            try:
-                size = safe_join(manifest.root, f.local).stat().st_size
-            except (OSError, ValueError):
-                size = -1
-            if size == f.size:
-                present += size
-                continue
-            missing += 1
-            part = part_path(manifest.root, f.local, f.digest)
-            if part.is_file():
-                partial = True
-                present += min(part.stat().st_size, f.size)
-        state: State = "complete" if not missing else ("partial" if partial else "missing")
-        expected = sum(f.size for f in locked.files)
+            state = cache.inspect(f.local, f.size, f.digest, hashing=Hashing.NEVER)
+            if state.check in (Check.OK, Check.SIZED):
+                present += f.size
+            else:
+                missing += 1
+                partial += state.part_bytes
+        state_ = EntryState.COMPLETE
+        if missing:
+            state_ = EntryState.PARTIAL if partial else EntryState.MISSING
         result.append(
             ModelStatus(
                 spec.name,
                 spec.repo,
                 spec.folder,
-                state,
+                state_,
                 locked.commit,
                 len(locked.files),
                 missing,
                 present,
-                expected,
+                sum(f.size for f in locked.files),
+                partial,
             )
         )
     return StatusReport(tuple(result))
+
+
+def _unlocked(manifest: Manifest, spec: ModelSpec, cache: StateCache) -> ModelStatus:
+    """What the root's records hold for an entry whose file list is not pinned."""
+    targets = {f"{spec.folder}/{target}" for _, target in spec.files}
+    folder = PurePosixPath(spec.folder)
+
+    def belongs(path: str) -> bool:
+        if targets:
+            return path in targets
+        return PurePosixPath(path).is_relative_to(folder)
+
+    verified = {p: s for p, s in cache.stamps().items() if belongs(p)}
+    present = 0
+    for path, stamp in verified.items():
+        state = cache.inspect(path, stamp.size, Digest.parse(stamp.digest), hashing=Hashing.NEVER)
+        if state.check in (Check.OK, Check.SIZED):
+            present += stamp.size
+    partial = sum(p.done_bytes for p in list_parts(partial_folder(manifest.root)) if belongs(p.local_path))
+    return ModelStatus(
+        spec.name,
+        spec.repo,
+        spec.folder,
+        EntryState.NOT_LOCKED,
+        files=len(verified),
+        bytes_present=present,
+        partial_bytes=partial,
+    )

@@ -1,0 +1,249 @@
+"""Share one budget of connections across every file of a plan.
+
+Connections take whole files, largest first, while files remain; a connection that would
+otherwise idle while bytes remain takes over the second half of the largest range still
+in flight. That is how one 30 GB file and three small ones fill a link whose CDN caps
+each connection. Ranges never get smaller than a minimum that grows with the file, so a
+huge file becomes hundreds of requests, not thousands. A file whose server ignores
+`Range` is never split.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final
+
+from wanmodels.partial import Extent
+from wanmodels.planner import PlannedFile
+
+MIN_SEGMENT: Final = 1 << 20
+MAX_SEGMENTS: Final = 256  # per file: above MIN_SEGMENT * this, ranges grow with the file
+MIN_SPAN: Final = 16 << 20
+_ALIGN: Final = 64 << 10
+
+
+def min_segment(size: int) -> int:
+    """The smallest range worth its own connection for a file of `size` bytes."""
+    return max(MIN_SEGMENT, size // MAX_SEGMENTS)
+
+
+def request_span(size: int) -> int:
+    """The most one request asks for: long enough that its round trip is noise."""
+    return max(MIN_SPAN, min_segment(size))
+
+
+class Released(Enum):
+    """What a worker must do after its range stopped."""
+
+    BUSY = "busy"  # other ranges of the file are still going: nothing
+    FINISH = "finish"  # the last byte is in: hash and place the file
+    FAILED = "failed"  # the file failed and nothing of it is in flight any more: report it
+
+
+@dataclass(eq=False)
+class Range:
+    """Bytes `[pos, end)` of one file, streamed by one connection; `end` may shrink under it."""
+
+    job: FileJob
+    pos: int
+    end: int
+    flowing: bool = False  # bytes are arriving: only such a range is worth splitting
+
+    @property
+    def left(self) -> int:
+        return self.end - self.pos
+
+
+@dataclass(eq=False)
+class FileJob:
+    """One file in flight: its part, the ranges still unassigned and those being streamed."""
+
+    item: PlannedFile
+    pending: deque[Extent] = field(default_factory=deque)
+    active: list[Range] = field(default_factory=list)
+    single: bool = False  # never split: the server ignores Range, or splitting is off
+    error: BaseException | None = None
+    finishing: bool = False
+    reported: bool = False  # a failed job's outcome has been handed out
+
+    @property
+    def idle(self) -> bool:
+        return not self.pending and not self.active
+
+
+class Scheduler:
+    """Hands out ranges to connection workers; every method is thread-safe.
+
+    `open_job` opens a file's part the first time the file is scheduled and returns the
+    ranges still missing; it runs under the scheduler's lock, so it must be quick. If it
+    raises, the file is dropped: reporting that failure is `open_job`'s business.
+    """
+
+    def __init__(
+        self,
+        items: Iterable[PlannedFile],
+        open_job: Callable[[FileJob], list[Extent]],
+        *,
+        split: bool = True,
+    ) -> None:
+        self._lock = threading.Condition()
+        self._unstarted: deque[FileJob] = deque(FileJob(item) for item in items)
+        self._jobs: list[FileJob] = []
+        self._open_job = open_job
+        self._split = split
+        self._closed = False
+
+    def next(self) -> Range | None:
+        """The next range to stream; blocks while others may still free some work; None when done."""
+        with self._lock:
+            while True:
+                if self._closed:
+                    return None
+                rng = self._pending() or self._start() or self._steal()
+                if rng is not None:
+                    return rng
+                if not self._unstarted and not any(j.active or j.finishing for j in self._jobs):
+                    return None
+                self._lock.wait()
+
+    def _pending(self) -> Range | None:
+        for job in self._jobs:
+            if job.pending and job.error is None and not job.finishing:
+                start, end = job.pending.popleft()
+                return self._activate(job, start, end)
+        return None
+
+    def _start(self) -> Range | None:
+        while self._unstarted:
+            job = self._unstarted.popleft()
+            job.single = job.single or not self._split
+            self._jobs.append(job)
+            try:
+                job.pending.extend(self._open_job(job))
+            except Exception as err:  # `open_job` reports it as this file's failure
+                job.error = err
+                self._jobs.remove(job)
+                continue
+            if job.pending:
+                start, end = job.pending.popleft()
+                return self._activate(job, start, end)
+            # Every byte is on disk already: an empty range lets its worker hash and place it.
+            return self._activate(job, job.item.size, job.item.size)
+        return None
+
+    def _steal(self) -> Range | None:
+        if not self._split:
+            return None
+        best: Range | None = None
+        for job in self._jobs:
+            if job.single or job.error is not None:
+                continue
+            for rng in job.active:
+                # A range whose server is failing gets no helpers: they would only fail too.
+                if not rng.flowing or rng.left < 2 * min_segment(job.item.size):
+                    continue
+                if best is None or rng.left > best.left:
+                    best = rng
+        if best is None:
+            return None
+        mid = best.pos + best.left // 2
+        mid -= mid % _ALIGN
+        if mid <= best.pos:
+            return None
+        old_end, best.end = best.end, mid
+        return self._activate(best.job, mid, old_end)
+
+    def _activate(self, job: FileJob, start: int, end: int) -> Range:
+        rng = Range(job, start, end)
+        job.active.append(rng)
+        return rng
+
+    # -- what workers report -------------------------------------------------------------------
+
+    def advance(self, rng: Range, nbytes: int) -> int:
+        """Move `rng` on by `nbytes` just written; returns how many of them were still wanted."""
+        with self._lock:
+            wanted = max(0, min(nbytes, rng.end - rng.pos))
+            rng.pos += wanted
+            return wanted
+
+    def limit(self, rng: Range) -> int:
+        """Where `rng` currently ends (another connection may have taken its tail)."""
+        with self._lock:
+            return rng.end
+
+    def release(self, rng: Range) -> Released:
+        """`rng` stopped (done, failed or cut short); unfinished bytes go back to pending.
+
+        Returns FINISH exactly once, to the caller that must hash and place the file, and
+        FAILED exactly once, to the caller that must report a failed file now idle.
+        """
+        with self._lock:
+            job = rng.job
+            if rng in job.active:
+                job.active.remove(rng)
+            if rng.pos < rng.end and job.error is None:
+                job.pending.appendleft((rng.pos, rng.end))
+            self._lock.notify_all()
+            if not job.idle:
+                return Released.BUSY
+            if job.error is not None:
+                if job.reported:
+                    return Released.BUSY
+                job.reported = True
+                self._drop(job)
+                return Released.FAILED
+            if job.finishing:
+                return Released.BUSY
+            job.finishing = True
+            return Released.FINISH
+
+    def fail(self, job: FileJob, err: BaseException) -> None:
+        """Give up on a file: its other ranges stop at their next chunk, its part is kept."""
+        with self._lock:
+            if job.error is None:
+                job.error = err
+            job.pending.clear()
+            for rng in job.active:
+                rng.end = rng.pos
+            self._lock.notify_all()
+
+    def single_stream(self, job: FileJob, rng: Range) -> None:
+        """The server ignored `Range`: this file continues as one stream from byte 0 on `rng`."""
+        with self._lock:
+            job.single = True
+            job.pending.clear()
+            for other in job.active:
+                if other is not rng:
+                    other.end = other.pos
+            rng.pos = 0
+            rng.end = job.item.size
+            self._lock.notify_all()
+
+    def restart(self, job: FileJob) -> None:
+        """Fetch the whole file again (its bytes failed the digest check once)."""
+        with self._lock:
+            job.finishing = False
+            job.pending.clear()
+            job.pending.append((0, job.item.size))
+            self._lock.notify_all()
+
+    def finished(self, job: FileJob) -> None:
+        """The file is placed or has failed for good."""
+        with self._lock:
+            self._drop(job)
+
+    def _drop(self, job: FileJob) -> None:
+        if job in self._jobs:
+            self._jobs.remove(job)
+        self._lock.notify_all()
+
+    def close(self) -> None:
+        """Stop handing out work (Ctrl-C)."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
