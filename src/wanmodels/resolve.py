@@ -13,7 +13,7 @@ from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError, LockError
 from wanmodels.lockfile import Lockfile, read_lock, write_lock
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.planner import Selection, select
+from wanmodels.planner import Selection, check_targets, select
 from wanmodels.remote import RemoteRepo
 
 
@@ -31,7 +31,9 @@ def resolve_selections(
 
     Raises:
         LockError: `frozen` and the lock is missing or no longer matches the manifest.
-        SelectionError, HubError: see `plan.select` and `hub.Hub.resolve`.
+        SelectionError, HubError: see `plan.select` and `hub.Hub.resolve`; also two entries
+            placing different files at one path (`plan.check_targets`).
+        IntegrityError: the Hub lists another sha256 than the manifest declares.
     """
     lock = read_lock(manifest.lock_path)
     if frozen:
@@ -56,7 +58,7 @@ def resolve_selections(
             listed[key] = hub.resolve(spec.repo, spec.revision, entry=spec.name)
         repo = listed[key]
         selections.append(select(spec, repo.commit, repo.files))
-    return tuple(selections), lock
+    return check_targets(selections), lock
 
 
 @dataclass(frozen=True, slots=True)
