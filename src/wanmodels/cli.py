@@ -312,6 +312,40 @@ def init_command(
     _finish("init", False, run)
 
 
+IMPORT_EXAMPLES: Final = [
+    "wanmodels import image_to_video_wan.json       # ./wanmodels.yaml, models in ./ComfyUI/models",
+    "wanmodels import a.json b.json --root ~/ComfyUI/models -o comfy.yaml",
+]
+
+
+@app.command("import", epilog="Examples:\n\n" + "\n\n".join(IMPORT_EXAMPLES))
+def import_command(
+    workflows: Annotated[
+        list[Path], typer.Argument(help="Workflow .json files saved by ComfyUI.", show_default=False)
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Manifest to write.")] = Path(LOCAL_MANIFEST),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing manifest.")] = False,
+    root: Annotated[
+        str | None,
+        typer.Option("--root", help="Models folder the manifest points at (default ./ComfyUI/models)."),
+    ] = None,
+) -> None:
+    """Write a manifest holding every model the ComfyUI workflows name (never overwrites without --force)."""
+
+    def run() -> int:
+        from wanmodels.workflow import import_workflows
+
+        result = import_workflows(workflows, output, force=force, root=root)
+        use = "" if output == Path(LOCAL_MANIFEST) else f" -m {output}"
+        sys.stderr.write(
+            f"wrote {result.path}: {len(result.models)} model(s) from {len(result.workflows)} workflow(s) "
+            f"into {result.root}; next: wanmodels download{use} --dry-run\n"
+        )
+        return 0
+
+    _finish("import", False, run)
+
+
 def _logging(verbose: bool) -> None:
     """With -v, send wanmodels' and huggingface_hub's request logs to stderr (they never carry tokens)."""
     if not verbose:

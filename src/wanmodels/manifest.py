@@ -23,7 +23,7 @@ RESERVED_DIR: Final = ".wanmodels"  # the root's work folder (partials, state, l
 _SHA256_RE: Final = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 _FILE_KEYS: Final = ("path", "sha256")
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-_REPO_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+REPO_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _TOP_KEYS: Final = ("version", "root", "models")
 _MODEL_KEYS: Final = (
     "name",
@@ -188,7 +188,7 @@ def _model(node: _Node, source: str) -> ModelSpec:
         raise ManifestError(msg, file=source, line=name_node.line, key="name")
     repo_node = _require(entry, "repo", source, node.line)
     repo = _str(repo_node, "repo", source)
-    if not _REPO_RE.match(repo):
+    if not REPO_ID_RE.match(repo):
         msg = f"{repo!r} is not a repo id of the form 'owner/name'"
         raise ManifestError(msg, file=source, line=repo_node.line, key="repo")
     revision = _opt_str(entry, "revision", source) or DEFAULT_REVISION
@@ -368,18 +368,24 @@ def _type_name(value: Any) -> str:
 
 
 def open_manifest(arg: str | None, *, root: Path | None = None) -> Manifest:
-    """Open the manifest a user named: a file path, a preset name, or None for the default preset.
+    """Open the manifest a user named: a file path, a ComfyUI workflow (`.json`), a preset
+    name, or None for the default preset.
 
     A preset's `root` and lockfile are relative to the current directory (its YAML lives
-    inside the installed package, where neither belongs).
+    inside the installed package, where neither belongs). A workflow's root is
+    `./ComfyUI/models` of the current directory; its lockfile `<stem>.lock` sits beside it.
 
     Raises:
-        ManifestError: no such file or preset, or the manifest is invalid.
+        ManifestError: no such file or preset, or the manifest (or workflow) is invalid.
     """
     from wanmodels.presets import DEFAULT_PRESET, list_presets, preset_path
 
     name = arg if arg is not None else DEFAULT_PRESET
-    if arg is not None and (Path(arg).is_file() or "/" in arg or arg.endswith((".yaml", ".yml"))):
+    if arg is not None and arg.lower().endswith(".json"):
+        from wanmodels.workflow import workflow_manifest  # imported here: workflow imports this module
+
+        manifest = workflow_manifest(Path(arg))
+    elif arg is not None and (Path(arg).is_file() or "/" in arg or arg.endswith((".yaml", ".yml"))):
         manifest = load_manifest(arg)
     else:
         path = preset_path(name)
