@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -335,3 +336,22 @@ def test_an_unquoted_glob_gets_a_quoting_hint(cli: Cli, workdir: Path) -> None:
     line = _one_line_error(run.stderr)
     assert "m.yaml:5: invalid YAML" in line
     assert "Quote patterns that start with '*'" in line
+
+
+def test_the_quick_start_of_docs_comfyui_runs_and_shows_the_real_manifest(
+    cli: Cli, comfy_hub: HubServer, workdir: Path
+) -> None:
+    from tests.test_docs import fences, read_doc
+
+    doc = read_doc("comfyui.md")
+    home = workdir / "home"
+    shutil.copy(I2V_WORKFLOW, workdir)
+    commands = fences(doc, "bash")[0][1].strip().splitlines()
+    assert commands[0].startswith("wanmodels import image_to_video_wan.json")
+    for line in commands:
+        run = cli(*shlex.split(line.replace("~", str(home)))[1:])
+        assert run.returncode == 0, f"{line}: {run.stderr}"
+    assert set(_files(home / "ComfyUI" / "models")) == set(I2V_TARGETS)
+    shown = next(body for _, body in fences(doc, "yaml") if body.startswith("# ComfyUI models imported"))
+    written = (workdir / "wanmodels.yaml").read_text(encoding="utf-8")
+    assert written == shown.replace("/home/me", str(home))

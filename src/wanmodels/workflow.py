@@ -184,7 +184,7 @@ def render_manifest(
         f"# ComfyUI models imported by `wanmodels import` from: {_comment(', '.join(workflows))}",
         "# Each entry puts one file where ComfyUI's loaders look: <root>/<folder>/<file>.",
         "# Point `root` at your ComfyUI models folder (or pass --root), then run:",
-        f"#   wanmodels download{use} --dry-run, wanmodels download{use}, wanmodels verify{use}",
+        f"#   wanmodels download{use} --dry-run && wanmodels download{use} && wanmodels verify{use}",
         "version: 1",
         f"root: {_scalar(root)}",
         "models:",
