@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -358,3 +359,26 @@ def test_import_writes_the_root_relative_to_the_manifest(
     expected = {None: tmp_path / "conf" / "ComfyUI" / "models", "models": tmp_path / "models"}.get(root)
     assert result.root == (expected or Path(written))
     assert "wanmodels download -m conf/comfy.yaml --dry-run" in text
+
+
+def test_two_workflows_wanting_two_files_of_one_repo_at_one_path_is_an_error(tmp_path: Path) -> None:
+    first = write(tmp_path / "a.json", workflow(node(1, "VAELoader", model(COMFY_REPO_ID, VAE, "vae"))))
+    other = model(COMFY_REPO_ID, "split_files/vae/other.safetensors", "vae", name="wan_2.1_vae.safetensors")
+    second = write(tmp_path / "b.json", workflow(node(2, "VAELoader", other)))
+    with pytest.raises(ManifestError) as err:
+        merge_models([read_workflow(first), read_workflow(second)])
+    text = str(err.value)
+    assert text.startswith(f"{second}: 'vae/wan_2.1_vae.safetensors' is wanted from two files")
+    assert "a.json: VAELoader (node 1)" in text
+    assert "VAELoader (node 2)" in text
+
+
+def test_long_names_stay_unique_and_valid() -> None:
+    long = "x" * 120 + ".safetensors"
+    refs = tuple(
+        ModelRef("wf.json", "L (node 1)", f"d{i}", long, f"org/{'r' * 90}", "main", f"p{i}/{long}")
+        for i in range(4)
+    )
+    names = [m.name for m in merge_models([refs])]
+    assert len(set(names)) == 4
+    assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}", n) for n in names), names

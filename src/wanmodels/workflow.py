@@ -102,7 +102,7 @@ def read_workflow(path: Path) -> tuple[ModelRef, ...]:
     except RecursionError:
         msg = "not valid JSON: nested too deeply"
         raise ManifestError(msg, file=label) from None
-    if _is_api_format(doc):
+    if isinstance(doc, dict) and doc and all(isinstance(v, dict) and "class_type" in v for v in doc.values()):
         msg = "an API-format workflow names model files but carries no download URLs"
         hint = "In ComfyUI, save it with Workflow > Save (not Export (API)) and import that file."
         raise ManifestError(msg, file=label, hint=hint)
@@ -139,27 +139,31 @@ def merge_models(workflows: Sequence[tuple[ModelRef, ...]]) -> tuple[WorkflowMod
             declare different sha256s for one file.
     """
     groups: dict[tuple[str, tuple[str, str, str]], list[ModelRef]] = {}
+    by_repo: dict[tuple[str, str, str], ModelRef] = {}  # (target, repo, revision) -> first ref
     for refs in workflows:
         by_target: dict[str, ModelRef] = {}
         for ref in refs:
+            # In one workflow a path has one source; across workflows, only one file per repo.
             first = by_target.setdefault(ref.target, ref)
+            if first.source == ref.source:
+                first = by_repo.setdefault((ref.target, ref.repo, ref.revision), ref)
             if first.source != ref.source:
                 msg = (
-                    f"'{ref.target}' is wanted from two files: {_describe(first)} by {first.node}, "
-                    f"{_describe(ref)} by {ref.node}"
+                    f"'{ref.target}' is wanted from two files: {_describe(first)} by "
+                    f"{Path(first.workflow).name}: {first.node}, {_describe(ref)} by {ref.node}"
                 )
                 raise ManifestError(msg, file=ref.workflow, hint="Fix one node's model list in ComfyUI.")
             groups.setdefault((ref.target, ref.source), []).append(ref)
     used: set[str] = set()
     models = []
-    for refs in groups.values():
-        head = refs[0]
-        declared = {r.sha256 for r in refs if r.sha256}
+    for group in groups.values():
+        head = group[0]
+        declared = {r.sha256 for r in group if r.sha256}
         if len(declared) > 1:
-            nodes = "; ".join(f"{r.workflow}: {r.node} says {r.sha256}" for r in refs if r.sha256)
+            nodes = "; ".join(f"{r.workflow}: {r.node} says {r.sha256}" for r in group if r.sha256)
             msg = f"'{head.target}' ({_describe(head)}) has conflicting sha256s: {nodes}"
-            raise ManifestError(msg, file=refs[-1].workflow)
-        needed_by = tuple(dict.fromkeys(f"{Path(r.workflow).name}: {r.node}" for r in refs))
+            raise ManifestError(msg, file=group[-1].workflow)
+        needed_by = tuple(dict.fromkeys(f"{Path(r.workflow).name}: {r.node}" for r in group))
         models.append(
             WorkflowModel(
                 name=_unique_name(head, used),
@@ -247,7 +251,7 @@ def import_workflows(
     if not workflows:
         msg = "no workflow given"
         raise ManifestError(msg, hint="Pass one or more workflow .json files saved by ComfyUI.")
-    if output.suffix.lower() == ".json" or any(_same_file(output, w) for w in workflows):
+    if output.suffix.lower() == ".json" or output.resolve() in {w.resolve() for w in workflows}:
         msg = "the manifest must be a new .yaml file, not a workflow"
         raise ManifestError(msg, file=str(output), hint="Pass -o wanmodels.yaml (or another .yaml path).")
     if output.exists() and not force:
@@ -259,21 +263,15 @@ def import_workflows(
     text = render_manifest(models, root=root_text, workflows=[w.name for w in workflows], manifest_arg=arg)
     folder = output.resolve().parent
     # Check what will be written exactly as `download` will read it.
-    written = parse_manifest(text, source=str(output), base_dir=folder, lock_path=folder / "x.lock")
+    written = parse_manifest(
+        text, source=str(output), base_dir=folder, lock_path=folder / f"{output.stem}.lock"
+    )
     try:
         atomic_write(output, text.encode())
     except OSError as err:
         msg = f"cannot write '{output}': {err.strerror}"
         raise LocalIOError(msg) from None
     return ImportResult(output, tuple(workflows), models, written.root)
-
-
-def _is_api_format(doc: Any) -> bool:
-    return (
-        isinstance(doc, dict)
-        and bool(doc)
-        and all(isinstance(v, dict) and "class_type" in v for v in doc.values())
-    )
 
 
 def _list(value: Any, label: str, where: str) -> list[Any]:
@@ -346,15 +344,10 @@ def _parse_url(url: str) -> tuple[str, str, str] | str:
     owner, repo, kind, revision, *rest = segments
     if kind == "blob":
         return f"url {url!r} is a web page ('blob'), not a download: use '/resolve/' in its place"
-    repo_path = "/".join(rest)
-    if (
-        kind != "resolve"
-        or not revision
-        or not REPO_ID_RE.match(f"{owner}/{repo}")
-        or check_relative(repo_path)
-    ):
+    repo_id, repo_path = f"{owner}/{repo}", "/".join(rest)
+    if kind != "resolve" or not revision or not REPO_ID_RE.match(repo_id) or check_relative(repo_path):
         return why
-    return f"{owner}/{repo}", revision, repo_path
+    return repo_id, revision, repo_path
 
 
 def _describe(ref: ModelRef) -> str:
@@ -363,13 +356,18 @@ def _describe(ref: ModelRef) -> str:
 
 def _unique_name(ref: ModelRef, used: set[str]) -> str:
     """The file's stem, else with its folder or repo name, else numbered: stable and readable."""
+
+    def clean(text: str, limit: int) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", text).lstrip("._-")[:limit]
+
     base = ref.name.rpartition("/")[2]
     stem, dot, ext = base.rpartition(".")
-    stem = stem if dot and ext.isalnum() and len(ext) <= 12 else base
-    candidates = [stem, f"{ref.directory}-{stem}", f"{stem}-{ref.repo.rpartition('/')[2]}"]
+    stem = clean(stem if dot and ext.isalnum() and len(ext) <= 12 else base, 64) or "model"
+    repo_name = clean(ref.repo.rpartition("/")[2], 31)
+    candidates = [stem, f"{clean(ref.directory.replace('/', '-'), 31)}-{stem}", f"{stem}-{repo_name}"]
     candidates += [f"{stem}-{n}" for n in range(2, len(used) + 3)]
     for candidate in candidates:
-        name = re.sub(r"[^A-Za-z0-9._-]+", "-", candidate).lstrip("._-")[:96] or "model"
+        name = candidate.lstrip("._-")
         if name not in used:
             used.add(name)
             return name
@@ -403,10 +401,3 @@ def _root_text(root: str, output: Path) -> str:
     if path.is_absolute():
         return str(path)
     return os.path.relpath(Path.cwd() / path, output.resolve().parent)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
