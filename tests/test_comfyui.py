@@ -355,3 +355,14 @@ def test_the_quick_start_of_docs_comfyui_runs_and_shows_the_real_manifest(
     shown = next(body for _, body in fences(doc, "yaml") if body.startswith("# ComfyUI models imported"))
     written = (workdir / "wanmodels.yaml").read_text(encoding="utf-8")
     assert written == shown.replace("/home/me", str(home))
+
+
+def test_a_renamed_model_from_a_test_server_url_lands_under_its_name(
+    cli: Cli, comfy_hub: HubServer, workdir: Path
+) -> None:
+    renamed = model(COMFY_REPO_ID, VAE, "vae", name="wan21_vae_renamed.safetensors", host=comfy_hub.url)
+    renamed["url"] += "?download=true"
+    write(workdir / "renamed.json", workflow(node(39, "VAELoader", renamed)))
+    run = cli("download", "-m", "renamed.json")
+    assert run.returncode == 0, run.stderr
+    assert _files(workdir / "ComfyUI" / "models") == {"vae/wan21_vae_renamed.safetensors": WAN21[VAE]}
