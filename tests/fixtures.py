@@ -19,12 +19,14 @@ from typing import Any, Protocol
 
 __all__ = [
     "CLIP_REPO_ID",
+    "COMFY22_REPO_ID",
     "COMFY_REPO_ID",
     "DTYPE_SIZES",
     "T5_REPO_ID",
     "VAE_REPO_ID",
     "WAN_I2V_REPO_ID",
     "add_repos",
+    "comfy22_repo",
     "comfy_repo",
     "parse_safetensors_header",
     "pseudo_random_bytes",
@@ -37,6 +39,7 @@ CLIP_REPO_ID = "openai/clip-vit-large-patch14"
 VAE_REPO_ID = "stabilityai/sd-vae-ft-mse"
 T5_REPO_ID = "google/t5-v1_1-base"
 COMFY_REPO_ID = "Comfy-Org/Wan_2.1_ComfyUI_repackaged"
+COMFY22_REPO_ID = "Comfy-Org/Wan_2.2_ComfyUI_Repackaged"
 
 DTYPE_SIZES: dict[str, int] = {
     "F64": 8,
@@ -332,6 +335,33 @@ def comfy_repo(scale: int = 1) -> dict[str, dict[str, bytes]]:
         files[path] = safetensors_bytes({"weight": (dtype, [elements])}, seed=_seed_of(path))
     files["README.md"] = _readme(COMFY_REPO_ID, "apache-2.0")
     return {COMFY_REPO_ID: files}
+
+
+def comfy22_repo(scale: int = 1, *, own_vae_bytes: bool = False) -> dict[str, dict[str, bytes]]:
+    """The Wan 2.2 repackaged repo, keyed by repo id: 2.2 I2V experts and LoRAs, and its copy of the 2.1 VAE.
+
+    The 2.1 VAE (`split_files/vae/wan_2.1_vae.safetensors`) has the same bytes as in `comfy_repo`, as on the
+    real Hub, unless `own_vae_bytes`, which makes the two repos disagree about one ComfyUI target.
+    """
+    if scale < 1:
+        raise ValueError("scale must be >= 1")
+    wanted = {
+        "split_files/diffusion_models/wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors": "F8_E4M3",
+        "split_files/diffusion_models/wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors": "F8_E4M3",
+        "split_files/loras/wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors": "BF16",
+        "split_files/loras/wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors": "BF16",
+        "split_files/vae/wan2.2_vae.safetensors": "F32",
+        "split_files/vae/wan_2.1_vae.safetensors": "F32",
+    }
+    files: dict[str, bytes] = {}
+    for path, dtype in wanted.items():
+        elements = 1024 * scale // DTYPE_SIZES[dtype] * 4
+        seed = _seed_of(f"{COMFY22_REPO_ID}/{path}")
+        if path.endswith("wan_2.1_vae.safetensors") and not own_vae_bytes:
+            seed = _seed_of(path)  # what comfy_repo uses: the same bytes in both repos
+        files[path] = safetensors_bytes({"weight": (dtype, [elements])}, seed=seed)
+    files["README.md"] = _readme(COMFY22_REPO_ID, "apache-2.0")
+    return {COMFY22_REPO_ID: files}
 
 
 def add_repos(server: _RepoSink, repos: Mapping[str, Mapping[str, bytes]]) -> dict[str, str]:

@@ -31,9 +31,10 @@ VALID_ENTRY = "  - name: a\n    repo: org/a\n"
         ("version: 1\nmodels:\n" + VALID_ENTRY + VALID_ENTRY, 5, "duplicate name"),
         (
             "version: 1\nmodels:\n  - name: a\n    repo: org/a\n    folder: x\n"
-            "  - name: b\n    repo: org/b\n    folder: x\n",
-            6,
-            "already used",
+            "    files:\n      p.bin: m.bin\n"
+            "  - name: b\n    repo: org/a\n    folder: x\n    files:\n      q.bin: m.bin\n",
+            8,
+            "'x/m.bin' is claimed by two files of 'org/a'",
         ),
         ("version: 1\nmodels:\n  - name: a\n    repo: org/a\n    folder: /etc\n", 5, "is absolute"),
         ("version: 1\nmodels:\n  - name: a\n    repo: org/a\n    folder: ../up\n", 5, "'..'"),
@@ -43,10 +44,10 @@ VALID_ENTRY = "  - name: a\n    repo: org/a\n"
             "'..'",
         ),
         (
-            "version: 1\nmodels:\n  - name: a\n    repo: org/a\n    folder: m\n"
+            "version: 1\nmodels:\n  - name: a\n    repo: org/a\n    folder: m\n    files:\n      p.bin: sub\n"
             "  - name: b\n    repo: org/b\n    folder: m/sub\n",
-            6,
-            "nests",
+            8,
+            "'m/sub' is a file of entry 'a'",
         ),
     ],
 )

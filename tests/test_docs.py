@@ -29,7 +29,7 @@ from wanmodels.progress import ProgressSink
 from wanmodels.state import WORK_DIR
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-CHECKED_DOCS = ("ci.md", "troubleshooting.md", "scaling.md", "api.md", "manifest.md")
+CHECKED_DOCS = ("ci.md", "troubleshooting.md", "scaling.md", "api.md", "manifest.md", "comfyui.md")
 API_FUNCTIONS = ("load_manifest", "open_manifest", "plan", "download", "verify", "lock")
 PRESET_LOCK = "wan2.1-i2v.lock"
 

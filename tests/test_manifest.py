@@ -363,73 +363,107 @@ INVALID_MANIFESTS: list[tuple[str, str, str | None]] = [
         "name",
     ),
     (
-        "duplicate_folder_explicit",
+        "one_target_two_files_of_one_repo",
         """
         version: 1
         models:
           - name: a
-            repo: a/b
-            folder: shared
+            repo: org/wan
+            folder: vae
+            files:
+              split/vae.safetensors: wan_vae.safetensors
           - name: b  # <-
-            repo: c/d
-            folder: shared
+            repo: org/wan
+            folder: vae
+            files:
+              other/vae.safetensors: wan_vae.safetensors
         """,
-        "folder",
+        "files",
     ),
     (
-        "duplicate_folder_defaulted_from_name",
+        "folder_inside_another_entrys_file",
         """
         version: 1
         models:
           - name: a
-            repo: a/b
+            repo: org/a
+            folder: vae
+            files:
+              x.safetensors: sub
           - name: b  # <-
-            repo: c/d
-            folder: a
+            repo: org/b
+            folder: vae/sub
         """,
         "folder",
     ),
     (
-        "duplicate_folder_spelled_differently",
+        "file_where_another_entry_has_its_folder",
         """
         version: 1
         models:
           - name: a
-            repo: a/b
-            folder: x/y
+            repo: org/a
+            folder: vae/sub
           - name: b  # <-
-            repo: c/d
-            folder: x/y
+            repo: org/b
+            folder: vae
+            files:
+              x.safetensors: sub
         """,
-        "folder",
+        "files",
     ),
     (
-        "nested_folders_child_after_parent",
+        "files_sha256_not_hex",
         """
         version: 1
         models:
           - name: a
-            repo: a/b
-            folder: a
-          - name: b  # <-
-            repo: c/d
-            folder: a/b
+            repo: org/a
+            files:
+              x.safetensors:
+                path: y.safetensors
+                sha256: abc123  # <-
         """,
-        "folder",
+        "files.x.safetensors.sha256",
     ),
     (
-        "nested_folders_parent_after_child",
+        "files_sha256_wrong_type",
         """
         version: 1
         models:
-          - name: b
-            repo: c/d
-            folder: a/b
-          - name: a  # <-
-            repo: a/b
-            folder: a
+          - name: a
+            repo: org/a
+            files:
+              x.safetensors:
+                sha256: [a]  # <-
         """,
-        "folder",
+        "files.x.safetensors.sha256",
+    ),
+    (
+        "files_mapping_unknown_key",
+        """
+        version: 1
+        models:
+          - name: a
+            repo: org/a
+            files:
+              x.safetensors:
+                to: y.safetensors  # <-
+        """,
+        "to",
+    ),
+    (
+        "files_mapping_bad_path",
+        """
+        version: 1
+        models:
+          - name: a
+            repo: org/a
+            files:
+              x.safetensors:
+                path: ../y.safetensors  # <-
+        """,
+        "files.x.safetensors",
     ),
     (
         "absolute_folder",
@@ -986,6 +1020,86 @@ def test_manifest_accepts_sibling_folders_with_common_prefix(tmp_path: Path) -> 
     )
     manifest = load_manifest(_write(tmp_path, text, name="m.yaml"))
     assert [m.folder for m in manifest.models] == ["vae", "vae-ft", "text/t5", "text/clip"]
+
+
+def test_manifest_lets_entries_share_and_nest_folders(tmp_path: Path) -> None:
+    """ComfyUI's category folders hold files from many repos; only a path taken twice is decided later."""
+    text = _doc(
+        """
+        version: 1
+        models:
+          - name: wan21-vae
+            repo: Comfy-Org/Wan_2.1_ComfyUI_repackaged
+            folder: vae
+            files:
+              split_files/vae/wan_2.1_vae.safetensors: wan_2.1_vae.safetensors
+          - name: wan22-vae
+            repo: Comfy-Org/Wan_2.2_ComfyUI_Repackaged
+            folder: vae
+            files:
+              split_files/vae/wan_2.1_vae.safetensors: wan_2.1_vae.safetensors
+          - name: same-file-again
+            repo: Comfy-Org/Wan_2.1_ComfyUI_repackaged
+            folder: vae
+            files:
+              split_files/vae/wan_2.1_vae.safetensors: wan_2.1_vae.safetensors
+          - name: other-vae
+            repo: org/other
+            folder: vae
+            include: ["*.safetensors"]
+          - name: nested
+            repo: org/nested
+            folder: vae/extra
+        """
+    )
+    manifest = load_manifest(_write(tmp_path, text, name="m.yaml"))
+    assert [m.folder for m in manifest.models] == ["vae", "vae", "vae", "vae", "vae/extra"]
+
+
+def test_manifest_files_may_declare_a_sha256(tmp_path: Path) -> None:
+    digest = "AB" * 32
+    text = _doc(
+        f"""
+        version: 1
+        models:
+          - name: wan
+            repo: org/wan
+            files:
+              split/model.safetensors:
+                path: model.safetensors
+                sha256: {digest}
+              config.json:
+                sha256: sha256:{"cd" * 32}
+              tokenizer.json: tok/tokenizer.json
+        """
+    )
+    (spec,) = load_manifest(_write(tmp_path, text, name="m.yaml")).models
+    assert spec.files == (
+        ("split/model.safetensors", "model.safetensors"),
+        ("config.json", "config.json"),
+        ("tokenizer.json", "tok/tokenizer.json"),
+    )
+    assert spec.sha256 == (("split/model.safetensors", "ab" * 32), ("config.json", "cd" * 32))
+    assert spec.declared_sha256("split/model.safetensors") == "ab" * 32
+    assert spec.declared_sha256("tokenizer.json") is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["include: [config.json, *.ckpt]", "include:\n      - *.ckpt", "exclude: [*.bin]"],
+)
+def test_unquoted_glob_error_says_to_quote_it(tmp_path: Path, line: str) -> None:
+    text = f"version: 1\nmodels:\n  - name: a\n    repo: org/a\n    {line}\n"
+    with pytest.raises(ManifestError, match="invalid YAML") as err:
+        load_manifest(_write(tmp_path, text, name="m.yaml"))
+    assert "Quote patterns that start with '*'" in str(err.value)
+    assert 'include: ["*.ckpt"]' in str(err.value)
+
+
+def test_other_yaml_errors_get_no_glob_hint(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="invalid YAML") as err:
+        load_manifest(_write(tmp_path, "version: 1\nmodels: [\n", name="m.yaml"))
+    assert "Quote" not in str(err.value)
 
 
 def test_manifest_records_entry_lines(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -347,6 +348,47 @@ def init_command(
         return 0
 
     _finish("init", False, False, run)
+
+
+IMPORT_EXAMPLES: Final = [
+    "wanmodels import image_to_video_wan.json     (./wanmodels.yaml, models in ./ComfyUI/models)",
+    "wanmodels import a.json b.json --root ~/ComfyUI/models -o comfy.yaml",
+]
+
+
+@app.command("import", epilog=_epilog(IMPORT_EXAMPLES))
+def import_command(
+    workflows: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="WORKFLOW.json...", help="Workflow files saved by ComfyUI.", show_default=False
+        ),
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="PATH", help="Manifest to write.")] = Path(
+        LOCAL_MANIFEST
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing manifest.")] = False,
+    root: Annotated[
+        str | None,
+        typer.Option(
+            "--root", metavar="DIR", help="Models folder the manifest points at (default ./ComfyUI/models)."
+        ),
+    ] = None,
+) -> None:
+    """Write a manifest holding every model the ComfyUI workflows name (never overwrites without --force)."""
+
+    def run() -> int:
+        from wanmodels.workflow import import_workflows
+
+        result = import_workflows(workflows, output, force=force, root=root)
+        use = () if output == Path(LOCAL_MANIFEST) else ("-m", str(output))
+        models = f"{len(result.models)} model{'s' if len(result.models) != 1 else ''}"
+        flows = f"{len(result.workflows)} workflow{'s' if len(result.workflows) != 1 else ''}"
+        nxt = shlex.join(["wanmodels", "download", *use, "--dry-run"])
+        sys.stderr.write(f"wrote {result.path}: {models} from {flows} into {result.root}; next: {nxt}\n")
+        return 0
+
+    _finish("import", False, False, run)
 
 
 def _open(manifest: str | None, root: str | None) -> Manifest:

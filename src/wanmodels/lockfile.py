@@ -9,7 +9,7 @@
       "repo": "stabilityai/sd-vae-ft-mse",
       "revision": "main",
       "commit": "31f26fdeee1355a5c34592e401dd41e45d25a493",
-      "selection": "9c1e…",            (fingerprint of folder/include/exclude/files)
+      "selection": "9c1e…",            (fingerprint of folder/include/exclude/files/sha256)
       "files": [
         {"path": "config.json", "local": "sd-vae/config.json", "size": 547,
          "digest": "gitsha1:…"}
@@ -41,8 +41,17 @@ LOCK_VERSION: Final = 1
 
 
 def selection_fingerprint(spec: ModelSpec) -> str:
-    """A short hash of everything in an entry that decides which files land where."""
-    data = [spec.repo, spec.revision, spec.folder, list(spec.include), list(spec.exclude), list(spec.files)]
+    """A short hash of everything in an entry that decides which files land where (and their digests)."""
+    data: list[object] = [
+        spec.repo,
+        spec.revision,
+        spec.folder,
+        list(spec.include),
+        list(spec.exclude),
+        list(spec.files),
+    ]
+    if spec.sha256:  # only when declared, so locks written before per-file digests stay valid
+        data.append(list(spec.sha256))
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
 
 

@@ -1,8 +1,7 @@
 """Manifest v1: YAML in, a validated `Manifest` out, with file:line in every error.
 
-The YAML is composed into nodes with the safe loader (nothing is ever constructed from a
-tag, so a manifest can never execute code) and walked by hand, which is what lets every
-error name the line and key, and catch duplicate keys that PyYAML would silently merge.
+`_yaml` turns the text into line-numbered nodes with the safe loader (a manifest can never
+execute code); this module walks them by hand, so every error names the line and key.
 """
 
 from __future__ import annotations
@@ -10,22 +9,22 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 from wanmodels._fs import check_relative
+from wanmodels._yaml import Node as _Node
+from wanmodels._yaml import read_nodes
 from wanmodels.errors import ManifestError
 
 MANIFEST_VERSION: Final = 1
 DEFAULT_ROOT: Final = "./models"
 DEFAULT_REVISION: Final = "main"
 RESERVED_DIR: Final = ".wanmodels"  # the root's work folder (partials, state, lock)
+_SHA256_RE: Final = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
+_FILE_KEYS: Final = ("path", "sha256")
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-_REPO_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-_MAX_NODES: Final = 100_000
-_MAX_DEPTH: Final = 32
+REPO_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _TOP_KEYS: Final = ("version", "description", "root", "models")
 _MODEL_KEYS: Final = (
     "name",
@@ -54,11 +53,16 @@ class ModelSpec:
     expect: tuple[str, ...] = ()
     description: str = ""
     line: int = 0
+    sha256: tuple[tuple[str, str], ...] = ()  # `files:` repo path -> declared sha256 (lowercase hex)
 
     @property
     def selects_everything(self) -> bool:
         """True when neither `include` nor `files` narrows the repo down."""
         return not self.include and not self.files
+
+    def declared_sha256(self, repo_path: str) -> str | None:
+        """The sha256 the manifest declares for a `files:` path, if any."""
+        return next((digest for path, digest in self.sha256 if path == repo_path), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +173,7 @@ def parse_manifest(
     text: str, *, source: str, base_dir: Path, lock_path: Path, path: Path | None = None
 ) -> Manifest:
     """Validate manifest text; see `load_manifest`."""
-    doc = _Reader(source).read(text)
+    doc = read_nodes(text, source)
     if not isinstance(doc.value, dict):
         msg = "the document must be a mapping with 'version', 'root' and 'models'"
         raise ManifestError(msg, file=source, line=doc.line)
@@ -219,13 +223,13 @@ def _model(node: _Node, source: str) -> ModelSpec:
         raise ManifestError(msg, file=source, line=name_node.line, key="name")
     repo_node = _require(entry, "repo", source, node.line)
     repo = _str(repo_node, "repo", source)
-    if not _REPO_RE.match(repo):
+    if not REPO_ID_RE.match(repo):
         msg = f"{repo!r} is not a repo id of the form 'owner/name'"
         raise ManifestError(msg, file=source, line=repo_node.line, key="repo")
     revision = _opt_str(entry, "revision", source) or DEFAULT_REVISION
     folder = _opt_str(entry, "folder", source) or name
     _check_path(folder, source, entry["folder"].line if "folder" in entry else name_node.line, "folder")
-    files = _files(entry.get("files"), source)
+    files, sha256 = _files(entry.get("files"), source)
     expect = _str_list(entry.get("expect"), "expect", source)
     for item, line in expect:
         _check_path(item, source, line, "expect")
@@ -247,48 +251,97 @@ def _model(node: _Node, source: str) -> ModelSpec:
         expect=tuple(p for p, _ in expect),
         description=_opt_str(entry, "description", source) or "",
         line=node.line,
+        sha256=sha256,
     )
 
 
-def _files(node: _Node | None, source: str) -> tuple[tuple[str, str], ...]:
+def _files(
+    node: _Node | None, source: str
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """`files:` as (repo path, target) pairs and (repo path, sha256) pairs.
+
+    A value is the target itself, or a mapping `{path: target, sha256: <64 hex>}` whose
+    `path` defaults to the repo path.
+    """
     if node is None or node.value is None:
-        return ()
+        return (), ()
     if not isinstance(node.value, dict):
         msg = "must be a mapping of repo path -> path in the folder"
         raise ManifestError(msg, file=source, line=node.line, key="files")
     pairs: list[tuple[str, str]] = []
+    digests: list[tuple[str, str]] = []
     targets: dict[str, int] = {}
-    for repo_path, target_node in node.value.items():
-        target = _str(target_node, f"files.{repo_path}", source)
-        _check_path(repo_path, source, target_node.line, f"files.{repo_path}")
-        _check_path(target, source, target_node.line, f"files.{repo_path}")
+    for repo_path, value in node.value.items():
+        key = f"files.{repo_path}"
+        if isinstance(value.value, dict):
+            _check_keys(value.value, _FILE_KEYS, source, where=f"'{key}'")
+            path_node = value.value.get("path")
+            target, target_line = repo_path, value.key_line
+            if path_node is not None and path_node.value is not None:
+                target, target_line = _str(path_node, key, source), path_node.line
+            sha_node = value.value.get("sha256")
+            if sha_node is not None:
+                match = _SHA256_RE.match(sha_node.value) if isinstance(sha_node.value, str) else None
+                if match is None:
+                    msg = f"must be 64 hex digits, got {_type_name(sha_node.value)}"
+                    raise ManifestError(msg, file=source, line=sha_node.line, key=f"{key}.sha256")
+                digests.append((repo_path, match.group(1).lower()))
+        else:
+            target, target_line = _str(value, key, source), value.line
+        _check_path(repo_path, source, value.key_line or value.line, key)
+        _check_path(target, source, target_line, key)
         if target in targets:
             msg = f"two repo files map to {target!r} (also line {targets[target]})"
-            raise ManifestError(msg, file=source, line=target_node.line, key="files")
-        targets[target] = target_node.line
+            raise ManifestError(msg, file=source, line=target_line, key="files")
+        targets[target] = target_line
         pairs.append((repo_path, target))
-    return tuple(pairs)
+    return tuple(pairs), tuple(digests)
 
 
 def _check_unique(models: tuple[ModelSpec, ...], source: str) -> None:
+    """Unique names; entries may share and nest folders, but a path holds one file only.
+
+    Two entries may place the same file (same repo, revision and repo path). The same
+    target from different repos or revisions is decided by digest when the plan is made.
+    """
     names: dict[str, int] = {}
-    folders: dict[PurePosixPath, ModelSpec] = {}
+    files: dict[str, tuple[ModelSpec, str]] = {}  # local path -> (entry, repo path)
+    dirs: dict[str, ModelSpec] = {}  # every folder some entry needs -> the first such entry
     for m in models:
         if m.name in names:
             msg = f"duplicate name {m.name!r} (first at line {names[m.name]})"
             raise ManifestError(msg, file=source, line=m.line, key="name")
         names[m.name] = m.line
-        folder = PurePosixPath(m.folder)
-        for other_folder, other in folders.items():
-            if folder == other_folder:
-                msg = f"folder {m.folder!r} is already used by {other.name!r} (line {other.line})"
-                raise ManifestError(msg, file=source, line=m.line, key="folder")
-            if folder.is_relative_to(other_folder) or other_folder.is_relative_to(folder):
-                msg = f"folder {m.folder!r} nests with {other.folder!r} of {other.name!r} (line {other.line})"
-                raise ManifestError(
-                    msg, file=source, line=m.line, key="folder", hint="Give each entry its own folder."
+        needed = [m.folder] + [f"{m.folder}/{target}" for _, target in m.files]
+        for path in needed:
+            for parent in _parents(path, include_self=path == m.folder):
+                if parent in files:
+                    other = files[parent][0]
+                    msg = f"'{parent}' is a file of entry {other.name!r} (line {other.line}), not a folder"
+                    raise ManifestError(msg, file=source, line=m.line, key="folder")
+                dirs.setdefault(parent, m)
+        for repo_path, target in m.files:
+            local = f"{m.folder}/{target}"
+            if local in dirs:
+                owner = dirs[local]
+                msg = f"'{local}' is a folder of entry {owner.name!r} (line {owner.line}), not a file"
+                raise ManifestError(msg, file=source, line=m.line, key="files")
+            first = files.setdefault(local, (m, repo_path))
+            other, other_path = first
+            if (other.repo, other.revision) == (m.repo, m.revision) and other_path != repo_path:
+                msg = (
+                    f"'{local}' is claimed by two files of '{m.repo}': {repo_path!r} here and "
+                    f"{other_path!r} of entry {other.name!r} (line {other.line})"
                 )
-        folders[folder] = m
+                hint = "Map one of them to another path."
+                raise ManifestError(msg, file=source, line=m.line, key="files", hint=hint)
+
+
+def _parents(path: str, *, include_self: bool) -> list[str]:
+    """'a/b/c' -> ['a', 'a/b'] (plus 'a/b/c' with `include_self`)."""
+    parts = path.split("/")
+    stop = len(parts) + 1 if include_self else len(parts)
+    return ["/".join(parts[:i]) for i in range(1, stop)]
 
 
 def _check_path(path: str, source: str, line: int, key: str) -> None:
@@ -349,123 +402,27 @@ def _type_name(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _deep_line(text: str) -> int | None:
-    """The line where flow brackets first nest deeper than `_MAX_DEPTH` (a best guess for messages)."""
-    depth = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        for char in line:
-            depth += (char in "[{") - (char in "]}")
-            if depth > _MAX_DEPTH:
-                return number
-    return None
-
-
-@dataclass(slots=True)
-class _Node:
-    """A YAML value with the line it starts on (and its key's line inside a mapping)."""
-
-    value: Any
-    line: int
-    key_line: int = 0
-
-
-class _Reader:
-    """Turns YAML text into `_Node`s, rejecting tags, duplicate keys and runaway aliases."""
-
-    _SCALAR_TAGS: Final = {
-        "tag:yaml.org,2002:str",
-        "tag:yaml.org,2002:int",
-        "tag:yaml.org,2002:bool",
-        "tag:yaml.org,2002:null",
-        "tag:yaml.org,2002:float",
-    }
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.count = 0
-        self._constructor = yaml.SafeLoader("")
-
-    def read(self, text: str) -> _Node:
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.MarkedYAMLError as err:
-            mark = err.problem_mark or err.context_mark
-            line = mark.line + 1 if mark is not None else None
-            problem = (err.problem or err.context or "invalid YAML").strip()
-            msg = f"invalid YAML: {problem}"
-            raise ManifestError(msg, file=self.source, line=line) from None
-        except yaml.YAMLError as err:
-            msg = f"invalid YAML: {err}"
-            raise ManifestError(msg, file=self.source) from None
-        except RecursionError:
-            msg = "too deeply nested"
-            raise ManifestError(msg, file=self.source, line=_deep_line(text)) from None
-        if root is None:
-            msg = "the manifest is empty"
-            raise ManifestError(msg, file=self.source, line=1)
-        return self._node(root, 0)
-
-    def _node(self, node: yaml.Node, depth: int) -> _Node:
-        self.count += 1
-        line = node.start_mark.line + 1
-        if depth > _MAX_DEPTH or self.count > _MAX_NODES:
-            msg = "too deeply nested or too large (aliases?)"
-            raise ManifestError(msg, file=self.source, line=line)
-        if isinstance(node, yaml.MappingNode):
-            if node.tag != "tag:yaml.org,2002:map":
-                self._bad_tag(node)
-            result: dict[str, _Node] = {}
-            for key_node, value_node in node.value:
-                key_line = key_node.start_mark.line + 1
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                    msg = "keys must be plain strings (no merge keys or complex keys)"
-                    raise ManifestError(msg, file=self.source, line=key_line)
-                key = self._scalar(key_node)
-                if not isinstance(key, str):
-                    key = str(key)
-                if key in result:
-                    msg = f"duplicate key (first at line {result[key].key_line})"
-                    raise ManifestError(msg, file=self.source, line=key_line, key=key)
-                child = self._node(value_node, depth + 1)
-                child.key_line = key_line
-                result[key] = child
-            return _Node(result, line)
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag != "tag:yaml.org,2002:seq":
-                self._bad_tag(node)
-            return _Node([self._node(item, depth + 1) for item in node.value], line)
-        return _Node(self._scalar(node), line)
-
-    def _scalar(self, node: yaml.Node) -> Any:
-        if node.tag == "tag:yaml.org,2002:timestamp" and isinstance(node.value, str):
-            return node.value  # an unquoted date (e.g. a tag name) is just text here
-        if node.tag not in self._SCALAR_TAGS:
-            self._bad_tag(node)
-        try:
-            return self._constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, KeyError, IndexError, OverflowError) as err:
-            msg = f"bad value: {err}"
-            raise ManifestError(msg, file=self.source, line=node.start_mark.line + 1) from None
-
-    def _bad_tag(self, node: yaml.Node) -> None:
-        msg = f"tag {node.tag!r} is not allowed (manifests are data, never code)"
-        raise ManifestError(msg, file=self.source, line=node.start_mark.line + 1)
-
-
 def open_manifest(arg: str | None, *, root: Path | None = None) -> Manifest:
-    """Open the manifest a user named: a file path, a preset name, or None for the default preset.
+    """Open the manifest a user named: a file path, a ComfyUI workflow (`.json`), a preset
+    name, or None for the default preset.
 
     A preset's `root` is relative to the current directory and its lockfile lives inside
-    that root (its YAML lives inside the installed package, where neither belongs).
+    that root (its YAML lives inside the installed package, where neither belongs). A
+    workflow's root is `./ComfyUI/models` of the current directory; its lockfile
+    `<stem>.lock` sits beside it.
 
     Raises:
-        ManifestError: no such file or preset, or the manifest is invalid.
+        ManifestError: no such file or preset, or the manifest (or workflow) is invalid.
     """
     from wanmodels.presets import DEFAULT_PRESET, list_presets, preset_path
 
     name = arg if arg is not None else DEFAULT_PRESET
     args = ("-m", arg) if arg is not None else ()
-    if arg is not None and (Path(arg).is_file() or "/" in arg or arg.endswith((".yaml", ".yml"))):
+    if arg is not None and arg.lower().endswith(".json"):
+        from wanmodels.workflow import workflow_manifest  # imported here: workflow imports this module
+
+        manifest = replace(workflow_manifest(Path(arg)), cli_args=args)
+    elif arg is not None and (Path(arg).is_file() or "/" in arg or arg.endswith((".yaml", ".yml"))):
         manifest = replace(load_manifest(arg), cli_args=args)
     else:
         path = preset_path(name)

@@ -15,7 +15,7 @@ from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError, LockError
 from wanmodels.lockfile import Lockfile, read_lock, write_lock
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.planner import Selection, select
+from wanmodels.planner import Selection, check_targets, select
 from wanmodels.remote import ByteSource, RemoteRepo
 from wanmodels.results import LockResult
 
@@ -37,7 +37,9 @@ def resolve_selections(
 
     Raises:
         LockError: `frozen` and the lock is missing or no longer matches the manifest.
-        SelectionError, HubError: see `planner.select` and `ByteSource.list_repo`.
+        SelectionError, HubError: see `planner.select` and `ByteSource.list_repo`; also two
+            entries placing different files at one path (`planner.check_targets`).
+        IntegrityError: the Hub lists another sha256 than the manifest declares.
     """
     lock = read_lock(manifest.lock_path)
     if frozen:
@@ -61,7 +63,7 @@ def resolve_selections(
         else:
             repo = listed[(spec.repo, spec.revision)]
             selections.append(select(spec, repo.commit, repo.files))
-    return tuple(selections), lock
+    return check_targets(tuple(selections)), lock
 
 
 def _list_repos(

@@ -1,0 +1,137 @@
+"""YAML text to `Node`s (value + line), with the safe loader only: the manifest's reader.
+
+The YAML is composed with the safe loader (nothing is ever constructed from a tag, so a
+manifest can never execute code) and walked by hand, which is what lets every error name
+the line and key, and catch duplicate keys that PyYAML would silently merge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import yaml
+
+from wanmodels.errors import ManifestError
+
+_MAX_NODES: Final = 100_000
+_MAX_DEPTH: Final = 32
+
+
+def read_nodes(text: str, source: str) -> Node:
+    """Compose `text` into `Node`s; `source` names the file in errors.
+
+    Raises:
+        ManifestError: bad YAML, a tag, a duplicate or complex key, or a runaway document.
+    """
+    return _Reader(source).read(text)
+
+
+def _deep_line(text: str) -> int | None:
+    """The line where flow brackets first nest deeper than `_MAX_DEPTH` (a best guess for messages)."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        for char in line:
+            depth += (char in "[{") - (char in "]}")
+            if depth > _MAX_DEPTH:
+                return number
+    return None
+
+
+def _hint(err: yaml.MarkedYAMLError) -> str | None:
+    """The likely fix for a known YAML trap: an unquoted `*.ext` glob reads as an alias."""
+    if err.context == "while scanning an alias" or (err.problem or "").startswith("found undefined alias"):
+        return "Quote patterns that start with '*' (YAML reads *name as an alias): include: [\"*.ckpt\"]."
+    return None
+
+
+@dataclass(slots=True)
+class Node:
+    """A YAML value with the line it starts on (and its key's line inside a mapping)."""
+
+    value: Any
+    line: int
+    key_line: int = 0
+
+
+class _Reader:
+    """Turns YAML text into `Node`s, rejecting tags, duplicate keys and runaway aliases."""
+
+    _SCALAR_TAGS: Final = {
+        "tag:yaml.org,2002:str",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:float",
+    }
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.count = 0
+        self._constructor = yaml.SafeLoader("")
+
+    def read(self, text: str) -> Node:
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or err.context_mark
+            line = mark.line + 1 if mark is not None else None
+            problem = (err.problem or err.context or "invalid YAML").strip()
+            msg = f"invalid YAML: {problem}"
+            raise ManifestError(msg, file=self.source, line=line, hint=_hint(err)) from None
+        except yaml.YAMLError as err:
+            msg = f"invalid YAML: {err}"
+            raise ManifestError(msg, file=self.source) from None
+        except RecursionError:
+            msg = "too deeply nested"
+            raise ManifestError(msg, file=self.source, line=_deep_line(text)) from None
+        if root is None:
+            msg = "the manifest is empty"
+            raise ManifestError(msg, file=self.source, line=1)
+        return self._node(root, 0)
+
+    def _node(self, node: yaml.Node, depth: int) -> Node:
+        self.count += 1
+        line = node.start_mark.line + 1
+        if depth > _MAX_DEPTH or self.count > _MAX_NODES:
+            msg = "too deeply nested or too large (aliases?)"
+            raise ManifestError(msg, file=self.source, line=line)
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != "tag:yaml.org,2002:map":
+                self._bad_tag(node)
+            result: dict[str, Node] = {}
+            for key_node, value_node in node.value:
+                key_line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    msg = "keys must be plain strings (no merge keys or complex keys)"
+                    raise ManifestError(msg, file=self.source, line=key_line)
+                key = self._scalar(key_node)
+                if not isinstance(key, str):
+                    key = str(key)
+                if key in result:
+                    msg = f"duplicate key (first at line {result[key].key_line})"
+                    raise ManifestError(msg, file=self.source, line=key_line, key=key)
+                child = self._node(value_node, depth + 1)
+                child.key_line = key_line
+                result[key] = child
+            return Node(result, line)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                self._bad_tag(node)
+            return Node([self._node(item, depth + 1) for item in node.value], line)
+        return Node(self._scalar(node), line)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == "tag:yaml.org,2002:timestamp" and isinstance(node.value, str):
+            return node.value  # an unquoted date (e.g. a tag name) is just text here
+        if node.tag not in self._SCALAR_TAGS:
+            self._bad_tag(node)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, KeyError, IndexError, OverflowError) as err:
+            msg = f"bad value: {err}"
+            raise ManifestError(msg, file=self.source, line=node.start_mark.line + 1) from None
+
+    def _bad_tag(self, node: yaml.Node) -> None:
+        msg = f"tag {node.tag!r} is not allowed (manifests are data, never code)"
+        raise ManifestError(msg, file=self.source, line=node.start_mark.line + 1)

@@ -1,0 +1,403 @@
+"""ComfyUI workflows as manifests: every model a saved workflow names, placed where ComfyUI looks.
+
+A workflow saved by the ComfyUI frontend (UI format) lists what a node needs in its
+`properties.models`: `{name, url, directory, hash?, hash_type?}`, on top-level nodes and on
+the nodes of subgraphs (`definitions.subgraphs[].nodes`). Each model becomes one entry:
+repo, revision and repo path from its Hub `resolve` URL, mapped to `<directory>/<name>`
+under the root. Only the URL's path is kept, never its host, so the bytes come from
+`HF_ENDPOINT` (a mirror) when it is set, even for a workflow that names huggingface.co.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+from wanmodels._fs import check_relative
+from wanmodels.config import LOCAL_MANIFEST
+from wanmodels.errors import ManifestError
+from wanmodels.manifest import REPO_ID_RE, RESERVED_DIR, Manifest, parse_manifest
+
+DEFAULT_ROOT: Final = "./ComfyUI/models"
+URL_FORM: Final = "https://huggingface.co/<owner>/<repo>/resolve/<revision>/<path>"
+_HEX64: Final = re.compile(r"^[0-9a-fA-F]{64}$")
+_PLAIN: Final = re.compile(r"^(?:(?:\.{1,2}/|/|~/)[A-Za-z0-9_./-]*|[A-Za-z_][A-Za-z0-9_./-]*)$")
+_YAML_WORDS: Final = frozenset({"yes", "no", "true", "false", "on", "off", "null", "y", "n"})
+_MODES: Final = {2: "muted", 4: "bypassed"}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """One model one node asks for."""
+
+    workflow: str  # the file as the user named it
+    node: str  # e.g. "UNETLoader (node 37)"
+    directory: str
+    name: str
+    repo: str
+    revision: str
+    repo_path: str
+    sha256: str | None = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.directory}/{self.name}"
+
+    @property
+    def source(self) -> tuple[str, str, str]:
+        return (self.repo, self.revision, self.repo_path)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowModel:
+    """One manifest entry: a model file and every node (of every workflow) that needs it."""
+
+    name: str
+    repo: str
+    revision: str
+    folder: str
+    repo_path: str
+    file_name: str
+    sha256: str | None
+    needed_by: tuple[str, ...]  # "image_to_video_wan.json: UNETLoader (node 37)"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What `import_workflows` wrote."""
+
+    path: Path
+    workflows: tuple[Path, ...]
+    models: tuple[WorkflowModel, ...]
+    root: Path
+
+
+def read_workflow(path: Path) -> tuple[ModelRef, ...]:
+    """Every model a UI-format workflow names, top-level nodes first, then subgraph nodes.
+
+    Raises:
+        ManifestError: unreadable, not JSON (with the line), not a UI-format workflow, no
+            model list at all, or a model entry that is broken (node id and type named).
+    """
+    label = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        msg = "workflow not found"
+        raise ManifestError(msg, file=label) from None
+    except (OSError, UnicodeDecodeError) as err:
+        msg = f"cannot read workflow: {err}"
+        raise ManifestError(msg, file=label) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        msg = f"not valid JSON: {err.msg} (column {err.colno}); is the file complete?"
+        raise ManifestError(msg, file=label, line=err.lineno) from None
+    except RecursionError:
+        msg = "not valid JSON: nested too deeply"
+        raise ManifestError(msg, file=label) from None
+    if isinstance(doc, dict) and doc and all(isinstance(v, dict) and "class_type" in v for v in doc.values()):
+        msg = "an API-format workflow names model files but carries no download URLs"
+        hint = "In ComfyUI, save it with Workflow > Save (not Export (API)) and import that file."
+        raise ManifestError(msg, file=label, hint=hint)
+    if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list):
+        msg = "not a ComfyUI workflow: there is no 'nodes' list"
+        raise ManifestError(msg, file=label, hint="Pass a workflow saved by the ComfyUI frontend.")
+    top = _list(doc.get("models"), label, "models")
+    refs = [_ref(m, label, "the workflow's model list") for m in top]
+    for node in doc["nodes"]:
+        refs += _node_refs(node, label, None)
+    definitions = doc.get("definitions")
+    subgraphs = definitions.get("subgraphs") if isinstance(definitions, dict) else None
+    for graph in _list(subgraphs, label, "definitions.subgraphs"):
+        graph_name = str(graph.get("name") or graph.get("id") or "?") if isinstance(graph, dict) else "?"
+        nodes = graph.get("nodes") if isinstance(graph, dict) else None
+        for node in _list(nodes, label, f"subgraph '{graph_name}' nodes"):
+            refs += _node_refs(node, label, graph_name)
+    if not refs:
+        msg = "names no models: no node lists any in 'properties.models'"
+        hint = "Open it in ComfyUI, pick models that offer a download, save it, and import it again."
+        raise ManifestError(msg, file=label, hint=hint)
+    return tuple(refs)
+
+
+def merge_models(workflows: Sequence[tuple[ModelRef, ...]]) -> tuple[WorkflowModel, ...]:
+    """One entry per model file, in order of first appearance, with readable unique names.
+
+    The same target from the same repo file is one entry, whichever workflows need it. The
+    same target from two different repos or revisions gives two entries: the plan keeps it
+    once when the Hub lists one digest for both, and refuses otherwise.
+
+    Raises:
+        ManifestError: one workflow asks for two different files at one path, or two nodes
+            declare different sha256s for one file.
+    """
+    groups: dict[tuple[str, tuple[str, str, str]], list[ModelRef]] = {}
+    by_repo: dict[tuple[str, str, str], ModelRef] = {}  # (target, repo, revision) -> first ref
+    for refs in workflows:
+        by_target: dict[str, ModelRef] = {}
+        for ref in refs:
+            # In one workflow a path has one source; across workflows, only one file per repo.
+            first = by_target.setdefault(ref.target, ref)
+            if first.source == ref.source:
+                first = by_repo.setdefault((ref.target, ref.repo, ref.revision), ref)
+            if first.source != ref.source:
+                msg = (
+                    f"'{ref.target}' is wanted from two files: {_describe(first)} by "
+                    f"{Path(first.workflow).name}: {first.node}, {_describe(ref)} by {ref.node}"
+                )
+                raise ManifestError(msg, file=ref.workflow, hint="Fix one node's model list in ComfyUI.")
+            groups.setdefault((ref.target, ref.source), []).append(ref)
+    used: set[str] = set()
+    models = []
+    for group in groups.values():
+        head = group[0]
+        declared = {r.sha256 for r in group if r.sha256}
+        if len(declared) > 1:
+            nodes = "; ".join(f"{r.workflow}: {r.node} says {r.sha256}" for r in group if r.sha256)
+            msg = f"'{head.target}' ({_describe(head)}) has conflicting sha256s: {nodes}"
+            raise ManifestError(msg, file=group[-1].workflow)
+        needed_by = tuple(dict.fromkeys(f"{Path(r.workflow).name}: {r.node}" for r in group))
+        models.append(
+            WorkflowModel(
+                name=_unique_name(head, used),
+                repo=head.repo,
+                revision=head.revision,
+                folder=head.directory,
+                repo_path=head.repo_path,
+                file_name=head.name,
+                sha256=declared.pop().lower() if declared else None,
+                needed_by=needed_by,
+            )
+        )
+    return tuple(models)
+
+
+def render_manifest(
+    models: Sequence[WorkflowModel], *, root: str, workflows: Sequence[str], manifest_arg: str | None = None
+) -> str:
+    """The manifest as editable YAML, with a comment naming the nodes that need each entry."""
+    use = f" -m {manifest_arg}" if manifest_arg else ""
+    lines = [
+        f"# ComfyUI models imported by `wanmodels import` from: {_comment(', '.join(workflows))}",
+        "# Each entry puts one file where ComfyUI's loaders look: <root>/<folder>/<file>.",
+        "# Point `root` at your ComfyUI models folder (or pass --root), then run:",
+        f"#   wanmodels download{use} --dry-run && wanmodels download{use} && wanmodels verify{use}",
+        "version: 1",
+        f"root: {_scalar(root)}",
+        "models:",
+    ]
+    for m in models:
+        lines += [""] + [f"  # {_comment(who)}" for who in m.needed_by]
+        lines += [
+            f"  - name: {_scalar(m.name)}",
+            f"    repo: {_scalar(m.repo)}",
+            f"    revision: {_scalar(m.revision)}",
+            f"    folder: {_scalar(m.folder)}",
+            "    files:",
+        ]
+        if m.sha256 is None:
+            lines.append(f"      {_scalar(m.repo_path)}: {_scalar(m.file_name)}")
+        else:
+            lines += [
+                f"      {_scalar(m.repo_path)}:",
+                f"        path: {_scalar(m.file_name)}",
+                f"        sha256: {m.sha256}",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def workflow_manifest(path: Path) -> Manifest:
+    """A workflow used as a manifest (`-m WORKFLOW.json`).
+
+    A workflow says nothing about where models live: the root is `./ComfyUI/models` of the
+    current directory (callers apply `--root`); the lockfile is `<stem>.lock` beside it.
+
+    Raises:
+        ManifestError: see `read_workflow` and `merge_models`.
+    """
+    models = merge_models([read_workflow(path)])
+    text = render_manifest(models, root=DEFAULT_ROOT, workflows=[path.name])
+    lock_path = path.resolve().parent / f"{path.stem}.lock"
+    return parse_manifest(text, source=str(path), base_dir=Path.cwd(), lock_path=lock_path, path=path)
+
+
+def import_workflows(
+    workflows: Sequence[Path], output: Path, *, force: bool = False, root: str | None = None
+) -> ImportResult:
+    """Write one editable manifest holding every model the workflows name.
+
+    Args:
+        workflows: UI-format workflow files; models they share become one entry.
+        output: the manifest to write (its lockfile will sit beside it).
+        force: replace `output` if it exists.
+        root: where models go (relative to the current directory); default `./ComfyUI/models`
+            relative to the manifest.
+
+    Raises:
+        ManifestError: `output` exists without `force`, is one of the workflows or is not
+            YAML; or any workflow is bad (see `read_workflow`, `merge_models`).
+        LocalIOError: `output` cannot be written.
+    """
+    from wanmodels._fs import atomic_write
+    from wanmodels.errors import LocalIOError
+
+    if not workflows:
+        msg = "no workflow given"
+        raise ManifestError(msg, hint="Pass one or more workflow .json files saved by ComfyUI.")
+    if output.suffix.lower() == ".json" or output.resolve() in {w.resolve() for w in workflows}:
+        msg = "the manifest must be a new .yaml file, not a workflow"
+        raise ManifestError(msg, file=str(output), hint="Pass -o wanmodels.yaml (or another .yaml path).")
+    if output.exists() and not force:
+        msg = "already exists; not overwritten"
+        raise ManifestError(msg, file=str(output), hint="Pass --force to replace it.")
+    models = merge_models([read_workflow(w) for w in workflows])
+    root_text = DEFAULT_ROOT if root is None else _root_text(root, output)
+    arg = None if output == Path(LOCAL_MANIFEST) else str(output)
+    text = render_manifest(models, root=root_text, workflows=[w.name for w in workflows], manifest_arg=arg)
+    folder = output.resolve().parent
+    # Check what will be written exactly as `download` will read it.
+    written = parse_manifest(
+        text, source=str(output), base_dir=folder, lock_path=folder / f"{output.stem}.lock"
+    )
+    try:
+        atomic_write(output, text.encode())
+    except OSError as err:
+        msg = f"cannot write '{output}': {err.strerror}"
+        raise LocalIOError(msg) from None
+    return ImportResult(output, tuple(workflows), models, written.root)
+
+
+def _list(value: Any, label: str, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        msg = f"'{where}' is not a list"
+        raise ManifestError(msg, file=label)
+    return value
+
+
+def _node_refs(node: Any, label: str, graph: str | None) -> list[ModelRef]:
+    if not isinstance(node, dict):
+        msg = f"a node is not a JSON object{f' in subgraph {graph!r}' if graph else ''}"
+        raise ManifestError(msg, file=label)
+    properties = node.get("properties")
+    models = properties.get("models") if isinstance(properties, dict) else None
+    if not models:
+        return []
+    details = [f"node {node.get('id')}"]
+    if node.get("mode") in _MODES:
+        details.append(_MODES[node["mode"]])
+    where = f"{node.get('type') or '?'} ({', '.join(details)}{f' in subgraph {graph!r}' if graph else ''})"
+    return [_ref(m, label, where) for m in _list(models, label, f"{where}: properties.models")]
+
+
+def _ref(model: Any, label: str, node: str) -> ModelRef:
+    parsed = _parse_model(model)
+    if isinstance(parsed, str):
+        msg = f"{node}: {parsed}"
+        raise ManifestError(msg, file=label)
+    return ModelRef(label, node, *parsed)
+
+
+def _parse_model(model: Any) -> tuple[str, str, str, str, str, str | None] | str:
+    """(directory, name, repo, revision, repo path, sha256) of one model entry, or what is wrong."""
+    if not isinstance(model, dict):
+        return "a model in 'properties.models' is not a JSON object"
+    fields = [model.get(key) for key in ("name", "url", "directory")]
+    for key, value in zip(("name", "url", "directory"), fields, strict=True):
+        if not isinstance(value, str) or not value:
+            return f"model {model.get('name')!r} has no '{key}'"
+    name, url, directory = (str(f) for f in fields)
+    for key, value in (("name", name), ("directory", directory)):
+        reason = check_relative(value)
+        if reason is None and value.split("/")[0] == RESERVED_DIR:
+            reason = f"uses '{RESERVED_DIR}', which wanmodels keeps for itself"
+        if reason is not None:
+            return f"model {name!r}: '{key}' {value!r} {reason}"
+    parsed = _parse_url(url)
+    if isinstance(parsed, str):
+        return f"model {name!r}: {parsed}"
+    digest, kind = model.get("hash"), str(model.get("hash_type") or "sha256").lower()
+    if digest is None or kind != "sha256":  # other hash types cannot be checked against the Hub
+        return (directory, name, *parsed, None)
+    if not isinstance(digest, str) or not _HEX64.match(digest):
+        return f"model {name!r}: 'hash' {digest!r} is not a sha256 (64 hex digits)"
+    return (directory, name, *parsed, digest.lower())
+
+
+def _parse_url(url: str) -> tuple[str, str, str] | str:
+    """(repo, revision, path) of a Hub `resolve` URL on any host, or why it is not one."""
+    parts = urlsplit(url)
+    segments = [unquote(s) for s in parts.path.split("/")[1:]]
+    why = f"url {url!r} is not a Hub resolve URL ({URL_FORM})"
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(segments) < 5:
+        return why
+    if segments[0] in ("datasets", "spaces"):
+        return f"url {url!r} points into a {segments[0][:-1]} repo; wanmodels fetches model repos only"
+    owner, repo, kind, revision, *rest = segments
+    if kind == "blob":
+        return f"url {url!r} is a web page ('blob'), not a download: use '/resolve/' in its place"
+    repo_id, repo_path = f"{owner}/{repo}", "/".join(rest)
+    if kind != "resolve" or not revision or not REPO_ID_RE.match(repo_id) or check_relative(repo_path):
+        return why
+    return repo_id, revision, repo_path
+
+
+def _describe(ref: ModelRef) -> str:
+    return f"'{ref.repo_path}' in '{ref.repo}' at '{ref.revision}'"
+
+
+def _unique_name(ref: ModelRef, used: set[str]) -> str:
+    """The file's stem, else with its folder or repo name, else numbered: stable and readable."""
+
+    def clean(text: str, limit: int) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", text).lstrip("._-")[:limit]
+
+    base = ref.name.rpartition("/")[2]
+    stem, dot, ext = base.rpartition(".")
+    stem = clean(stem if dot and ext.isalnum() and len(ext) <= 12 else base, 64) or "model"
+    repo_name = clean(ref.repo.rpartition("/")[2], 31)
+    candidates = [stem, f"{clean(ref.directory.replace('/', '-'), 31)}-{stem}", f"{stem}-{repo_name}"]
+    candidates += [f"{stem}-{n}" for n in range(2, len(used) + 3)]
+    for candidate in candidates:
+        name = candidate.lstrip("._-")
+        if name not in used:
+            used.add(name)
+            return name
+    raise AssertionError  # unreachable: there are more numbered candidates than used names
+
+
+def _scalar(text: str) -> str:
+    """A YAML scalar that reads back as exactly `text` (plain when safe, else double-quoted)."""
+    if _PLAIN.match(text) and text.lower() not in _YAML_WORDS:
+        return text
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        else:
+            code = ord(char)
+            out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _comment(text: str) -> str:
+    """Text safe inside a YAML comment: no line breaks of any kind."""
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
+def _root_text(root: str, output: Path) -> str:
+    """`--root` (relative to the current directory) as the manifest must say it (relative to itself)."""
+    path = Path(root).expanduser()
+    if path.is_absolute():
+        return str(path)
+    return os.path.relpath(Path.cwd() / path, output.resolve().parent)
