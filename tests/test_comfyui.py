@@ -63,7 +63,7 @@ def test_import_download_verify_gives_a_complete_comfyui_models_folder(
     assert made.returncode == 0, made.stderr
     root = workdir / "ComfyUI" / "models"
     assert _one_line_error(made.stderr) == (
-        f"wrote wanmodels.yaml: 4 model(s) from 1 workflow(s) into {root}; next: wanmodels download --dry-run"
+        f"wrote wanmodels.yaml: 4 models from 1 workflow into {root}; next: wanmodels download --dry-run"
     )
     text = (workdir / "wanmodels.yaml").read_text(encoding="utf-8")
     assert "# image_to_video_wan.json: UNETLoader (node 37)\n  - name: wan2.1_i2v_480p_14B_fp16\n" in text
@@ -146,7 +146,7 @@ def test_two_workflows_merge_and_the_shared_vae_is_fetched_once(
     write(workdir / "wan22.json", wan22_i2v())
     made = cli("import", str(I2V_WORKFLOW), "wan22.json")
     assert made.returncode == 0, made.stderr
-    assert "8 model(s) from 2 workflow(s)" in made.stderr
+    assert "8 models from 2 workflows" in made.stderr
     text = (workdir / "wanmodels.yaml").read_text(encoding="utf-8")
     assert text.count("umt5_xxl_fp8_e4m3fn_scaled.safetensors:") == 1  # one file, two workflows
     assert "# wan22.json: CLIPLoader (node 84 in subgraph 'Image to Video (Wan2.2)')" in text

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from wanmodels.errors import IntegrityError, SelectionError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import ModelSpec
-from wanmodels.planner import SelectedFile, Selection, check_targets, select
+from wanmodels.planner import LocalState, SelectedFile, Selection, check_targets, make_plan, select
 from wanmodels.remote import RemoteFile
 
 COMMIT_21 = "1" * 40
@@ -148,7 +149,7 @@ def _selection(name: str, repo: str, commit: str, *items: tuple[RemoteFile, str]
     return Selection(spec, commit, tuple(SelectedFile(remote, local) for remote, local in items))
 
 
-def test_same_bytes_from_two_repos_are_kept_once_under_the_first_entry() -> None:
+def test_same_bytes_from_two_repos_are_fetched_once_and_complete_both_entries() -> None:
     first = _selection(
         "vae21", "Comfy-Org/Wan_2.1", COMMIT_21, (_lfs(VAE, "vae"), "vae/wan_2.1_vae.safetensors")
     )
@@ -159,10 +160,12 @@ def test_same_bytes_from_two_repos_are_kept_once_under_the_first_entry() -> None
         (_lfs(VAE, "vae"), "vae/wan_2.1_vae.safetensors"),
         (_lfs("split_files/vae/wan2.2_vae.safetensors"), "vae/wan2.2_vae.safetensors"),
     )
-    kept = check_targets([first, second])
-    assert kept[0] is first
-    assert [f.local_path for f in kept[1].files] == ["vae/wan2.2_vae.safetensors"]
-    assert kept[1].spec is second.spec
+    kept = check_targets((first, second))
+    assert kept == (first, second)  # each entry keeps the file: each is complete, and locked, alone
+    plan = make_plan(Path("/r"), kept, lambda item: LocalState())
+    fetched = [f.local_path for f in plan.fetch_order()]
+    assert sorted(fetched) == ["vae/wan2.2_vae.safetensors", "vae/wan_2.1_vae.safetensors"]  # once each
+    assert plan.to_fetch == sum(f.size for f in plan.unique_files)
 
 
 def test_different_bytes_for_one_path_name_both_entries_and_sources() -> None:
@@ -173,7 +176,7 @@ def test_different_bytes_for_one_path_name_both_entries_and_sources() -> None:
         "vae22", "Comfy-Org/Wan_2.2", COMMIT_22, (_lfs(VAE, "two"), "vae/wan_2.1_vae.safetensors")
     )
     with pytest.raises(SelectionError) as err:
-        check_targets([first, second])
+        check_targets((first, second))
     text = str(err.value)
     for needle in ("entry 'vae21'", "entry 'vae22'", "'Comfy-Org/Wan_2.1'", "'Comfy-Org/Wan_2.2'", VAE):
         assert needle in text
@@ -186,13 +189,13 @@ def test_same_digest_but_other_size_is_not_the_same_file() -> None:
     first = _selection("a", "org/a", COMMIT_21, (_lfs("x", "same", size=1), "vae/x"))
     second = _selection("b", "org/b", COMMIT_22, (_lfs("x", "same", size=2), "vae/x"))
     with pytest.raises(SelectionError):
-        check_targets([first, second])
+        check_targets((first, second))
 
 
 def test_a_file_where_another_entry_puts_files_is_an_error() -> None:
     first = _selection("a", "org/a", COMMIT_21, (_lfs("x"), "vae/sub"))
     second = _selection("b", "org/b", COMMIT_22, (_lfs("y"), "vae/sub/y.safetensors"))
-    for order in ([first, second], [second, first]):
+    for order in ((first, second), (second, first)):
         with pytest.raises(SelectionError, match="is a file, but"):
             check_targets(order)
 
@@ -200,5 +203,5 @@ def test_a_file_where_another_entry_puts_files_is_an_error() -> None:
 def test_disjoint_files_in_one_folder_pass_unchanged() -> None:
     first = _selection("a", "org/a", COMMIT_21, (_lfs("x"), "vae/x.safetensors"))
     second = _selection("b", "org/b", COMMIT_22, (_lfs("y"), "vae/y.safetensors"))
-    kept = check_targets([first, second])
+    kept = check_targets((first, second))
     assert kept == (first, second)
