@@ -121,12 +121,21 @@ class DownloadResult:
         return tuple(f for m in self.models for f in m.failed)
 
     @property
+    def unique_files(self) -> tuple[FileOutcome, ...]:
+        """Each local path once: entries sharing a folder may list the same file."""
+        seen: dict[str, FileOutcome] = {}
+        for m in self.models:
+            for f in m.files:
+                seen.setdefault(f.local_path, f)
+        return tuple(seen.values())
+
+    @property
     def bytes_fetched(self) -> int:
-        return sum(f.bytes_fetched for m in self.models for f in m.files)
+        return sum(f.bytes_fetched for f in self.unique_files)
 
     @property
     def bytes_reused(self) -> int:
-        return sum(f.size for m in self.models for f in m.files if f.source is Source.LOCAL)
+        return sum(f.size for f in self.unique_files if f.source is Source.LOCAL)
 
     @property
     def status(self) -> Status:
