@@ -26,12 +26,14 @@ from wanmodels import errors
 from wanmodels.manifest import load_manifest
 from wanmodels.presets import list_presets, preset_path
 from wanmodels.progress import ProgressSink
+from wanmodels.remote import ByteSource
 from wanmodels.state import WORK_DIR
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHECKED_DOCS = ("ci.md", "troubleshooting.md", "scaling.md", "api.md", "manifest.md", "comfyui.md")
-API_FUNCTIONS = ("load_manifest", "open_manifest", "plan", "download", "verify", "lock")
-PRESET_LOCK = "wan2.1-i2v.lock"
+API_FUNCTIONS = ("load_manifest", "open_manifest", "plan", "download", "verify", "repair", "prune", "lock")
+PRESET_LOCK = "models/.wanmodels/locks/wan2.1-i2v.lock"  # a preset's pin lives in its root
+CI_LOCK = "wanmodels.lock"  # the CI recipes commit a manifest made with `wanmodels init`
 
 _FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 _INLINE = re.compile(r"`([^`\n]+)`")
@@ -210,13 +212,13 @@ def test_ci_recipes_cache_the_models_folder_on_the_lockfile_hash() -> None:
     ]
     assert caches, "the GitHub recipe has no actions/cache step"
     assert all(c["path"] == "models" for c in caches)
-    assert all(f"hashFiles('{PRESET_LOCK}')" in c["key"] for c in caches)
+    assert all(f"hashFiles('{CI_LOCK}')" in c["key"] for c in caches)
     assert any("secrets.HF_TOKEN" in str(job.get("env")) for job in github["jobs"].values())
     gitlab_jobs = recipes["gitlab"]["doc"].values()
     gitlab_caches = [job["cache"] for job in gitlab_jobs if isinstance(job, dict) and "cache" in job]
     assert gitlab_caches, "the GitLab recipe has no cache"
     for cache in gitlab_caches:
-        assert cache["key"]["files"] == [PRESET_LOCK]
+        assert cache["key"]["files"] == [CI_LOCK]
         assert cache["paths"] == ["models/"]
     for kind, recipe in recipes.items():
         commands = [cmd for _, cmd in recipe["runs"]]
@@ -226,21 +228,23 @@ def test_ci_recipes_cache_the_models_folder_on_the_lockfile_hash() -> None:
 
 
 def test_ci_recipes_run_against_the_test_hub(cli: Cli, workdir: Path) -> None:
-    """A new user's checkout: lock once, then every wanmodels line of the recipes, in order, then
-    the stand-alone commands of docs/ci.md (offline after a cache hit, the upstream check)."""
-    runs = [run for recipe in ci_recipes().values() for run in recipe["runs"]]
-    for _, body in fences(read_doc("ci.md"), "bash", "sh", "shell"):
-        for line in body.splitlines():
-            if line.strip() and (found := _recipe_command(line)) is not None:
-                runs.append(found)
+    """A new user's checkout: the one-time set-up (the first shell block: init, lock), then every
+    wanmodels line of the recipes, in order, then the other stand-alone commands of docs/ci.md
+    (offline after a cache hit, the upstream check)."""
+    blocks = [
+        [found for line in body.splitlines() if line.strip() and (found := _recipe_command(line)) is not None]
+        for _, body in fences(read_doc("ci.md"), "bash", "sh", "shell")
+    ]
+    setup, rest = blocks[0], [run for block in blocks[1:] for run in block]
+    assert [cmd.split()[1] for _, cmd in setup] == ["init", "lock"], setup
+    runs = setup + [run for recipe in ci_recipes().values() for run in recipe["runs"]] + rest
     assert any(env.get("HF_HUB_OFFLINE") == "1" for env, _ in runs), "no offline run after a cache hit"
 
-    locked = cli("lock")
-    assert locked.returncode == 0, locked.stderr
-    assert (workdir / PRESET_LOCK).is_file()
     for env, command in runs:
         args = shlex.split(command)[1:]
         run = cli(*args, **env)
+        if args[0] == "lock" and not (workdir / CI_LOCK).exists():
+            raise AssertionError(f"{command} did not write {CI_LOCK} beside wanmodels.yaml")
         assert run.returncode == 0, f"{env} {command}: exit {run.returncode}\n{run.stderr}"
         if "--json" in args:
             doc = run.json()
@@ -305,7 +309,17 @@ def test_api_signatures_match_the_code() -> None:
         assert signature == actual, f"docs/api.md documents {name}{signature}, the code has {name}{actual}"
 
 
-_API_MODULES = ("manifest", "planner", "downloader", "verifier", "resolve", "lockfile", "config")
+_API_MODULES = (
+    "manifest",
+    "planner",
+    "results",
+    "remote",
+    "downloader",
+    "verifier",
+    "resolve",
+    "lockfile",
+    "config",
+)
 
 
 def _api_class(name: str) -> type:
@@ -360,12 +374,15 @@ def test_api_exception_table_matches_the_hierarchy() -> None:
         assert (getattr(wanmodels, name, None) is cls) == bool(star), f"{name}: export marker is wrong"
 
 
-def test_api_progress_sink_table_lists_every_method() -> None:
-    section = read_doc("api.md").split("## Progress sinks", 1)[1]
+@pytest.mark.parametrize(
+    ("heading", "protocol"), [("Progress sinks", ProgressSink), ("Byte sources", ByteSource)]
+)
+def test_api_protocol_tables_list_every_method(heading: str, protocol: type) -> None:
+    section = read_doc("api.md").split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
     documented = set()
     for cell in _table_first_column(section):
         documented.update(re.findall(r"`(\w+)\(", cell))
-    methods = {name for name in vars(ProgressSink) if not name.startswith("_")}
+    methods = {name for name in vars(protocol) if not name.startswith("_")}
     assert documented == methods
 
 

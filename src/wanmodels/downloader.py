@@ -32,7 +32,7 @@ from wanmodels.manifest import Manifest
 from wanmodels.partial import Extent
 from wanmodels.planner import Action, Plan, PlannedFile, Selection, make_plan
 from wanmodels.progress import NullProgress, ProgressSink
-from wanmodels.pruner import prune as prune_root
+from wanmodels.pruner import prune_with
 from wanmodels.ratelimit import RateLimiter
 from wanmodels.remote import ByteSource
 from wanmodels.resolve import resolve_selections, save_lock
@@ -118,7 +118,7 @@ def download(
         plan = _plan(manifest, selections, cache, repair=repair)
         if dry_run:
             planned = tuple(_unfetched(m.spec.name, m.spec.repo, m.commit, m.files) for m in plan.models)
-            pruned = prune_root(manifest, names, settings=settings, dry_run=True) if prune else None
+            pruned = prune_with(cache, manifest, names, settings=settings, dry_run=True) if prune else None
             return DownloadResult(plan, planned, True, time.monotonic() - started, pruned=pruned)
         if plan.to_fetch and settings.offline:
             todo = plan.fetch_order()
@@ -147,7 +147,7 @@ def download(
         # The first successful download pins the stack.
         ok = all(m.ok for m in models)
         lock_written = _update_lock(manifest, lock, selections) if ok else None
-        pruned = prune_root(manifest, names, settings=settings, cache=cache) if prune and ok else None
+        pruned = prune_with(cache, manifest, names, settings=settings) if prune and ok else None
     return DownloadResult(
         plan, tuple(models), False, time.monotonic() - started, lock_written=lock_written, pruned=pruned
     )

@@ -60,18 +60,32 @@ def prune(
     settings: Settings | None = None,
     source: ByteSource | None = None,
     dry_run: bool = False,
-    cache: StateCache | None = None,
 ) -> PruneResult:
     """Delete the stale files of `manifest` (see the module docstring for the rules).
 
     Every entry is resolved (from the lockfile when it matches), because a file one entry
-    dropped may still be selected by another that shares its folder.
+    dropped may still be selected by another that shares its folder. With `names`, only
+    stale files inside those entries' folders are considered.
 
     Raises:
         ManifestError, LockError, SelectionError, HubError: the entries cannot be resolved.
         LocalIOError: a file or the state cache cannot be written.
     """
-    cache = cache or StateCache(manifest.root)
+    return prune_with(
+        StateCache(manifest.root), manifest, names, settings=settings, source=source, dry_run=dry_run
+    )
+
+
+def prune_with(
+    cache: StateCache,
+    manifest: Manifest,
+    names: tuple[str, ...] = (),
+    *,
+    settings: Settings | None = None,
+    source: ByteSource | None = None,
+    dry_run: bool = False,
+) -> PruneResult:
+    """`prune` with the state cache a caller already holds (its changes would otherwise be lost)."""
     selections, _ = resolve_selections(manifest, manifest.models, settings or Settings(), source=source)
     removed = []
     for stale in stale_files(manifest, selections, cache, names):

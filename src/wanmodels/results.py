@@ -27,7 +27,13 @@ def worst_exit(codes: Iterable[int]) -> int:
 
 
 class Status(str, Enum):
-    """How an operation, an entry or a file came out."""
+    """How an operation, an entry or a file came out; prints as its value (`ok`)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
 
     OK = "ok"
     PARTIAL = "partial"  # some entries failed, others are complete

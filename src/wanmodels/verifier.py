@@ -24,8 +24,7 @@ from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest
 from wanmodels.planner import Check, LocalState, SelectedFile, Selection
 from wanmodels.progress import ProgressSink
-from wanmodels.pruner import prune as prune_root
-from wanmodels.pruner import stale_files
+from wanmodels.pruner import prune_with, stale_files
 from wanmodels.remote import ByteSource
 from wanmodels.resolve import resolve_selections
 from wanmodels.results import Finding, ModelReport, Problem, RepairResult, VerifyReport
@@ -96,7 +95,9 @@ def verify(
     except LocalIOError as err:
         # A read-only root can still be verified; it just cannot remember the result.
         _log.warning("%s", err)
-    pruned = prune_root(manifest, names, settings=settings, source=source, dry_run=dry_run) if prune else None
+    pruned = None
+    if prune:
+        pruned = prune_with(cache, manifest, names, settings=settings, source=source, dry_run=dry_run)
     models = tuple(
         ModelReport(sel.spec.name, sel.spec.repo, sel.commit, len(sel.files), tuple(by_entry[sel.spec.name]))
         for sel in chosen
