@@ -205,6 +205,11 @@ class _Pool:
             self.cancel.set()
         if self.cancel.is_set():
             self.scheduler.close()
+            # Workers stop at their next chunk; a library caller should not be left with
+            # threads still writing parts (a blocked socket read is the exception: daemon).
+            deadline = time.monotonic() + 0.5
+            for t in threads:
+                t.join(max(0.0, deadline - time.monotonic()))
             self.cache.save()
             msg = "interrupted; partial downloads are kept. Run the same command again to resume."
             raise Interrupted(msg)

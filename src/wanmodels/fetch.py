@@ -178,7 +178,7 @@ def stream_range(
         try:
             _stream_once(source, scheduler, rng, transfer, limiter=limiter, sink=sink, cancel=cancel)
         except TransientHubError as err:
-            rng.flowing = False
+            scheduler.flowing(rng, False)
             failures = 0 if rng.pos > before else failures + 1
             if failures > settings.retries:
                 msg = f"'{item.local_path}': {err.message} (gave up after {settings.retries} retries)"
@@ -239,7 +239,7 @@ def _stream_once(
             wanted = min(len(chunk), scheduler.limit(rng) - at)
             if wanted > 0:
                 transfer.part.write(at, chunk if wanted == len(chunk) else memoryview(chunk)[:wanted])
-                rng.flowing = True
+                scheduler.flowing(rng)
                 scheduler.advance(rng, wanted)
                 transfer.wrote(wanted)
                 sink.advance(item, wanted)

@@ -96,6 +96,7 @@ class PartFile:
         self._jfd = -1
         self.resumed_bytes = 0
         self.generation = 0  # bumped by `reset`, so readers of the prefix know to start over
+        self._wakes = 0  # bumped by `poke`, so waiters return at once
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -259,15 +260,17 @@ class PartFile:
         Returns the prefix and the generation it belongs to.
         """
         with self._lock:
-            generation = self.generation
+            generation, wakes = self.generation, self._wakes
             self.changed.wait_for(
-                lambda: self._prefix() > beyond or self.generation != generation, timeout=timeout
+                lambda: self._prefix() > beyond or self.generation != generation or self._wakes != wakes,
+                timeout=timeout,
             )
             return self._prefix(), self.generation
 
     def poke(self) -> None:
         """Wake anything waiting on this part (a transfer stopped)."""
         with self._lock:
+            self._wakes += 1
             self.changed.notify_all()
 
 

@@ -108,7 +108,7 @@ class Scheduler:
                     return rng
                 if not self._unstarted and not any(j.active or j.finishing for j in self._jobs):
                     return None
-                self._lock.wait()
+                self._lock.wait(1.0)
 
     def _pending(self) -> Range | None:
         for job in self._jobs:
@@ -170,6 +170,15 @@ class Scheduler:
             wanted = max(0, min(nbytes, rng.end - rng.pos))
             rng.pos += wanted
             return wanted
+
+    def flowing(self, rng: Range, flowing: bool = True) -> None:
+        """Bytes are arriving on `rng` (or, with False, its request failed): idle connections may split it."""
+        if rng.flowing == flowing:
+            return
+        with self._lock:
+            rng.flowing = flowing
+            if flowing:
+                self._lock.notify_all()
 
     def limit(self, rng: Range) -> int:
         """Where `rng` currently ends (another connection may have taken its tail)."""

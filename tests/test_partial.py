@@ -1,0 +1,146 @@
+"""Parts, journals and the range scheduler: the pure pieces of multi-connection resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wanmodels.integrity import Digest
+from wanmodels.partial import PartFile, gaps, list_parts, merge, part_info, part_key, read_part
+from wanmodels.planner import Action, PlannedFile
+from wanmodels.ratelimit import parse_rate
+from wanmodels.scheduler import MIN_SEGMENT, FileJob, Released, Scheduler, min_segment, request_span
+
+DIGEST = Digest("sha256", "ab" * 32)
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize(
+    ("extents", "merged"),
+    [
+        ([], []),
+        ([(5, 9), (0, 5)], [(0, 9)]),
+        ([(0, 3), (2, 8), (10, 12)], [(0, 8), (10, 12)]),
+        ([(4, 4), (1, 2)], [(1, 2)]),
+    ],
+)
+def test_merge_joins_touching_and_overlapping_ranges(extents: list, merged: list) -> None:
+    assert merge(extents) == merged
+
+
+def test_gaps_are_the_complement() -> None:
+    assert gaps([(0, 3), (5, 8)], 10) == [(3, 5), (8, 10)]
+    assert gaps([], 4) == [(0, 4)]
+    assert gaps([(0, 4)], 4) == []
+
+
+def test_a_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
+    part = PartFile(tmp_path, "m/x.bin", 100, DIGEST).open()
+    part.write(0, b"a" * 10)
+    part.write(50, b"b" * 20)
+    part.close()
+    with part.journal_path.open("ab") as f:
+        f.write(b"70 8")  # a kill in the middle of a journal line
+    info = read_part(part.path, part.journal_path)
+    assert info is not None and info.done == ((0, 10), (50, 70))
+    reopened = PartFile(tmp_path, "m/x.bin", 100, DIGEST).open()
+    assert reopened.missing() == [(10, 50), (70, 100)]
+    assert reopened.resumed_bytes == 30
+    assert reopened.read(50, 4) == b"bbbb"
+    reopened.close()
+
+
+def test_a_part_from_an_older_wanmodels_is_a_prefix(tmp_path: Path) -> None:
+    (tmp_path / f"{part_key('m/x.bin', DIGEST)}.part").write_bytes(b"z" * 40)
+    info = part_info(tmp_path, "m/x.bin", DIGEST, 100)
+    assert info is not None and info.done == ((0, 40),)
+    assert part_info(tmp_path, "m/x.bin", DIGEST, 30) is None  # longer than the file: not a prefix
+    part = PartFile(tmp_path, "m/x.bin", 100, DIGEST).open()
+    assert part.missing() == [(40, 100)]
+    part.close()
+
+
+def test_a_part_for_other_bytes_is_not_resumed(tmp_path: Path) -> None:
+    part = PartFile(tmp_path, "m/x.bin", 100, DIGEST).open()
+    part.write(0, b"a" * 10)
+    part.close()
+    other = Digest("sha256", "cd" * 32)
+    assert part_info(tmp_path, "m/x.bin", other, 100) is None
+    assert [p.local_path for p in list_parts(tmp_path)] == ["m/x.bin"]
+
+
+def test_reset_forgets_every_byte(tmp_path: Path) -> None:
+    part = PartFile(tmp_path, "m/x.bin", 100, DIGEST).open()
+    part.write(0, b"a" * 60)
+    generation = part.generation
+    part.reset()
+    assert part.missing() == [(0, 100)] and part.generation == generation + 1
+    part.close()
+    assert PartFile(tmp_path, "m/x.bin", 100, DIGEST).open().missing() == [(0, 100)]
+
+
+@pytest.mark.parametrize(
+    ("text", "rate"),
+    [("500K", 500 << 10), ("12M", 12 << 20), ("1G", 1 << 30), ("2048", 2048), ("1.5m", int(1.5 * MIB))],
+)
+def test_rates_read_as_curl_reads_them(text: str, rate: int) -> None:
+    assert parse_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", ["", "fast", "-1M", "0", "12X"])
+def test_bad_rates_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"rate|at least"):
+        parse_rate(text)
+
+
+def planned(name: str, size: int) -> PlannedFile:
+    return PlannedFile("e", "o/r", "c" * 40, name, f"e/{name}", size, DIGEST, Action.DOWNLOAD, 0)
+
+
+def test_segments_grow_with_the_file() -> None:
+    assert min_segment(10 * MIB) == MIN_SEGMENT
+    assert min_segment(30 << 30) == (30 << 30) // 256  # a 30 GB file: ~256 ranges at most
+    assert request_span(30 << 30) >= min_segment(30 << 30)
+
+
+def test_whole_files_first_then_the_largest_flowing_range_is_split() -> None:
+    items = [planned("big", 64 * MIB), planned("small", 4 * MIB)]
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)])
+    big = scheduler.next()
+    small = scheduler.next()
+    assert big is not None and small is not None
+    assert (big.job.item.repo_path, big.pos, big.end) == ("big", 0, 64 * MIB)
+    assert (small.job.item.repo_path, small.pos) == ("small", 0)
+    assert scheduler._steal() is None  # nothing flows yet: no helpers for a range that may be failing
+    scheduler.flowing(big)
+    scheduler.flowing(small)
+    scheduler.advance(big, 8 * MIB)
+    helper = scheduler.next()
+    assert helper is not None and helper.job is big.job
+    assert big.end == helper.pos == 36 * MIB and helper.end == 64 * MIB  # the second half of what is left
+
+
+def test_the_file_is_finished_once_and_failures_are_reported_once() -> None:
+    scheduler = Scheduler([planned("a", 10), planned("b", 10)], lambda job: [(0, job.item.size)])
+    a = scheduler.next()
+    b = scheduler.next()
+    assert a is not None and b is not None
+    scheduler.advance(a, 10)
+    assert scheduler.release(a) is Released.FINISH
+    scheduler.fail(b.job, RuntimeError("boom"))
+    assert scheduler.release(b) is Released.FAILED
+    assert scheduler.release(b) is Released.BUSY
+    scheduler.finished(a.job)
+    assert scheduler.next() is None
+
+
+def test_unfinished_bytes_go_back_to_pending() -> None:
+    scheduler = Scheduler([planned("a", 100)], lambda job: [(0, 100)])
+    rng = scheduler.next()
+    assert rng is not None
+    scheduler.advance(rng, 30)
+    assert scheduler.release(rng) is Released.BUSY
+    again = scheduler.next()
+    assert again is not None and (again.pos, again.end) == (30, 100)
+    assert isinstance(again.job, FileJob)

@@ -1,0 +1,190 @@
+"""The transfer logic (ranges, retries, resume, integrity) driven by an in-memory byte source.
+
+No sockets and no subprocess: each test runs in milliseconds. tests/test_download.py and
+tests/test_reliability.py prove the same behaviours through the real client and the loopback Hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.memsource import MemFault, MemorySource
+from wanmodels.config import Settings
+from wanmodels.downloader import download
+from wanmodels.errors import EXIT_FAILED, EXIT_HUB, Interrupted
+from wanmodels.manifest import Manifest, parse_manifest
+from wanmodels.partial import list_parts, merge
+from wanmodels.planner import PlannedFile
+from wanmodels.progress import NullProgress
+from wanmodels.results import Source
+
+REPO = "test/mem"
+MIB = 1 << 20
+
+
+def blob(size: int, seed: int) -> bytes:
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(b"%d-%d" % (seed, counter)).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+FILES = {"big.bin": blob(6 * MIB, 1), "mid.bin": blob(300_000, 2), "a.json": b"{}", "b.txt": b"hello"}
+
+
+def manifest_for(tmp_path: Path) -> Manifest:
+    text = f"version: 1\nroot: ./models\nmodels:\n  - name: mem\n    repo: {REPO}\n"
+    return parse_manifest(text, source="mem.yaml", base_dir=tmp_path, lock_path=tmp_path / "mem.lock")
+
+
+def settings(workers: int = 4) -> Settings:
+    return Settings(workers=workers, retry_wait=0.01)
+
+
+@pytest.fixture
+def source() -> MemorySource:
+    mem = MemorySource()
+    mem.add_repo(REPO, FILES)
+    return mem
+
+
+def on_disk(manifest: Manifest) -> dict[str, bytes]:
+    return {name: (manifest.root / "mem" / name).read_bytes() for name in FILES}
+
+
+def test_every_file_arrives_whole_over_several_connections(tmp_path: Path) -> None:
+    source = MemorySource(delay=0.002)  # a slow link: idle connections take over halves of ranges
+    source.add_repo(REPO, FILES)
+    manifest = manifest_for(tmp_path)
+    result = download(manifest, settings=settings(workers=6), source=source)
+    assert result.exit_code == 0, result.failed
+    assert on_disk(manifest) == FILES
+    big = [r for r in source.requests if r.path == "big.bin"]
+    assert len(big) > 1, "no connection took over part of the big file"
+    # A connection whose range was shortened stops at its next chunk: little is read twice.
+    assert source.sent("big.bin") <= len(FILES["big.bin"]) + 6 * source.chunk
+    assert all(o.source is Source.NETWORK for o in result.unique_files)
+    assert not list(list_parts(manifest.root / ".wanmodels" / "partial"))
+
+
+def test_one_worker_is_one_plain_stream_per_file(tmp_path: Path, source: MemorySource) -> None:
+    manifest = manifest_for(tmp_path)
+    assert download(manifest, settings=settings(workers=1), source=source).exit_code == 0
+    assert sorted((r.path, r.start, r.end) for r in source.requests) == sorted(
+        (name, 0, None) for name in FILES
+    )
+
+
+def test_transient_failures_are_retried(tmp_path: Path, source: MemorySource) -> None:
+    source.add_fault(MemFault("mid.bin", "transient", times=3))
+    manifest = manifest_for(tmp_path)
+    result = download(manifest, settings=settings(workers=1), source=source)
+    assert result.exit_code == 0
+    assert [r.fault for r in source.requests if r.path == "mid.bin"] == ["transient"] * 3 + [None]
+
+
+def test_a_file_past_its_retry_budget_fails_alone(tmp_path: Path, source: MemorySource) -> None:
+    source.add_fault(MemFault("mid.bin", "transient", times=1000))
+    manifest = manifest_for(tmp_path)
+    result = download(manifest, settings=settings(), source=source)
+    assert result.exit_code == EXIT_HUB
+    assert [f.local_path for f in result.failed] == ["mem/mid.bin"]
+    assert "gave up after 5 retries" in (result.failed[0].error or "")
+    assert len([r for r in source.requests if r.path == "mid.bin"]) == 6  # nobody else piles on
+    assert (manifest.root / "mem" / "big.bin").read_bytes() == FILES["big.bin"]
+
+
+def test_a_cut_resumes_from_the_exact_byte(tmp_path: Path, source: MemorySource) -> None:
+    source.add_fault(MemFault("mid.bin", "cut", after=100_000))
+    manifest = manifest_for(tmp_path)
+    assert download(manifest, settings=settings(workers=1), source=source).exit_code == 0
+    mid = [r for r in source.requests if r.path == "mid.bin"]
+    assert [(r.start, r.sent) for r in mid] == [(0, 100_000), (100_000, 200_000)]
+    assert (manifest.root / "mem" / "mid.bin").read_bytes() == FILES["mid.bin"]
+
+
+def test_wrong_bytes_are_fetched_once_more_then_never_placed(tmp_path: Path, source: MemorySource) -> None:
+    source.add_fault(MemFault("mid.bin", "corrupt", times=2))
+    manifest = manifest_for(tmp_path)
+    result = download(manifest, settings=settings(), source=source)
+    assert result.exit_code == EXIT_FAILED
+    (failed,) = result.failed
+    assert failed.local_path == "mem/mid.bin" and "does not match" in (failed.error or "")
+    assert not (manifest.root / "mem" / "mid.bin").exists()
+    assert not list((manifest.root / ".wanmodels" / "partial").glob("*"))  # wrong bytes are not kept
+
+
+def test_wrong_bytes_once_then_right_ones_are_placed(tmp_path: Path, source: MemorySource) -> None:
+    source.add_fault(MemFault("mid.bin", "corrupt", times=1))
+    manifest = manifest_for(tmp_path)
+    assert download(manifest, settings=settings(), source=source).exit_code == 0
+    assert (manifest.root / "mem" / "mid.bin").read_bytes() == FILES["mid.bin"]
+
+
+def test_a_server_ignoring_ranges_makes_the_file_one_stream(tmp_path: Path) -> None:
+    source = MemorySource(delay=0.002)
+    source.add_repo(REPO, FILES)
+    source.add_fault(MemFault("big.bin", "ignore_range", times=1000))
+    manifest = manifest_for(tmp_path)
+    assert download(manifest, settings=settings(workers=6), source=source).exit_code == 0
+    assert (manifest.root / "mem" / "big.bin").read_bytes() == FILES["big.bin"]
+
+
+class StopAfter(NullProgress):
+    """Sets `cancel` once `limit` bytes of one file have been written, like a Ctrl-C mid-transfer."""
+
+    def __init__(self, cancel: threading.Event, limit: int) -> None:
+        self.cancel = cancel
+        self.limit = limit
+        self.seen = 0
+        self._lock = threading.Lock()
+
+    def advance(self, item: PlannedFile, nbytes: int) -> None:
+        with self._lock:
+            self.seen += nbytes
+            if self.seen >= self.limit:
+                self.cancel.set()
+
+
+def test_an_interrupted_multi_range_file_resumes_only_what_is_missing(tmp_path: Path) -> None:
+    source = MemorySource(delay=0.002)
+    source.add_repo(REPO, {"big.bin": FILES["big.bin"]})
+    manifest = manifest_for(tmp_path)
+    cancel = threading.Event()
+    with pytest.raises(Interrupted):
+        download(
+            manifest,
+            settings=settings(workers=6),
+            source=source,
+            sink=StopAfter(cancel, 3 * MIB),
+            cancel=cancel,
+        )
+    (part,) = list_parts(manifest.root / ".wanmodels" / "partial")
+    assert 0 < part.done_bytes < len(FILES["big.bin"])
+    assert len(part.done) > 1  # several ranges were in flight
+    first = len(source.requests)
+    result = download(manifest, settings=settings(workers=6), source=source)
+    assert result.exit_code == 0
+    assert (manifest.root / "mem" / "big.bin").read_bytes() == FILES["big.bin"]
+    size = len(FILES["big.bin"])
+    asked = merge([(r.start, r.end or size) for r in source.requests[first:]])
+    overlap = sum(max(0, min(e, de) - max(s, ds)) for s, e in asked for ds, de in part.done)
+    assert overlap == 0, "the second run asked again for bytes the journal held"
+    assert result.bytes_fetched == size - part.done_bytes
+
+
+def test_a_rate_limit_holds_across_connections(tmp_path: Path, source: MemorySource) -> None:
+    manifest = manifest_for(tmp_path)
+    limited = Settings(workers=4, retry_wait=0.01, max_rate=16 * MIB)
+    started = time.monotonic()
+    assert download(manifest, settings=limited, source=source).exit_code == 0
+    total = sum(len(data) for data in FILES.values())
+    # A lower bound only: a busy machine may be slower, never faster than the limit allows.
+    assert time.monotonic() - started >= 0.8 * total / (16 * MIB)
