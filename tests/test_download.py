@@ -120,8 +120,9 @@ def test_download_resumes_after_sigkill_with_little_resent(hub: HubServer, workd
     kept = partial_bytes(models)
     assert 0 < kept < len(data)
     assert not (models / "big" / "big.safetensors").exists()
-    first_run_bytes = hub.bytes_sent("big.safetensors")
     hub.throttle_bps = 64 << 20  # paced: about one write in flight per connection when a range splits
+    assert hub.wait_idle(30)  # the killed run's requests are logged (and counted) before the re-run's
+    first_run_bytes = hub.bytes_sent("big.safetensors")
     hub.clear_log()
     rerun = cli("download", "-m", str(manifest))
     assert rerun.returncode == 0, rerun.stderr

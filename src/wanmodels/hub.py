@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
@@ -44,6 +45,7 @@ _log = logging.getLogger(__name__)
 COMMIT_RE: Final = re.compile(r"^[0-9a-f]{40}$")
 STREAM_CHUNK: Final = 1 << 20
 _TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
+_STALE_LINK: Final = frozenset({401, 403, 404, 410})  # an expired or revoked signed CDN link
 # Repos that circulate in old model lists but do not exist, and what to use instead.
 KNOWN_PLACEHOLDERS: Final = {
     "blongsta/wan2.1-i2v": (
@@ -66,6 +68,10 @@ class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._api = HfApi(endpoint=settings.endpoint)
+        # Where each file's `resolve` URL redirected to (a CDN): later ranges go straight
+        # there, saving a round trip each. Signed links expire; a refusal sends us back.
+        self._links: dict[tuple[str, str, str], str] = {}
+        self._links_lock = threading.Lock()
 
     def list_repo(self, repo_id: str, revision: str, *, entry: str) -> RemoteRepo:
         """Resolve `revision` to a commit and list every file with its size and digest.
@@ -117,23 +123,46 @@ class Hub:
             headers["Range"] = f"bytes={start}-{end - 1}"
         elif start > 0:
             headers["Range"] = f"bytes={start}-"
-        url = self.file_url(repo_id, commit, path)
+        with self._translated(repo_id, commit, None, path=path):
+            response = self._get((repo_id, commit, path), headers)
+            try:
+                if response.status_code >= 400:
+                    response.read()  # hf_raise_for_status reads the error body
+                hf_raise_for_status(response)
+                length = response.headers.get("Content-Length")
+                yield Stream(
+                    offset=start if response.status_code == 206 else 0,
+                    length=int(length) if length and length.isdigit() else None,
+                    chunks=response.iter_bytes(),
+                )
+            finally:
+                response.close()
+
+    def _get(self, key: tuple[str, str, str], headers: dict[str, str]) -> httpx2.Response:
+        """Open a streaming GET: at the file's CDN link when one is known and still good, else the Hub."""
         session = get_session()
-        with (
-            self._translated(repo_id, commit, None, path=path),
-            session.stream("GET", url, headers=headers, timeout=self.settings.timeout) as response,
-        ):
-            if response.status_code >= 400:
-                response.read()  # hf_raise_for_status reads the error body
-            span = headers.get("Range", "whole file")
-            _log.debug("GET %s [%s] -> HTTP %d", url, span, response.status_code)
-            hf_raise_for_status(response)
-            length = response.headers.get("Content-Length")
-            yield Stream(
-                offset=start if response.status_code == 206 else 0,
-                length=int(length) if length and length.isdigit() else None,
-                chunks=response.iter_bytes(),
-            )
+        span = headers.get("Range", "whole file")
+        with self._links_lock:
+            link = self._links.get(key)
+        if link is not None:
+            # The token is for the Hub only; a CDN link is signed and needs none.
+            plain = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            request = session.build_request("GET", link, headers=plain, timeout=self.settings.timeout)
+            response = session.send(request, stream=True)
+            _log.debug("GET %s [%s] -> HTTP %d", _no_query(link), span, response.status_code)
+            if response.status_code not in _STALE_LINK:
+                return response
+            response.close()
+            with self._links_lock:
+                self._links.pop(key, None)
+        url = self.file_url(*key)
+        request = session.build_request("GET", url, headers=headers, timeout=self.settings.timeout)
+        response = session.send(request, stream=True)
+        _log.debug("GET %s [%s] -> HTTP %d", url, span, response.status_code)
+        if response.status_code < 400 and response.url.origin != request.url.origin:
+            with self._links_lock:
+                self._links[key] = str(response.url)
+        return response
 
     @contextmanager
     def _translated(
@@ -214,6 +243,11 @@ def _remote_file(item: RepoFile) -> RemoteFile:
     if item.lfs is not None:
         return RemoteFile(item.path, int(item.size), Digest("sha256", item.lfs.sha256))
     return RemoteFile(item.path, int(item.size), Digest("gitsha1", item.blob_id))
+
+
+def _no_query(url: str) -> str:
+    """A URL without its query: signed links carry signatures that do not belong in logs."""
+    return url.split("?", 1)[0]
 
 
 def _status(err: Exception) -> int | None:
