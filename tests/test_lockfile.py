@@ -162,7 +162,7 @@ def test_flipped_byte_in_a_10mb_file_is_reported_with_both_hashes(
     assert finding["expected"] != finding["actual"]
     hub.clear_log()
     assert cli("download", "-m", str(manifest), "--repair").returncode == 0
-    assert [r.file for r in hub.gets()] == ["model.safetensors"]
+    assert {r.file for r in hub.gets()} == {"model.safetensors"}  # the damaged file, over any connections
     assert target.read_bytes() == data
 
 
