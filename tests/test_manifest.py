@@ -1204,9 +1204,7 @@ _KEYS = st.sampled_from(
         "expect",
     ]
 )
-# "~user" roots are excluded here because they trip a known bug pinned by
-# test_manifest_rejects_root_with_unknown_user_home; drop the filter once that is fixed.
-_TEXT = st.text(max_size=20).filter(lambda s: not s.startswith("~"))
+_TEXT = st.text(max_size=20)
 _SCALARS = st.one_of(
     st.none(),
     st.booleans(),

@@ -30,9 +30,8 @@ from wanmodels.config import (
 from wanmodels.errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, WanmodelsError
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from wanmodels.manifest import Manifest
+    from wanmodels.report import Console
 
 DOWNLOAD_EXAMPLES: Final = [
     "wanmodels download --dry-run             (files and bytes, nothing fetched)",
