@@ -112,7 +112,12 @@ class MemorySource:
         if kind == "corrupt":
             body = bytes(b ^ 0xFF for b in body)
         limit = fault.after if kind == "cut" and fault is not None else len(body)
-        yield Stream(offset=offset, length=len(body), chunks=self._chunks(request, body[:limit]))
+        yield Stream(
+            offset=offset,
+            length=len(body),
+            chunks=self._chunks(request, body[:limit]),
+            whole=kind == "ignore_range",
+        )
 
     def _chunks(self, request: Request, body: bytes) -> Iterator[bytes]:
         for at in range(0, len(body), self.chunk):

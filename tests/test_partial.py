@@ -101,24 +101,39 @@ def planned(name: str, size: int) -> PlannedFile:
 def test_segments_grow_with_the_file() -> None:
     assert min_segment(10 * MIB) == MIN_SEGMENT
     assert min_segment(30 << 30) == (30 << 30) // 256  # a 30 GB file: ~256 ranges at most
-    assert request_span(30 << 30) >= min_segment(30 << 30)
+    # Requests are long while much is left, and shrink to about a half-share at the end.
+    assert request_span(30 << 30, left=60 << 30, connections=16) == 256 << 20
+    assert request_span(30 << 30, left=1 << 30, connections=16) == min_segment(30 << 30)
+    assert request_span(10 * MIB, left=64 * MIB, connections=8) == 4 * MIB
 
 
 def test_whole_files_first_then_the_largest_flowing_range_is_split() -> None:
     items = [planned("big", 64 * MIB), planned("small", 4 * MIB)]
-    scheduler = Scheduler(items, lambda job: [(0, job.item.size)])
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=4)
     big = scheduler.next()
     small = scheduler.next()
     assert big is not None and small is not None
     assert (big.job.item.repo_path, big.pos, big.end) == ("big", 0, 64 * MIB)
     assert (small.job.item.repo_path, small.pos) == ("small", 0)
     assert scheduler._steal() is None  # nothing flows yet: no helpers for a range that may be failing
+    assert scheduler.request(big) == 68 * MIB // 8  # 68 MiB left, 4 connections: half-shares
     scheduler.flowing(big)
     scheduler.flowing(small)
-    scheduler.advance(big, 8 * MIB)
+    scheduler.advance(big, 2 * MIB)
     helper = scheduler.next()
     assert helper is not None and helper.job is big.job
-    assert big.end == helper.pos == 36 * MIB and helper.end == 64 * MIB  # the second half of what is left
+    assert big.end == helper.pos == 33 * MIB and helper.end == 64 * MIB  # the second half of what is left
+    assert scheduler.request(big) <= big.end
+
+
+def test_a_takeover_never_claims_bytes_already_asked_for() -> None:
+    scheduler = Scheduler([planned("f", 8 * MIB)], lambda job: [(0, job.item.size)], connections=2)
+    rng = scheduler.next()
+    assert rng is not None
+    rng.asked = 7 * MIB  # a request in flight up to 7 MiB
+    scheduler.flowing(rng)
+    helper = scheduler.next()
+    assert helper is not None and helper.pos == 7 * MIB and rng.end == 7 * MIB
 
 
 def test_the_file_is_finished_once_and_failures_are_reported_once() -> None:

@@ -183,7 +183,9 @@ class _Pool:
         self.cache = cache
         self.owner = owner
         self.limiter = RateLimiter(settings.max_rate)
-        self.scheduler = Scheduler(plan.fetch_order(), self._open, split=settings.workers > 1)
+        self.scheduler = Scheduler(
+            plan.fetch_order(), self._open, split=settings.workers > 1, connections=settings.workers
+        )
         self.transfers: dict[FileJob, Transfer] = {}
         self.started: dict[str, float] = {}
         self.outcomes: dict[str, FileOutcome] = {}

@@ -25,7 +25,7 @@ from wanmodels.planner import PlannedFile
 from wanmodels.progress import ProgressSink
 from wanmodels.ratelimit import RateLimiter
 from wanmodels.remote import ByteSource
-from wanmodels.scheduler import FileJob, Range, Scheduler, request_span
+from wanmodels.scheduler import FileJob, Range, Scheduler
 
 RETRY_AFTER_CAP: Final = 60.0
 FIRST_WAIT: Final = 0.5
@@ -204,18 +204,15 @@ def _stream_once(
     cancel: threading.Event,
 ) -> None:
     item = transfer.item
-    end = scheduler.limit(rng)
-    # A bounded request: when another connection takes over this range's tail, little of
-    # what the server already pushed into the socket is wasted.
-    stop = end if rng.job.single else min(end, rng.pos + request_span(item.size))
+    stop = scheduler.request(rng)
     asked = None if stop >= item.size else stop  # to the file's end: a plain GET when from 0
     with transfer.lock:
         transfer.requests += 1
     with source.open_range(item.repo_id, item.commit, item.repo_path, start=rng.pos, end=asked) as stream:
-        if stream.offset != rng.pos:
-            if stream.offset != 0:
-                msg = f"the server sent '{item.repo_path}' from byte {stream.offset}, not {rng.pos}"
-                raise HubError(msg, repo_id=item.repo_id, revision=item.commit)
+        if stream.offset != rng.pos and not stream.whole:
+            msg = f"the server sent '{item.repo_path}' from byte {stream.offset}, not {rng.pos}"
+            raise HubError(msg, repo_id=item.repo_id, revision=item.commit)
+        if stream.whole:
             # The server ignores Range: this file continues as one stream from byte 0.
             sink.advance(item, -transfer.part.done_bytes)
             scheduler.single_stream(rng.job, rng)

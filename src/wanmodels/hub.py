@@ -130,10 +130,12 @@ class Hub:
                     response.read()  # hf_raise_for_status reads the error body
                 hf_raise_for_status(response)
                 length = response.headers.get("Content-Length")
+                ranged = response.status_code == 206
                 yield Stream(
-                    offset=start if response.status_code == 206 else 0,
+                    offset=start if ranged else 0,
                     length=int(length) if length and length.isdigit() else None,
                     chunks=response.iter_bytes(),
+                    whole=not ranged and "Range" in headers,
                 )
             finally:
                 response.close()

@@ -38,13 +38,14 @@ class RemoteRepo:
 class Stream:
     """An open read of a file: where its bytes start, how many follow, and the bytes.
 
-    `offset` may be 0 although a later start was asked for: a server that ignores `Range`
-    sends the whole file, and the reader must notice.
+    A server that ignores `Range` sends the whole file (`whole`, `offset` 0) whatever was
+    asked for, and the reader must notice.
     """
 
     offset: int
     length: int | None
     chunks: Iterator[bytes]
+    whole: bool = False
 
 
 class ByteSource(Protocol):

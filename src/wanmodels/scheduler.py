@@ -6,6 +6,11 @@ in flight. That is how one 30 GB file and three small ones fill a link whose CDN
 each connection. Ranges never get smaller than a minimum that grows with the file, so a
 huge file becomes hundreds of requests, not thousands. A file whose server ignores
 `Range` is never split.
+
+A range is fetched as a series of requests (spans) that shrink as the plan nears its end.
+A takeover only ever claims bytes no request has asked for yet, so no byte the server has
+already pushed into a socket is wasted; and short spans at the end keep the last seconds
+balanced across connections.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from wanmodels.planner import PlannedFile
 
 MIN_SEGMENT: Final = 1 << 20
 MAX_SEGMENTS: Final = 256  # per file: above MIN_SEGMENT * this, ranges grow with the file
-MIN_SPAN: Final = 16 << 20
+MAX_SPAN: Final = 256 << 20
 _ALIGN: Final = 64 << 10
 
 
@@ -31,9 +36,15 @@ def min_segment(size: int) -> int:
     return max(MIN_SEGMENT, size // MAX_SEGMENTS)
 
 
-def request_span(size: int) -> int:
-    """The most one request asks for: long enough that its round trip is noise."""
-    return max(MIN_SPAN, min_segment(size))
+def request_span(size: int, left: int, connections: int) -> int:
+    """How much one request asks for, with `left` bytes of the plan still to arrive.
+
+    Large while much is left (a round trip per few seconds of transfer is noise), about a
+    half-share per connection towards the end (so an idle connection can take over a
+    tail), never below the file's minimum segment.
+    """
+    share = left // max(1, 2 * connections)
+    return max(min_segment(size), min(MAX_SPAN, share))
 
 
 class Released(Enum):
@@ -52,6 +63,7 @@ class Range:
     pos: int
     end: int
     flowing: bool = False  # bytes are arriving: only such a range is worth splitting
+    asked: int = 0  # where the current request stops: bytes before it are spoken for
 
     @property
     def left(self) -> int:
@@ -89,9 +101,13 @@ class Scheduler:
         open_job: Callable[[FileJob], list[Extent]],
         *,
         split: bool = True,
+        connections: int = 1,
     ) -> None:
         self._lock = threading.Condition()
+        items = list(items)
         self._unstarted: deque[FileJob] = deque(FileJob(item) for item in items)
+        self._left = sum(item.to_fetch for item in items)
+        self._connections = connections
         self._jobs: list[FileJob] = []
         self._open_job = open_job
         self._split = split
@@ -138,24 +154,25 @@ class Scheduler:
     def _steal(self) -> Range | None:
         if not self._split:
             return None
-        best: Range | None = None
+        best: tuple[int, Range, int] | None = None
         for job in self._jobs:
             if job.single or job.error is not None:
                 continue
             for rng in job.active:
                 # A range whose server is failing gets no helpers: they would only fail too.
-                if not rng.flowing or rng.left < 2 * min_segment(job.item.size):
+                if not rng.flowing:
                     continue
-                if best is None or rng.left > best.left:
-                    best = rng
+                # Half of what is left, but never bytes its request already asked for.
+                cut = max(rng.asked, rng.pos + rng.left // 2)
+                cut += -cut % _ALIGN
+                taken = rng.end - cut
+                if taken >= min_segment(job.item.size) and (best is None or taken > best[0]):
+                    best = (taken, rng, cut)
         if best is None:
             return None
-        mid = best.pos + best.left // 2
-        mid -= mid % _ALIGN
-        if mid <= best.pos:
-            return None
-        old_end, best.end = best.end, mid
-        return self._activate(best.job, mid, old_end)
+        _, victim, cut = best
+        old_end, victim.end = victim.end, cut
+        return self._activate(victim.job, cut, old_end)
 
     def _activate(self, job: FileJob, start: int, end: int) -> Range:
         rng = Range(job, start, end)
@@ -164,11 +181,23 @@ class Scheduler:
 
     # -- what workers report -------------------------------------------------------------------
 
+    def request(self, rng: Range) -> int:
+        """Where the next request for `rng` should stop; bytes before it are no longer up for takeover."""
+        with self._lock:
+            if rng.job.single:
+                stop = rng.end
+            else:
+                span = request_span(rng.job.item.size, self._left, self._connections)
+                stop = min(rng.end, rng.pos + span)
+            rng.asked = stop
+            return stop
+
     def advance(self, rng: Range, nbytes: int) -> int:
         """Move `rng` on by `nbytes` just written; returns how many of them were still wanted."""
         with self._lock:
             wanted = max(0, min(nbytes, rng.end - rng.pos))
             rng.pos += wanted
+            self._left -= wanted
             return wanted
 
     def flowing(self, rng: Range, flowing: bool = True) -> None:
@@ -229,8 +258,9 @@ class Scheduler:
             for other in job.active:
                 if other is not rng:
                     other.end = other.pos
+            self._left += rng.pos  # those bytes will come again
             rng.pos = 0
-            rng.end = job.item.size
+            rng.end = rng.asked = job.item.size
             self._lock.notify_all()
 
     def restart(self, job: FileJob) -> None:
