@@ -38,6 +38,7 @@ DOWNLOAD_EXAMPLES: Final = [
     "wanmodels download                       (the default stack into ./models, about 69 GB)",
     "wanmodels download -m wan2.1-comfyui --root ~/ComfyUI/models",
     "wanmodels download --max-rate 20M        (leave bandwidth for others)",
+    "wanmodels download --reuse-from ~/ComfyUI/models   (take files already there instead of fetching)",
     "wanmodels download --frozen --json       (CI: exactly the lockfile, machine-readable)",
 ]
 VERIFY_EXAMPLES: Final = [
@@ -174,8 +175,28 @@ def download(
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
     prune: PruneOpt = False,
+    reuse_from: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reuse-from",
+            metavar="DIR",
+            help="Take files already in this wanmodels root or model folder instead of fetching them "
+            "(repeatable; also $WANMODELS_REUSE_FROM). The Hugging Face cache is always looked in.",
+            show_default=False,
+        ),
+    ] = None,
+    no_reuse: Annotated[
+        bool,
+        typer.Option(
+            "--no-reuse", help="Fetch every byte from the network: use no file already on this machine."
+        ),
+    ] = False,
 ) -> None:
-    """Fetch every selected file, resumably, and place it only once its hash matches."""
+    """Fetch every selected file, resumably, and place it only once its hash matches.
+
+    Files already on this machine (the Hugging Face cache, --reuse-from folders, this root,
+    the same file selected twice) are hard-linked or copied instead, after a hash check.
+    """
 
     def run() -> int:
         from wanmodels.documents import download_json
@@ -183,7 +204,13 @@ def download(
         from wanmodels.report import render_download
 
         settings = resolve_settings(
-            workers=workers, offline=offline, timeout=timeout, wait_for_lock=not no_wait, max_rate=max_rate
+            workers=workers,
+            offline=offline,
+            timeout=timeout,
+            wait_for_lock=not no_wait,
+            max_rate=max_rate,
+            reuse=not no_reuse,
+            reuse_from=tuple(reuse_from or ()),
         )
         loaded = _open(manifest, root)
         console = _console(no_color)

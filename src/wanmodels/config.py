@@ -7,6 +7,11 @@ Environment variables read here (and only here), at call time:
 - `WANMODELS_MAX_RATE`: download rate limit for all connections together (`500K`, `12M`, `1G`).
 - `WANMODELS_RETRY_WAIT`: longest wait between retries, seconds (default 8).
 - `WANMODELS_DEBUG`: show tracebacks for expected errors.
+- `WANMODELS_REUSE_FROM`: folders to take already-downloaded files from (`os.pathsep`-separated),
+  added to `--reuse-from`.
+- `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `HF_HOME`, `XDG_CACHE_HOME`: where huggingface_hub
+  keeps its cache, resolved as huggingface_hub 2.4 does (`constants.py`), so files it already
+  holds are placed instead of downloaded.
 - `HF_ENDPOINT`, `HF_HUB_OFFLINE`, `HF_HUB_DOWNLOAD_TIMEOUT`: the Hub's own settings, honoured.
   `HF_TOKEN` and the saved login are read by huggingface_hub itself and never touched here.
 """
@@ -41,6 +46,9 @@ class Settings:
     retry_wait: float = DEFAULT_RETRY_WAIT
     wait_for_lock: bool = True
     max_rate: int | None = None  # bytes per second for all connections together
+    reuse: bool = True  # place files already on this machine instead of fetching them
+    hf_cache: Path | None = None  # huggingface_hub's cache to look in (resolve_settings finds it)
+    reuse_from: tuple[Path, ...] = ()  # other wanmodels roots and model folders to look in
 
 
 def parse_bool(name: str, value: str | None, default: bool = False) -> bool:
@@ -80,11 +88,17 @@ def resolve_settings(
     timeout: float | None = None,
     wait_for_lock: bool = True,
     max_rate: str | None = None,
+    reuse: bool = True,
+    reuse_from: tuple[str, ...] = (),
 ) -> Settings:
     """Combine flags with the environment into `Settings`.
 
+    With `reuse` (the default), files are looked for in huggingface_hub's cache and in the
+    `reuse_from` folders (plus `$WANMODELS_REUSE_FROM`) before the network is asked.
+
     Raises:
-        UsageError: an environment variable holds a value that cannot be parsed.
+        UsageError: an environment variable holds a value that cannot be parsed, or a
+            `reuse_from` folder does not exist.
     """
     env = os.environ
     if workers is None:
@@ -106,6 +120,9 @@ def resolve_settings(
         rate = _rate(max_rate, "--max-rate")
     else:
         rate = _rate(env.get("WANMODELS_MAX_RATE"), "WANMODELS_MAX_RATE")
+    if not reuse and reuse_from:
+        msg = "--no-reuse and --reuse-from contradict each other"
+        raise UsageError(msg, hint="Drop one of them.")
     return Settings(
         endpoint=endpoint,
         offline=offline,
@@ -114,7 +131,41 @@ def resolve_settings(
         retry_wait=retry_wait,
         wait_for_lock=wait_for_lock,
         max_rate=rate,
+        reuse=reuse,
+        hf_cache=hf_hub_cache() if reuse else None,
+        reuse_from=_reuse_dirs(reuse_from) if reuse else (),
     )
+
+
+def hf_hub_cache() -> Path:
+    """The cache huggingface_hub would use: `HF_HUB_CACHE`, else `HUGGINGFACE_HUB_CACHE`, else
+    `$HF_HOME/hub`, where `HF_HOME` defaults to `$XDG_CACHE_HOME/huggingface` or `~/.cache/huggingface`.
+    """
+    env = os.environ
+
+    def expand(value: str) -> str:
+        return os.path.expandvars(os.path.expanduser(value))
+
+    default_home = os.path.join(os.path.expanduser("~"), ".cache")
+    home = expand(
+        env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or default_home, "huggingface")
+    )
+    legacy = env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
+    return Path(expand(env.get("HF_HUB_CACHE") or legacy))
+
+
+def _reuse_dirs(flags: tuple[str, ...]) -> tuple[Path, ...]:
+    """`--reuse-from` folders, then `$WANMODELS_REUSE_FROM`'s; each must be an existing folder."""
+    from_env = [p for p in os.environ.get("WANMODELS_REUSE_FROM", "").split(os.pathsep) if p.strip()]
+    dirs: list[Path] = []
+    for value, name in [(f, "--reuse-from") for f in flags] + [(e, "WANMODELS_REUSE_FROM") for e in from_env]:
+        path = Path(value).expanduser().resolve()
+        if not path.is_dir():
+            msg = f"{name} {value!r} is not a folder"
+            raise UsageError(msg, hint="Give a wanmodels root or a folder of model files that exists.")
+        if path not in dirs:
+            dirs.append(path)
+    return tuple(dirs)
 
 
 def _rate(value: str | None, name: str) -> int | None:

@@ -30,13 +30,14 @@ from wanmodels.fetch import Transfer, finish, stream_range
 from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest
 from wanmodels.partial import Extent
-from wanmodels.planner import Action, Plan, PlannedFile, Selection, make_plan
+from wanmodels.planner import Action, Plan, PlannedFile, Selection, make_plan, with_origins
 from wanmodels.progress import NullProgress, ProgressSink
 from wanmodels.pruner import prune_with
 from wanmodels.ratelimit import RateLimiter
 from wanmodels.remote import ByteSource
 from wanmodels.resolve import resolve_selections, save_lock
 from wanmodels.results import DownloadResult, FileOutcome, ModelResult, Source
+from wanmodels.reuse import Finder, Reuser, copy_bytes
 from wanmodels.scheduler import FileJob, Released, Scheduler
 from wanmodels.state import Hashing, StateCache, partial_folder, work_dir
 
@@ -58,20 +59,29 @@ def plan(
     Raises:
         ManifestError, LockError, SelectionError, HubError: as for `download`.
     """
-    selections, _ = resolve_selections(
-        manifest, manifest.select(names), settings or Settings(), source=source
-    )
-    return _plan(manifest, selections, StateCache(manifest.root), repair=repair)
+    settings = settings or Settings()
+    selections, _ = resolve_selections(manifest, manifest.select(names), settings, source=source)
+    cache = StateCache(manifest.root)
+    return _plan(manifest, selections, cache, repair=repair, finder=Finder(manifest.root, settings, cache))
 
 
-def _plan(manifest: Manifest, selections: tuple[Selection, ...], cache: StateCache, *, repair: bool) -> Plan:
-    """Compare the selections with the disk; `repair` re-hashes instead of trusting the cache."""
+def _plan(
+    manifest: Manifest,
+    selections: tuple[Selection, ...],
+    cache: StateCache,
+    *,
+    repair: bool,
+    finder: Finder,
+) -> Plan:
+    """Compare the selections with the disk; `repair` re-hashes instead of trusting the cache.
+    Unless `settings.reuse` is off, files get their bytes from this machine where it has them."""
     hashing = Hashing.ALWAYS if repair else Hashing.CHANGED
-    return make_plan(
+    planned = make_plan(
         manifest.root,
         selections,
         lambda item: cache.inspect(item.local_path, item.remote.size, item.remote.digest, hashing=hashing),
     )
+    return with_origins(planned, finder.find) if finder.settings.reuse else planned
 
 
 def download(
@@ -115,26 +125,30 @@ def download(
     with root_lock(manifest.root, settings, sink, enabled=not dry_run):
         selections, lock = resolve_selections(manifest, specs, settings, frozen=frozen, source=source)
         cache = StateCache(manifest.root)
-        plan = _plan(manifest, selections, cache, repair=repair)
+        finder = Finder(manifest.root, settings, cache)
+        plan = _plan(manifest, selections, cache, repair=repair, finder=finder)
         if dry_run:
             planned = tuple(_unfetched(m.spec.name, m.spec.repo, m.commit, m.files) for m in plan.models)
             pruned = prune_with(cache, manifest, names, settings=settings, dry_run=True) if prune else None
             return DownloadResult(plan, planned, True, time.monotonic() - started, pruned=pruned)
         if plan.to_fetch and settings.offline:
-            todo = plan.fetch_order()
-            missing = ", ".join(f.local_path for f in todo[:5])
-            msg = f"{len(todo)} file(s) need the network, but offline mode is on: {missing}"
-            raise OfflineError(msg, hint="Unset HF_HUB_OFFLINE / drop --offline to fetch them.")
-        check_space(manifest.root, plan.to_fetch)
+            raise _offline(plan)
+        check_space(manifest.root, plan.to_fetch + copy_bytes(plan))
         sink.plan_ready(plan)
-        outcomes: dict[str, FileOutcome] = {}
-        if plan.to_fetch:
+
+        def fetch(todo: Plan) -> dict[str, FileOutcome]:
+            nonlocal source
+            if settings.offline:  # a reuse candidate turned out damaged
+                raise _offline(todo)
             if source is None:
                 from wanmodels.hub import Hub
 
                 source = Hub(settings)
-            pool = _Pool(plan, source, settings, sink, cancel, cache, manifest.identity)
-            outcomes = pool.run()
+            return _Pool(todo, source, settings, sink, cancel, cache, manifest.identity).run()
+
+        # Reused files are placed before the network pool starts, this run's twins after it.
+        reuser = Reuser(finder, cache, manifest.identity, sink, cancel)
+        outcomes = reuser.provide(plan, fetch)
         for item in plan.unique_files:
             if item.action is Action.KEEP:
                 cache.claim(item.local_path, manifest.identity)
@@ -151,6 +165,13 @@ def download(
     return DownloadResult(
         plan, tuple(models), False, time.monotonic() - started, lock_written=lock_written, pruned=pruned
     )
+
+
+def _offline(plan: Plan) -> OfflineError:
+    todo = plan.fetch_order()
+    missing = ", ".join(f.local_path for f in todo[:5])
+    msg = f"{len(todo)} file(s) need the network, but offline mode is on: {missing}"
+    return OfflineError(msg, hint="Unset HF_HUB_OFFLINE / drop --offline to fetch them.")
 
 
 def _update_lock(manifest: Manifest, lock: Lockfile | None, selections: tuple[Selection, ...]) -> Path | None:
@@ -364,4 +385,6 @@ def _not_fetched(item: PlannedFile) -> FileOutcome:
 
 
 def _unfetched(name: str, repo: str, commit: str, files: tuple[PlannedFile, ...]) -> ModelResult:
-    return ModelResult(name, repo, commit, tuple(FileOutcome.of(f, ok=True) for f in files))
+    return ModelResult(
+        name, repo, commit, tuple(FileOutcome.of(f, ok=True, source=Source.planned(f)) for f in files)
+    )

@@ -1,8 +1,8 @@
 """What needs doing: select each entry's files, map them into the root, decide per file.
 
-Pure functions over data: a repo listing (or the lockfile) and what the disk holds go in,
-a `Plan` comes out. Nothing here touches the network, so `--dry-run` is free and every
-rule is testable without a server.
+Pure functions over data: a repo listing (or the lockfile), what the disk holds and where
+else this machine holds the same bytes go in, a `Plan` comes out. Nothing here touches the
+network, so `--dry-run` is free and every rule is testable without a server.
 """
 
 from __future__ import annotations
@@ -29,6 +29,22 @@ class Action(str, Enum):
     DOWNLOAD = "download"  # missing: fetch from byte 0
     RESUME = "resume"  # a partial download exists: continue from its length
     REPLACE = "replace"  # on disk but wrong: fetch, then swap in atomically
+
+
+class Origin(str, Enum):
+    """Where the bytes of a file that needs them will come from."""
+
+    NETWORK = "network"
+    HF_CACHE = "hf-cache"  # huggingface_hub's cache, found by digest
+    LOCAL = "local"  # another file on this machine: this root, a --reuse-from folder, a twin in this run
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A file elsewhere on this machine that should hold a planned file's bytes (unproven until hashed)."""
+
+    origin: Origin
+    path: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +107,23 @@ class PlannedFile:
     digest: Digest
     action: Action
     present: int  # bytes already usable: the whole file for KEEP, the part's length for RESUME
+    origin: Origin = Origin.NETWORK  # where the bytes come from, when it needs any
+    reuse_from: Path | None = None  # the file to link or copy, for HF_CACHE and LOCAL
+    twin_of: str | None = None  # the local path of this run's file with the same bytes, placed first
+
+    @property
+    def needs_bytes(self) -> bool:
+        return self.action is not Action.KEEP
 
     @property
     def to_fetch(self) -> int:
-        return 0 if self.action is Action.KEEP else self.size - self.present
+        """Bytes this file will take from the network (0 when it is kept or reused)."""
+        return self.size - self.present if self.needs_bytes and self.origin is Origin.NETWORK else 0
+
+    @property
+    def to_reuse(self) -> int:
+        """Bytes this file will take from a file already on this machine."""
+        return self.size if self.needs_bytes and self.origin is not Origin.NETWORK else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +182,19 @@ class Plan:
     def present(self) -> int:
         return sum(f.present for f in self.unique_files)
 
+    @property
+    def to_reuse(self) -> int:
+        return sum(f.to_reuse for f in self.unique_files)
+
     def fetch_order(self) -> tuple[PlannedFile, ...]:
-        """Files that need bytes, largest first, so big transfers start while small ones fill in."""
-        todo = [f for f in self.unique_files if f.action is not Action.KEEP]
+        """Files that need the network, largest first, so big transfers start while small ones fill in."""
+        todo = [f for f in self.unique_files if f.needs_bytes and f.origin is Origin.NETWORK]
         return tuple(sorted(todo, key=lambda f: (-f.to_fetch, f.local_path)))
+
+    def reused(self) -> tuple[PlannedFile, ...]:
+        """Files placed from this machine: those from elsewhere first, then this run's twins."""
+        todo = [f for f in self.unique_files if f.to_reuse]
+        return tuple(sorted(todo, key=lambda f: (f.twin_of is not None, f.local_path)))
 
 
 def matches(path: str, patterns: Iterable[str]) -> bool:
@@ -322,6 +360,47 @@ def make_plan(
             )
         models.append(ModelPlan(spec=sel.spec, commit=sel.commit, files=tuple(planned)))
     return Plan(root=root, models=tuple(models))
+
+
+def with_origins(plan: Plan, find: Callable[[PlannedFile], Found | None]) -> Plan:
+    """Say where each file that needs bytes gets them, so no byte is fetched twice.
+
+    Files with one digest form a group. If one of them is already in place, the others are
+    copied from it. Otherwise one of them (the one with most bytes of a partial download) is
+    looked for with `find`, and fetched from the network when it is not found; the others are
+    its twins, placed from it afterwards. A reused file needs no partial download, so it is
+    planned as a plain `download` (or `replace`) with nothing present.
+    """
+    groups: dict[tuple[Digest, int], list[PlannedFile]] = {}
+    for f in plan.unique_files:
+        groups.setdefault((f.digest, f.size), []).append(f)
+    origins: dict[str, tuple[Origin, Path | None, str | None]] = {}
+    for group in groups.values():
+        need = [f for f in group if f.needs_bytes]
+        if not need:
+            continue
+        kept = next((f for f in group if not f.needs_bytes), None)
+        if kept is not None:
+            for f in need:
+                origins[f.local_path] = (Origin.LOCAL, plan.root / kept.local_path, None)
+            continue
+        leader = max(need, key=lambda f: f.present)  # max() keeps the first of equals: manifest order
+        found = find(leader)
+        if found is not None:
+            origins[leader.local_path] = (found.origin, found.path, None)
+        for f in need:
+            if f is not leader:
+                origins[f.local_path] = (Origin.LOCAL, plan.root / leader.local_path, leader.local_path)
+
+    def decide_origin(f: PlannedFile) -> PlannedFile:
+        if f.local_path not in origins:
+            return f
+        origin, path, twin_of = origins[f.local_path]
+        action = Action.DOWNLOAD if f.action is Action.RESUME else f.action
+        return replace(f, action=action, present=0, origin=origin, reuse_from=path, twin_of=twin_of)
+
+    models = tuple(replace(m, files=tuple(decide_origin(f) for f in m.files)) for m in plan.models)
+    return replace(plan, models=models)
 
 
 def _source(sel: Selection, item: SelectedFile) -> str:

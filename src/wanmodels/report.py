@@ -75,22 +75,30 @@ class LineProgress(NullProgress):
 
     def plan_ready(self, plan: Plan) -> None:
         n = len(plan.fetch_order())
+        reused = f", {human_bytes(plan.to_reuse)} reused from this machine" if plan.to_reuse else ""
         if n:
             self.message(
                 f"fetching {count(n, 'file')}, {human_bytes(plan.to_fetch)} "
-                f"({human_bytes(plan.present)} already present) into {plan.root}"
+                f"({human_bytes(plan.present)} already present{reused}) into {plan.root}"
+            )
+        elif plan.to_reuse:
+            self.message(
+                f"placing {count(len(plan.reused()), 'file')}, {human_bytes(plan.to_reuse)}, from files "
+                f"already on this machine into {plan.root}: nothing to download"
             )
 
     def model_finished(self, model: ModelPlan, outcomes: tuple[FileOutcome, ...]) -> None:
         failed = sum(not o.ok for o in outcomes)
         fetched = sum(o.bytes_fetched for o in outcomes)
+        reused = sum(o.size for o in outcomes if o.source.is_reuse)
         where = f"[{model.spec.repo}@{model.commit[:12]}]"
         if failed:
             self.message(f"{model.spec.name}: FAILED, {failed} of {count(len(outcomes), 'file')} {where}")
         else:
+            also = f", reused {human_bytes(reused)}" if reused else ""
             self.message(
                 f"{model.spec.name}: ok, {count(len(outcomes), 'file')}, {human_bytes(model.size)}, "
-                f"fetched {human_bytes(fetched)} {where}"
+                f"fetched {human_bytes(fetched)}{also} {where}"
             )
 
 
@@ -173,17 +181,19 @@ def render_download(result: DownloadResult, console: Console, *, quiet: bool = F
         return
     if result.dry_run:
         _render_plan(plan, console)
+        reuse = f"{human_bytes(plan.to_reuse)} reused from this machine, " if plan.to_reuse else ""
         console.print(
             f"{count(len(plan.unique_files), 'file')}: {human_bytes(plan.to_fetch)} to fetch, "
-            f"{human_bytes(plan.present)} already present",
+            f"{reuse}{human_bytes(plan.present)} already present",
             markup=False,
         )
     else:
         failed = sum(not m.ok for m in result.models)
         state = "ok" if not failed else f"{failed} of {count(len(result.models), 'model')} failed"
+        reused = f", reused {human_bytes(result.bytes_reused)}" if result.bytes_reused else ""
         console.print(
             f"{state}: {count(len(plan.unique_files), 'file')} in {count(len(result.models), 'model')}, "
-            f"fetched {human_bytes(result.bytes_fetched)} in {result.seconds:.1f}s",
+            f"fetched {human_bytes(result.bytes_fetched)}{reused} in {result.seconds:.1f}s",
             markup=False,
         )
         if result.lock_written is not None:
@@ -195,18 +205,23 @@ def _render_plan(plan: Plan, console: Console) -> None:
     if len(plan.files) > TABLE_ROWS:
         # A rich table of thousands of rows costs seconds to lay out: summarise per entry.
         for m in plan.models:
+            reused = sum(f.to_reuse for f in m.files)
             console.print(
                 f"{m.spec.name}: {count(len(m.files), 'file')}, {human_bytes(m.to_fetch)} to fetch, "
-                f"{human_bytes(m.present)} present (--json lists every file)",
+                + (f"{human_bytes(reused)} reused, " if reused else "")
+                + f"{human_bytes(m.present)} present (--json lists every file)",
                 markup=False,
             )
         return
     table = Table(title=f"plan for {plan.root}", show_edge=False)
-    for col in ("entry", "file", "size", "action"):
+    for col in ("entry", "file", "size", "action", "from"):
         table.add_column(col, justify="right" if col == "size" else "left")
     for f in plan.files:
-        table.add_row(f.entry, f.local_path, human_bytes(f.size), f.action.value)
+        origin = f.origin.value if f.needs_bytes else ""
+        table.add_row(f.entry, f.local_path, human_bytes(f.size), f.action.value, origin)
     console.print(table)
+    for f in plan.reused():
+        console.print(f"  {f.local_path} <- {f.reuse_from}", markup=False)
 
 
 def render_pruned(pruned: PruneResult | None, console: Console) -> None:

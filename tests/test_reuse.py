@@ -1,0 +1,399 @@
+"""Reuse: files already on this machine (huggingface_hub's cache, other roots and folders, this
+run's twins) are placed instead of downloaded, and only after their bytes hash right."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli, write_manifest
+from tests.fixtures import VAE_REPO_ID, seed_repos
+from tests.hubserver import HubServer, client_env
+from tests.test_reliability import small_disk
+from wanmodels.config import Settings, hf_hub_cache, resolve_settings
+from wanmodels.errors import IntegrityError, UsageError
+from wanmodels.integrity import Digest, hash_file
+from wanmodels.planner import Action, Found, ModelPlan, Origin, Plan, PlannedFile, with_origins
+from wanmodels.reuse import Finder, place_reused
+from wanmodels.state import StateCache
+
+LARGEST = "diffusion_pytorch_model-00001-of-00003.safetensors"
+WAN = "Wan-AI/Wan2.1-I2V-14B-480P"
+TWICE = """\
+version: 1
+root: ./models
+models:
+  - name: vae-a
+    repo: stabilityai/sd-vae-ft-mse
+    folder: vae-a
+    include: ["config.json", "*.safetensors"]
+  - name: vae-b
+    repo: stabilityai/sd-vae-ft-mse
+    folder: vae-b
+    include: ["config.json", "*.safetensors"]
+"""
+
+
+def fill_hf_cache(hub: HubServer, home: Path, *repo_ids: str) -> Path:
+    """Download whole repos with huggingface_hub itself into `home/hf` (an HF_HOME); return it."""
+    code = "import sys\nfrom huggingface_hub import snapshot_download as get\nfor r in sys.argv[1:]: get(r)"
+    subprocess.run(
+        [sys.executable, "-c", code, *repo_ids],
+        env=client_env(hub, home),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return home / "hf"
+
+
+def blob(hf_home: Path, hub: HubServer, repo_id: str, path: str) -> Path:
+    return (
+        hf_home
+        / "hub"
+        / f"models--{repo_id.replace('/', '--')}"
+        / "blobs"
+        / hub.file_info(repo_id, path).etag
+    )
+
+
+def files_of(doc: dict) -> list[dict]:
+    return [f for m in doc["models"] for f in m["files"]]
+
+
+# -- huggingface_hub's cache ------------------------------------------------------------------------
+
+
+def test_files_in_the_hf_cache_need_no_request_and_verify_full(
+    cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path
+) -> None:
+    hf_home = fill_hf_cache(hub, tmp_path, *seed_repos())
+    assert cli("lock", HF_HOME=str(hf_home)).returncode == 0
+    hub.clear_log()
+    plan = cli("download", "--dry-run", "--json", HF_HOME=str(hf_home)).json()
+    assert plan["bytes"]["to_fetch"] == 0 and plan["bytes"]["to_reuse"] == plan["bytes"]["total"]
+    assert {f["source"] for f in files_of(plan)} == {"hf-cache"}
+    assert all(f["reuse_from"].startswith(str(hf_home / "hub")) for f in files_of(plan))
+
+    run = cli("download", "--json", HF_HOME=str(hf_home))
+    assert run.returncode == 0, run.stderr
+    assert hub.requests == []  # not one request: the lockfile pins, the cache holds every byte
+    doc = run.json()
+    assert doc["bytes"]["fetched"] == 0 and doc["bytes"]["reused"] == doc["bytes"]["total"]
+    assert {(f["source"], f["origin"]) for f in files_of(doc)} == {("hf-cache", "hf-cache")}
+    assert "reused 15 files already on this machine: 15 hard-linked" in run.stderr
+    assert "reused 161.8 KiB" in run.stderr.splitlines()[-1]
+    target = workdir / "models" / "wan2.1-i2v" / LARGEST
+    assert os.path.samefile(target, blob(hf_home, hub, WAN, LARGEST))  # a hard link: no extra space
+    check = cli("verify", "--full")
+    assert check.returncode == 0, check.stderr
+    assert hub.requests == []
+
+
+def test_without_a_lockfile_only_the_listing_is_requested(
+    cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path
+) -> None:
+    hf_home = fill_hf_cache(hub, tmp_path, *seed_repos())
+    hub.clear_log()
+    run = cli("download", HF_HOME=str(hf_home))
+    assert run.returncode == 0, run.stderr
+    assert hub.gets() == []
+    assert all(r.file is None for r in hub.requests)  # metadata only, no file bytes
+
+
+def test_damaged_blob_is_caught_and_fetched_instead(
+    cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path
+) -> None:
+    hf_home = fill_hf_cache(hub, tmp_path, WAN)
+    damaged = blob(hf_home, hub, WAN, LARGEST)
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one flipped byte
+    damaged.write_bytes(bytes(data))
+    write_manifest(workdir / "w.yaml", f"version: 1\nmodels:\n  - name: wan\n    repo: {WAN}\n")
+    hub.clear_log()
+    run = cli("download", "-m", "w.yaml", "--json", HF_HOME=str(hf_home))
+    assert run.returncode == 0, run.stderr
+    assert f"'wan/{LARGEST}': the copy in the Hugging Face cache" in run.stderr
+    assert "is damaged" in run.stderr and "fetching it from the network instead" in run.stderr
+    assert [r.file for r in hub.gets()] == [LARGEST]
+    by_path = {f["path"]: f for f in files_of(run.json())}
+    assert (by_path[f"wan/{LARGEST}"]["origin"], by_path[f"wan/{LARGEST}"]["source"]) == (
+        "hf-cache",
+        "network",
+    )
+    target = workdir / "models" / "wan" / LARGEST
+    assert target.read_bytes() == seed_repos()[WAN][LARGEST]
+    assert not os.path.samefile(target, damaged)
+    assert cli("verify", "-m", "w.yaml", "--full").returncode == 0
+    assert not list((workdir / "models" / "wan").glob(".*.reuse"))  # no temp file left behind
+
+
+def test_cache_on_another_filesystem_is_copied(
+    cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path
+) -> None:
+    with small_disk(tmp_path / "other-fs", "16m") as other:
+        hf_home = fill_hf_cache(hub, other, *seed_repos())
+        assert cli("lock", HF_HOME=str(hf_home)).returncode == 0
+        hub.clear_log()
+        run = cli("download", HF_HOME=str(hf_home))
+        assert run.returncode == 0, run.stderr
+        assert hub.requests == []
+        assert "0 hard-linked (no extra disk space), 15 copied" in run.stderr
+        target = workdir / "models" / "wan2.1-i2v" / LARGEST
+        assert target.stat().st_nlink == 1
+        assert target.read_bytes() == seed_repos()[WAN][LARGEST]
+        assert cli("verify", "--full").returncode == 0
+
+
+def test_read_only_cache_works(cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path) -> None:
+    hf_home = fill_hf_cache(hub, tmp_path, *seed_repos())
+    assert cli("lock", HF_HOME=str(hf_home)).returncode == 0
+    for top, _, names in os.walk(hf_home):
+        for name in names:
+            if not Path(top, name).is_symlink():
+                Path(top, name).chmod(0o444)
+        Path(top).chmod(0o555)
+    try:
+        hub.clear_log()
+        run = cli("download", HF_HOME=str(hf_home))
+        assert run.returncode == 0, run.stderr
+        assert hub.requests == []
+        assert cli("verify", "--full").returncode == 0
+        assert not any(".reuse" in p.name for p in hf_home.rglob("*"))  # nothing written into the cache
+    finally:
+        for top, _, _ in os.walk(hf_home):
+            Path(top).chmod(0o755)
+
+
+def test_no_reuse_fetches_everything(cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path) -> None:
+    hf_home = fill_hf_cache(hub, tmp_path, *seed_repos())
+    hub.clear_log()
+    run = cli("download", "--no-reuse", "--json", HF_HOME=str(hf_home))
+    assert run.returncode == 0, run.stderr
+    assert len(hub.gets()) == 15
+    assert {f["source"] for f in files_of(run.json())} == {"network"}
+    assert "reused" not in run.stderr
+
+
+# -- this run, this root, other roots and folders -------------------------------------------------------
+
+
+def test_same_file_selected_twice_is_fetched_once(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    write_manifest(workdir / "twice.yaml", TWICE)
+    plan = cli("download", "-m", "twice.yaml", "--dry-run", "--json").json()
+    assert plan["bytes"]["to_fetch"] == plan["bytes"]["total"] // 2
+    hub.clear_log()
+    run = cli("download", "-m", "twice.yaml", "--json")
+    assert run.returncode == 0, run.stderr
+    fetched = sorted(r.file for r in hub.gets())
+    assert fetched == ["config.json", "diffusion_pytorch_model.safetensors"]  # once each
+    sources = {f["path"]: f["source"] for f in files_of(run.json())}
+    assert sources == {
+        "vae-a/config.json": "network",
+        "vae-a/diffusion_pytorch_model.safetensors": "network",
+        "vae-b/config.json": "local",
+        "vae-b/diffusion_pytorch_model.safetensors": "local",
+    }
+    models = workdir / "models"
+    for name in ("config.json", "diffusion_pytorch_model.safetensors"):
+        assert os.path.samefile(models / "vae-a" / name, models / "vae-b" / name)
+    assert cli("verify", "-m", "twice.yaml", "--full").returncode == 0
+
+
+def test_a_second_manifest_in_the_same_root_reuses_the_first_ones_files(
+    cli: Cli, hub: HubServer, workdir: Path
+) -> None:
+    one = "version: 1\nroot: ./models\nmodels:\n  - name: vae\n    repo: stabilityai/sd-vae-ft-mse\n"
+    write_manifest(workdir / "one.yaml", one + '    include: ["*.safetensors"]\n')
+    write_manifest(
+        workdir / "two.yaml", one.replace("name: vae", "name: other") + '    include: ["*.safetensors"]\n'
+    )
+    assert cli("download", "-m", "one.yaml").returncode == 0
+    hub.clear_log()
+    run = cli("download", "-m", "two.yaml")
+    assert run.returncode == 0, run.stderr
+    assert hub.gets() == []
+    assert os.path.samefile(
+        workdir / "models" / "vae" / "diffusion_pytorch_model.safetensors",
+        workdir / "models" / "other" / "diffusion_pytorch_model.safetensors",
+    )
+
+
+def test_reuse_from_another_wanmodels_root(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    assert cli("download").returncode == 0  # fills ./models and pins the preset there
+    shutil.copy(workdir / "models" / ".wanmodels" / "locks" / "wan2.1-i2v.lock", workdir / "pins.lock")
+    hub.clear_log()
+    plan = cli("download", "--root", "other", "--reuse-from", "models", "--dry-run", "--json").json()
+    assert {f["source"] for f in files_of(plan)} == {"local"}
+    run = cli("download", "--root", "other", "--reuse-from", "models")
+    assert run.returncode == 0, run.stderr
+    assert hub.gets() == []
+    assert os.path.samefile(
+        workdir / "other" / "sd-vae" / "config.json", workdir / "models" / "sd-vae" / "config.json"
+    )
+    assert cli("verify", "--root", "other", "--full").returncode == 0
+
+
+def test_reuse_from_a_plain_folder_matches_by_size_then_hash(
+    cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path
+) -> None:
+    plain = tmp_path / "ComfyUI" / "models" / "vae"
+    plain.mkdir(parents=True)
+    data = seed_repos()[VAE_REPO_ID]["diffusion_pytorch_model.safetensors"]
+    (plain / "my_vae.safetensors").write_bytes(data)
+    (plain / "same_size_other_bytes.safetensors").write_bytes(bytes(len(data)))
+    vae = "version: 1\nmodels:\n  - name: vae\n    repo: stabilityai/sd-vae-ft-mse\n"
+    write_manifest(workdir / "v.yaml", vae + '    include: ["*.safetensors"]\n')
+    hub.clear_log()
+    run = cli("download", "-m", "v.yaml", "--json", WANMODELS_REUSE_FROM=str(tmp_path / "ComfyUI"))
+    assert run.returncode == 0, run.stderr
+    assert hub.gets() == []
+    (item,) = files_of(run.json())
+    assert (item["source"], item["reuse_from"]) == ("local", str(plain / "my_vae.safetensors"))
+
+
+def test_reuse_from_a_missing_folder_is_a_usage_error(cli: Cli, workdir: Path) -> None:
+    run = cli("download", "--reuse-from", "nowhere", "--dry-run")
+    assert run.returncode == 2
+    assert "--reuse-from 'nowhere' is not a folder" in run.stderr
+    both = cli("download", "--reuse-from", ".", "--no-reuse", "--dry-run")
+    assert both.returncode == 2 and "contradict" in both.stderr
+
+
+# -- the module's pieces --------------------------------------------------------------------------------
+
+
+def _item(local: str, data: bytes, action: Action = Action.DOWNLOAD, repo: str = "org/a") -> PlannedFile:
+    digest = Digest("sha256", hashlib.sha256(data).hexdigest())
+    return PlannedFile("e", repo, "c" * 40, local, local, len(data), digest, action, 0)
+
+
+def _plan(root: Path, *files: PlannedFile) -> Plan:
+    from wanmodels.manifest import ModelSpec
+
+    spec = ModelSpec(name="e", repo="org/a", folder="e")
+    return Plan(root, (ModelPlan(spec, "c" * 40, files),))
+
+
+def test_with_origins_fetches_each_digest_once_and_prefers_what_is_in_place(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def find(item: PlannedFile) -> Found | None:
+        asked.append(item.local_path)
+        return Found(Origin.HF_CACHE, tmp_path / "blob") if item.local_path == "e/c1" else None
+
+    plan = with_origins(
+        _plan(
+            tmp_path,
+            _item("e/a1", b"A"),
+            _item("e/a2", b"A"),
+            _item("e/b1", b"B", Action.KEEP),
+            _item("e/b2", b"B"),
+            _item("e/c1", b"C"),
+            _item("e/c2", b"C"),
+        ),
+        find,
+    )
+    got = {f.local_path: (f.origin, f.reuse_from, f.twin_of) for f in plan.files}
+    assert got == {
+        "e/a1": (Origin.NETWORK, None, None),
+        "e/a2": (Origin.LOCAL, tmp_path / "e/a1", "e/a1"),
+        "e/b1": (Origin.NETWORK, None, None),
+        "e/b2": (Origin.LOCAL, tmp_path / "e/b1", None),
+        "e/c1": (Origin.HF_CACHE, tmp_path / "blob", None),
+        "e/c2": (Origin.LOCAL, tmp_path / "e/c1", "e/c1"),
+    }
+    assert asked == ["e/a1", "e/c1"]  # one lookup per digest; none for bytes already in place
+    assert [f.local_path for f in plan.fetch_order()] == ["e/a1"]
+    assert plan.to_fetch == 1 and plan.to_reuse == 4
+
+
+def test_finder_hashes_only_files_of_the_right_size(tmp_path: Path) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "right.bin").write_bytes(b"x" * 100)
+    (folder / "same-size.bin").write_bytes(b"y" * 100)
+    (folder / "other-size.bin").write_bytes(b"x" * 101)
+    finder = Finder(tmp_path / "root", Settings(reuse_from=(folder,)), StateCache(tmp_path / "root"))
+    found = finder.find(_item("e/w.bin", b"x" * 100))
+    assert found == Found(Origin.LOCAL, folder / "right.bin")
+    assert len(finder._hashed) <= 2  # never the file of another size
+    assert finder.find(_item("e/none.bin", b"z" * 7)) is None
+
+
+def test_place_reused_never_places_wrong_bytes(tmp_path: Path) -> None:
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"not the right bytes")
+    item = _item("e/file.bin", b"the right bytes....")  # same size
+    with pytest.raises(IntegrityError):
+        place_reused(tmp_path / "root", item, source, vouched=lambda st: False, cancel=threading.Event())
+    assert sorted(p.name for p in (tmp_path / "root" / "e").iterdir()) == []
+
+
+@pytest.mark.parametrize("link", [True, False])
+def test_place_reused_links_or_copies_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, link: bool
+) -> None:
+    if not link:
+        monkeypatch.setattr("wanmodels.reuse._try_link", lambda source, tmp: False)
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"payload" * 1000)
+    source.chmod(0o444)
+    item = _item("e/file.bin", b"payload" * 1000)
+    placed = place_reused(tmp_path / "root", item, source, vouched=lambda st: False, cancel=threading.Event())
+    target = tmp_path / "root" / "e" / "file.bin"
+    assert placed.linked is link
+    assert os.path.samefile(target, source) is link
+    assert hash_file(target, "sha256") == item.digest
+    assert sorted(p.name for p in target.parent.iterdir()) == ["file.bin"]
+    assert stat.S_IMODE(target.stat().st_mode) == (0o444 if link else 0o644 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_hf_hub_cache_is_resolved_like_huggingface_hub(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert hf_hub_cache() == tmp_path / ".cache" / "huggingface" / "hub"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert hf_hub_cache() == tmp_path / "xdg" / "huggingface" / "hub"
+    monkeypatch.setenv("HF_HOME", "~/hfhome")
+    assert hf_hub_cache() == tmp_path / "hfhome" / "hub"
+    monkeypatch.setenv("HUGGINGFACE_HUB_CACHE", str(tmp_path / "legacy"))
+    assert hf_hub_cache() == tmp_path / "legacy"
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "new"))
+    assert hf_hub_cache() == tmp_path / "new"
+    code = "from huggingface_hub import constants; print(constants.HF_HUB_CACHE)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert Path(out.strip()) == hf_hub_cache()
+    assert resolve_settings().hf_cache == tmp_path / "new"
+    assert resolve_settings(reuse=False).hf_cache is None
+    with pytest.raises(UsageError):
+        resolve_settings(reuse_from=(str(tmp_path / "missing"),))
+
+
+def test_dry_run_table_says_where_bytes_come_from(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    write_manifest(workdir / "twice.yaml", TWICE)
+    run = cli("download", "-m", "twice.yaml", "--dry-run")
+    assert run.returncode == 0, run.stderr
+    assert "from" in run.stderr and "local" in run.stderr and "network" in run.stderr
+    assert "reused from this machine" in run.stderr
+    assert (
+        json.loads(cli("download", "-m", "twice.yaml", "--dry-run", "--json").stdout)["bytes"]["to_reuse"] > 0
+    )
