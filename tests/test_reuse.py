@@ -164,7 +164,7 @@ def test_read_only_cache_works(cli: Cli, hub: HubServer, workdir: Path, tmp_path
         Path(top).chmod(0o555)
     try:
         hub.clear_log()
-        run = cli("download", HF_HOME=str(hf_home))
+        run = cli("download", "--offline", HF_HOME=str(hf_home))  # offline is fine: nothing to fetch
         assert run.returncode == 0, run.stderr
         assert hub.requests == []
         assert cli("verify", "--full").returncode == 0
@@ -397,3 +397,21 @@ def test_dry_run_table_says_where_bytes_come_from(cli: Cli, hub: HubServer, work
     assert (
         json.loads(cli("download", "-m", "twice.yaml", "--dry-run", "--json").stdout)["bytes"]["to_reuse"] > 0
     )
+
+
+@pytest.mark.slow
+def test_reuse_benchmark_runs(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.reuse", "--mib", "8", "--repeat", "1"],
+        cwd=root,
+        env=dict(os.environ),  # cleaned by the clean_env fixture; the script starts its own Hub
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "B |" in line]
+    assert len(rows) == 3
+    assert rows[1].split(" | ")[1] == "0 B" and rows[2].split(" | ")[1:3] == ["0 B", "0"]
