@@ -19,11 +19,12 @@ from tests.conftest import Cli, write_manifest
 from tests.fixtures import VAE_REPO_ID, seed_repos
 from tests.hubserver import HubServer, client_env
 from tests.test_reliability import small_disk
+from wanmodels._place import place_reused
 from wanmodels.config import Settings, hf_hub_cache, resolve_settings
 from wanmodels.errors import IntegrityError, UsageError
 from wanmodels.integrity import Digest, hash_file
 from wanmodels.planner import Action, Found, ModelPlan, Origin, Plan, PlannedFile, with_origins
-from wanmodels.reuse import Finder, place_reused
+from wanmodels.reuse import Finder
 from wanmodels.state import StateCache
 
 LARGEST = "diffusion_pytorch_model-00001-of-00003.safetensors"
@@ -344,7 +345,7 @@ def test_place_reused_links_or_copies_atomically(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, link: bool
 ) -> None:
     if not link:
-        monkeypatch.setattr("wanmodels.reuse._try_link", lambda source, tmp: False)
+        monkeypatch.setattr("wanmodels._place._try_link", lambda source, tmp: False)
     source = tmp_path / "source.bin"
     source.write_bytes(b"payload" * 1000)
     source.chmod(0o444)

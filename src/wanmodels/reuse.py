@@ -10,16 +10,14 @@ Where a file of digest D and size N is looked for, in this order:
 huggingface_hub names a blob by its etag: the sha256 of an LFS/Xet file, the git blob sha1
 of a small one, which are exactly the digests a lockfile pins. A candidate is a lead, not a
 proof: its bytes are hashed again as they are placed, and a damaged one is never placed
-(the file is fetched instead, and the run says so). Placing is atomic like a download: a
-hard link (or, across filesystems or when linking is refused, a copy hashed as it is
-written, then fsynced) under a temporary name beside the target, then a rename.
+(the file is fetched instead, and the run says so). Placing is atomic like a download (see
+`wanmodels._place`): a hard link, or a copy, beside the target, then a rename.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 import threading
 import time
@@ -29,10 +27,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
-from wanmodels._fs import fsync_dir, safe_join
+from wanmodels._fs import safe_join
+from wanmodels._place import Placed, hash_stream_exact, place_reused
 from wanmodels.config import Settings
 from wanmodels.errors import EXIT_FAILED, IntegrityError, Interrupted, LocalIOError, WanmodelsError
-from wanmodels.integrity import READ_SIZE, Digest, Hasher
+from wanmodels.integrity import Digest
 from wanmodels.lockfile import read_lock
 from wanmodels.partial import PartFile, part_info
 from wanmodels.planner import Action, Found, Origin, Plan, PlannedFile
@@ -180,7 +179,7 @@ class Finder:
             known = self.hashed(st, digest.algorithm)
             if known is None:
                 with path.open("rb", buffering=0) as f:
-                    known = _hash(f, digest.algorithm, st.st_size, None, threading.Event())
+                    known = hash_stream_exact(f, digest.algorithm, st.st_size, None, threading.Event())
                 self.remember(st, known)
         except (OSError, Interrupted):
             return False
@@ -219,117 +218,6 @@ def _walk(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
                 st = path.stat()
                 if stat.S_ISREG(st.st_mode) and st.st_size > 0:
                     yield path, st
-
-
-# -- placing -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Placed:
-    """A reused file put in place."""
-
-    stat: os.stat_result
-    linked: bool  # a hard link (no bytes written) rather than a copy
-
-
-def place_reused(
-    root: Path,
-    item: PlannedFile,
-    source: Path,
-    *,
-    vouched: Callable[[os.stat_result], bool],
-    cancel: threading.Event,
-) -> Placed:
-    """Put `source`'s bytes at `item`'s target, atomically, only if they hash to its digest.
-
-    Links `source` to a temporary name beside the target (copies it there, hashing as it
-    writes and then fsyncing, when linking fails for any reason), checks size and digest
-    unless `vouched` says these exact bytes were already checked, then renames it into place.
-
-    Raises:
-        IntegrityError: the bytes are not `item`'s (nothing is placed).
-        LocalIOError: the target is unsafe or cannot be written; the source cannot be read.
-        Interrupted: `cancel` was set (nothing is placed).
-    """
-    try:
-        target = safe_join(root, item.local_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except (OSError, ValueError) as err:
-        msg = f"cannot place '{item.local_path}': {err}"
-        raise LocalIOError(msg) from None
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.reuse")
-    try:
-        linked = _try_link(source, tmp)
-        if linked:
-            st = tmp.stat()
-            actual = None if st.st_size == item.size and vouched(st) else _hash_path(tmp, item, cancel)
-        else:
-            actual = _copy(source, tmp, item, cancel)
-        if actual is not None and actual != item.digest:
-            msg = f"'{source}' is not '{item.local_path}': expected {item.digest} got {actual}"
-            raise IntegrityError(msg, path=item.local_path, expected=str(item.digest), actual=actual.short)
-        safe_join(root, item.local_path)  # re-check: a symlink may have appeared meanwhile
-        os.replace(tmp, target)
-        fsync_dir(target.parent)
-        return Placed(target.stat(), linked)
-    except (OSError, ValueError) as err:
-        msg = f"cannot place '{item.local_path}' from '{source}': {err}"
-        raise LocalIOError(msg) from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
-def _try_link(source: Path, tmp: Path) -> bool:
-    try:
-        os.link(source, tmp)  # follows a symlinked blob to its file
-    except OSError:
-        return False  # another filesystem, links refused (protected_hardlinks), unsupported...
-    return True
-
-
-def _hash_path(path: Path, item: PlannedFile, cancel: threading.Event) -> Digest:
-    with path.open("rb", buffering=0) as f:
-        return _hash(f, item.digest.algorithm, item.size, None, cancel)
-
-
-def _copy(source: Path, tmp: Path, item: PlannedFile, cancel: threading.Event) -> Digest:
-    """Copy `source` to a new `tmp`, hashing the bytes as they are written; fsync it."""
-    with source.open("rb", buffering=0) as src:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb", buffering=0) as dst:
-            actual = _hash(src, item.digest.algorithm, item.size, dst, cancel)
-            os.fsync(dst.fileno())
-    return actual
-
-
-def _hash(src: object, algorithm: str, size: int, dst: object, cancel: threading.Event) -> Digest:
-    """Hash `src` to its end, writing each chunk to `dst` too when given.
-
-    Raises:
-        IntegrityError: `src` does not hold exactly `size` bytes.
-        Interrupted: `cancel` was set.
-    """
-    buf = bytearray(READ_SIZE)
-    view = memoryview(buf)
-    total = 0
-    hasher = Hasher(algorithm, size)  # type: ignore[arg-type]
-    while total <= size:
-        if cancel.is_set():
-            msg = "interrupted while placing a reused file; nothing was placed"
-            raise Interrupted(msg)
-        n = src.readinto(view)  # type: ignore[attr-defined]
-        if not n:
-            break
-        total += n
-        hasher.update(view[:n])
-        if dst is not None:
-            dst.write(view[:n])  # type: ignore[attr-defined]
-    if total != size:
-        got = f"{total:,} bytes" if total < size else f"more than {size:,} bytes"
-        msg = f"expected {size:,} bytes, found {got}"
-        raise IntegrityError(msg, path="", expected=f"{size:,} bytes", actual=got)
-    return hasher.digest()
 
 
 # -- one run -----------------------------------------------------------------------------------
