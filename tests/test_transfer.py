@@ -17,8 +17,9 @@ from tests.memsource import MemFault, MemorySource
 from wanmodels.config import Settings
 from wanmodels.downloader import download
 from wanmodels.errors import EXIT_FAILED, EXIT_HUB, Interrupted
+from wanmodels.integrity import Digest
 from wanmodels.manifest import Manifest, parse_manifest
-from wanmodels.partial import list_parts, merge
+from wanmodels.partial import PartFile, list_parts, merge
 from wanmodels.planner import PlannedFile
 from wanmodels.progress import NullProgress
 from wanmodels.results import Source
@@ -188,3 +189,19 @@ def test_a_rate_limit_holds_across_connections(tmp_path: Path, source: MemorySou
     total = sum(len(data) for data in FILES.values())
     # A lower bound only: a busy machine may be slower, never faster than the limit allows.
     assert time.monotonic() - started >= 0.8 * total / (16 * MIB)
+
+
+def test_a_part_holding_every_byte_is_placed_without_a_request(tmp_path: Path, source: MemorySource) -> None:
+    manifest = manifest_for(tmp_path)
+    (entry,) = manifest.models
+    data = FILES["mid.bin"]
+    digest = Digest("sha256", hashlib.sha256(data).hexdigest())
+    part = PartFile(
+        manifest.root / ".wanmodels" / "partial", f"{entry.folder}/mid.bin", len(data), digest
+    ).open()
+    part.write(0, data)  # a run that died after the last byte, before placing
+    part.close()
+    result = download(manifest, ("mem",), settings=Settings(workers=2, offline=False), source=source)
+    assert result.exit_code == 0, result.failed
+    assert (manifest.root / "mem" / "mid.bin").read_bytes() == data
+    assert not [r for r in source.requests if r.path == "mid.bin"]

@@ -138,7 +138,7 @@ def download(
 
         def fetch(todo: Plan) -> dict[str, FileOutcome]:
             nonlocal source
-            if settings.offline:  # a reuse candidate turned out damaged
+            if settings.offline and todo.to_fetch:  # a reuse candidate turned out damaged
                 raise _offline(todo)
             if source is None:
                 from wanmodels.hub import Hub

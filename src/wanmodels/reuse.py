@@ -265,7 +265,7 @@ class Reuser:
             self.cache.save()  # what is placed stays recorded even if the network part fails
             self._summary(list(outcomes.values()))
         plan = self._to_network(plan, fallback)
-        if plan.to_fetch:
+        if plan.fetch_order():  # also a part that holds every byte: it still has to be hashed and placed
             outcomes.update(fetch(plan))
         for twin in (f for f in plan.reused() if f.twin_of is not None):
             outcomes[twin.local_path] = self._place_twin(twin, outcomes.get(twin.twin_of or ""))
