@@ -1,7 +1,7 @@
 """Measure how wanmodels recovers: re-runs, resume after SIGKILL, exit time after SIGINT/SIGTERM,
 and a connection cut mid-file, on the loopback test Hub. Prints what it measured; asserts nothing.
 
-    python benchmarks/recovery.py
+    python -m benchmarks.recovery    # from the repo root
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from tests.fixtures import add_repos, safetensors_bytes, seed_repos  # noqa: E402
-from tests.hubserver import Fault, HubServer, client_env  # noqa: E402
+from tests.fixtures import add_repos, safetensors_bytes, seed_repos
+from tests.hubserver import Fault, HubServer, client_env
 
 BIG = "big.safetensors"
 

@@ -1,6 +1,6 @@
 """Benchmark `wanmodels` against `hf download`, `curl` and `sha256sum` on the loopback fake Hub.
 
-One command: `python benchmarks/run.py [--small | --tiny] [--repeat N] [--out PATH]`.
+One command, from the repo root: `python -m benchmarks.run [--small | --tiny] [--repeat N] [--out PATH]`.
 
 Every figure printed comes from a measurement made in this run; a case that cannot run says
 "not run: <reason>". Fixture files are written to a temp dir on disk and served as `Path` values by
@@ -30,11 +30,9 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from tests.hubserver import HubServer, client_env
 
-from tests.hubserver import HubServer, client_env  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 MIB = 1 << 20
 BLOCK = 8 * MIB

@@ -32,8 +32,8 @@ EXPECTED_CASES = _case_rows()
 def test_benchmark_harness_runs_tiny(tmp_path: Path) -> None:
     out = tmp_path / "r.md"
     proc = subprocess.run(
-        [sys.executable, str(RUN), "--small", "--tiny", "--repeat", "1", "--out", str(out)],
-        cwd=tmp_path,
+        [sys.executable, "-m", "benchmarks.run", "--small", "--tiny", "--repeat", "1", "--out", str(out)],
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=180,

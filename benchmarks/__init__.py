@@ -1,0 +1,1 @@
+"""Benchmarks of wanmodels on the loopback fake Hub; run from the repo root: `python -m benchmarks.run`."""

@@ -1,0 +1,120 @@
+"""The request log: what each request asked for and what was done, readable without racing handlers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """What the server saw and did for one request; never holds the token itself.
+
+    `origin` is the listener that answered: `"hub"`, or `"cdn"` for the CDN of `HubServer(cdn=True)`.
+    A CDN request carries the `repo_id`, `revision` (commit sha) and `file` its signed URL was issued
+    for, so per-file accounting works whichever origin moved the bytes. `authorized` says whether an
+    `Authorization` header arrived (a CDN request should have none).
+    """
+
+    method: str
+    path: str
+    query: str
+    repo_id: str | None
+    revision: str | None
+    file: str | None
+    range: str | None
+    status: int
+    bytes_sent: int
+    authorized: bool
+    fault: str | None = None
+    started: float = 0.0
+    elapsed: float = 0.0
+    origin: str = "hub"
+
+
+@dataclass
+class Ctx:
+    """Mutable bookkeeping for the request being served; frozen into a RequestRecord at the end."""
+
+    method: str
+    path: str
+    query: str
+    range: str | None
+    authorized: bool
+    started: float
+    origin: str = "hub"
+    repo_id: str | None = None
+    revision: str | None = None
+    file: str | None = None
+    status: int = 0
+    bytes_sent: int = 0
+    fault: str | None = None
+    headers_sent: bool = False
+    is_resolve: bool = False
+
+    def freeze(self) -> RequestRecord:
+        return RequestRecord(
+            method=self.method,
+            path=self.path,
+            query=self.query,
+            repo_id=self.repo_id,
+            revision=self.revision,
+            file=self.file,
+            range=self.range,
+            status=self.status,
+            bytes_sent=self.bytes_sent,
+            authorized=self.authorized,
+            fault=self.fault,
+            started=self.started,
+            elapsed=time.monotonic() - self.started,
+            origin=self.origin,
+        )
+
+
+class RequestLog:
+    """Records in completion order, with a count of requests still being answered.
+
+    Deliberately stalled requests are "parked": a snapshot waits for in-flight requests except those,
+    so a test that has read the last byte sees the record without racing the handler thread.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._records: list[RequestRecord] = []
+        self._inflight = 0
+        self._parked = 0
+        self.errors: list[str] = []
+
+    def snapshot(self, settle_timeout: float) -> list[RequestRecord]:
+        with self._cond:
+            self._cond.wait_for(lambda: self._inflight == self._parked, timeout=settle_timeout)
+            return list(self._records)
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._inflight == 0, timeout=timeout)
+
+    def clear(self) -> None:
+        with self._cond:
+            self._records.clear()
+
+    def begin(self) -> None:
+        with self._cond:
+            self._inflight += 1
+
+    def end(self, ctx: Ctx) -> None:
+        record = ctx.freeze()
+        with self._cond:
+            self._records.append(record)
+            self._inflight -= 1
+            self._cond.notify_all()
+
+    def park(self, parked: bool) -> None:
+        with self._cond:
+            self._parked += 1 if parked else -1
+            self._cond.notify_all()
+
+    def note_error(self, text: str) -> None:
+        with self._cond:
+            self.errors.append(text)
