@@ -1,10 +1,4 @@
-"""The CDN origin: signed, expiring, content-addressed URLs issued by `resolve`, and the bytes behind them.
-
-Like the real one (cdn-lfs / cas-bridge), the CDN ignores `Authorization`, honours `Range`, speaks none
-of the Hub's headers (no `X-Repo-Commit`; its ETag is its own), and answers 403 to a URL whose
-signature is unknown or whose `expires` has passed. Each URL is remembered with the repo, commit and
-file it was issued for, so the request log can say which file a CDN request moved.
-"""
+"""The CDN origin: signed, expiring, content-addressed URLs issued by `resolve`, and the bytes behind them."""
 
 from __future__ import annotations
 
@@ -39,7 +33,11 @@ class Grant:
 
 
 class Signer:
-    """Issue and check the CDN's signed URLs (HMAC with a per-server random key)."""
+    """Issue and check the CDN's signed URLs (HMAC with a per-server random key).
+
+    Each URL is remembered with the repo, commit and file it was issued for, so the request log can say
+    which file a CDN request moved.
+    """
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
@@ -87,7 +85,12 @@ def cdn_etag(entry: FileEntry) -> str:
 
 
 def serve(h: Handler, ctx: Ctx) -> None:
-    """Answer one request on the CDN listener."""
+    """Answer one request on the CDN listener.
+
+    Like the real one (cdn-lfs, cas-bridge), the CDN ignores `Authorization`, honours `Range`, speaks none
+    of the Hub's headers (no `X-Repo-Commit`; its ETag is its own), and answers 403 to a URL whose
+    signature is unknown or whose `expires` has passed.
+    """
     signer = h.hub._cdn
     assert signer is not None
     if h.command not in ("GET", "HEAD"):

@@ -1,11 +1,4 @@
-"""Network shape: per-connection and whole-link byte rates, and a round trip before every response.
-
-Pacing books send slots: a piece of `n` bytes at `rate` B/s may leave at its slot and pushes the next
-slot `n / rate` later. A connection first waits for its own slot (`conn_rate`), then for a slot on the
-shared link (`link_rate`), so neither rate is ever exceeded and idle time earns no burst. Waiting is a
-sleep on the server's stop event (no spinning, and `stop()` wakes it); pieces carry about 1/64 s of
-data so the rate holds at a fine grain.
-"""
+"""Network shape: per-connection and whole-link byte rates, and a round trip before every response."""
 
 from __future__ import annotations
 
@@ -13,12 +6,16 @@ import threading
 import time
 
 MIN_PIECE = 4 << 10
-MAX_PIECE = 256 << 10
+MAX_PIECE = 64 << 10
 UNPACED_PIECE = 1 << 20  # big enough for GB/s, small enough to account for a cut precisely
 
 
 class Pacer:
-    """One rate's slot book: one per TCP connection, and one shared by every connection for the link."""
+    """One rate's slot book: one per TCP connection, and one shared by every connection for the link.
+
+    A piece of `n` bytes at `rate` B/s may leave at its slot and pushes the next slot `n / rate` later;
+    a slot is never earlier than now, so idle time earns no burst.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -57,7 +54,12 @@ def pace(
     link_rate: float | None,
     stop: threading.Event,
 ) -> None:
-    """Hold a piece of `nbytes` until both its connection and the link may carry it."""
+    """Hold a piece of `nbytes` until both its connection and the link may carry it.
+
+    The connection's slot comes first, then a slot on the shared link, so neither rate is ever exceeded.
+    Waiting sleeps on the server's stop event (no spinning, and `stop()` wakes it); pieces of 4-64 KiB
+    carry at most ~1/64 s of data (see `piece_size`) so the rate holds at a fine grain.
+    """
     if conn_rate:
         wait_until(conn.book(nbytes, conn_rate), stop)
     if link_rate:
