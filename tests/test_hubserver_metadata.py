@@ -106,7 +106,7 @@ def test_stalled_api_answers_trip_the_clients_timeout(hub: HubServer, tmp_path: 
         import json
         from huggingface_hub import HfApi
         try:
-            HfApi().model_info({REPO!r}, timeout=1)
+            HfApi().model_info({REPO!r}, timeout=0.5)
             print(json.dumps({{"error": None}}))
         except Exception as e:
             print(json.dumps({{"error": type(e).__name__}}))
@@ -116,7 +116,7 @@ def test_stalled_api_answers_trip_the_clients_timeout(hub: HubServer, tmp_path: 
     # `hang` sends nothing at all, not even a status line; then (if the client is still there) answers.
     hub.add_fault(Fault(path=f"/api/models/{REPO}/tree/*", api=True, kind="hang", seconds=30))
     with pytest.raises(httpx2.ReadTimeout):
-        api_get(hub, f"/api/models/{REPO}/tree/main", timeout=1)
+        api_get(hub, f"/api/models/{REPO}/tree/main", timeout=0.5)
     assert time.monotonic() - started < 20  # nowhere near the 30 s stalls
     assert hub.wait_idle(10)  # both stalled handlers noticed their client leave
     stalled, hung = hub.requests

@@ -73,7 +73,7 @@ class Ctx:
 
 
 class RequestLog:
-    """Records in completion order, with a count of requests still being answered.
+    """Records (returned in start order), with a count of requests still being answered.
 
     Deliberately stalled requests are "parked": a snapshot waits for in-flight requests except those,
     so a test that has read the last byte sees the record without racing the handler thread.
@@ -89,7 +89,8 @@ class RequestLog:
     def snapshot(self, settle_timeout: float) -> list[RequestRecord]:
         with self._cond:
             self._cond.wait_for(lambda: self._inflight == self._parked, timeout=settle_timeout)
-            return list(self._records)
+            # Handlers log when they finish, which can be after the client's next request has finished.
+            return sorted(self._records, key=lambda r: r.started)
 
     def wait_idle(self, timeout: float) -> bool:
         with self._cond:

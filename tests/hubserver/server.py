@@ -74,7 +74,7 @@ class HubServer:
     def url(self) -> str:
         """Endpoint to put in `HF_ENDPOINT` (no trailing slash)."""
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def cdn_url(self) -> str | None:
@@ -223,7 +223,7 @@ class HubServer:
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """Snapshot of the request log (both origins), in completion order.
+        """Snapshot of the request log (both origins) of finished requests, oldest (by start) first.
 
         Waits (up to `settle_timeout`) for requests still being answered, stalled ones excepted: a client can
         hold the last byte before the handler thread has logged it, and tests must not race that.
