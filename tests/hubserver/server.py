@@ -21,10 +21,11 @@ from tests.hubserver.shaping import Pacer
 class HubServer:
     """A fake Hub on 127.0.0.1: add repos, start it, point `HF_ENDPOINT` at `url`, inspect `requests`.
 
-    Network shape (all off by default; every knob may be changed while serving):
-    `conn_rate` paces each TCP connection's response bodies to that many bytes/s; `link_rate` paces
-    all connections of both origins together (the client's downlink; `throttle_bps` is an alias);
-    `rtt` delays the start of every response (API, resolve and CDN alike) by that many seconds.
+    Network shape (all off by default; every knob but `cdn` may be changed while serving):
+    `conn_rate` paces each TCP connection's bodies (files and JSON; not errors, redirects or injected
+    statuses) to that many bytes/s; `link_rate` paces all connections of both origins together (the
+    client's downlink; `throttle_bps` is an alias); `rtt` delays the start of every response (API,
+    resolve and CDN alike) by that many seconds.
 
     `cdn=True` adds a second listener, advertised as `cdn_url` (`http://localhost:<port>`: another
     origin, and another host than `url`). A resolve GET/HEAD of an LFS file then answers 302 with the
