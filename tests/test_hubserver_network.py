@@ -307,3 +307,16 @@ def test_rtt_delays_every_response(cdn_hub: HubServer) -> None:
     records = cdn_hub.requests
     assert {r.origin for r in records} == {"hub", "cdn"}
     assert all(r.elapsed >= 0.2 for r in records)
+
+
+def test_clear_log_forgets_requests_still_running(cdn_hub: HubServer) -> None:
+    cdn_hub.add_fault(Fault(path=CONFIG, kind="stall", after_bytes=4, seconds=30))
+    conn = http.client.HTTPConnection("127.0.0.1", urlsplit(cdn_hub.url).port, timeout=10)
+    conn.request("GET", f"/{REPO}/resolve/main/{CONFIG}")
+    assert conn.getresponse().read(4) == FILES[CONFIG][:4]
+    cdn_hub.clear_log()  # the stalled request started before: it must not show up when it ends
+    conn.close()
+    assert cdn_hub.wait_idle(10)
+    assert cdn_hub.requests == []
+    assert request(cdn_hub.url, f"/{REPO}/resolve/main/{CONFIG}")[2] == FILES[CONFIG]
+    assert [r.file for r in cdn_hub.requests] == [CONFIG]

@@ -84,6 +84,7 @@ class RequestLog:
         self._records: list[RequestRecord] = []
         self._inflight = 0
         self._parked = 0
+        self._cutoff = 0.0  # requests started before this (monotonic) were cleared, even if still running
         self.errors: list[str] = []
 
     def snapshot(self, settle_timeout: float) -> list[RequestRecord]:
@@ -97,8 +98,10 @@ class RequestLog:
             return self._cond.wait_for(lambda: self._inflight == 0, timeout=timeout)
 
     def clear(self) -> None:
+        """Forget every request started so far, including those still being answered."""
         with self._cond:
             self._records.clear()
+            self._cutoff = time.monotonic()
 
     def begin(self) -> None:
         with self._cond:
@@ -107,7 +110,8 @@ class RequestLog:
     def end(self, ctx: Ctx) -> None:
         record = ctx.freeze()
         with self._cond:
-            self._records.append(record)
+            if record.started >= self._cutoff:
+                self._records.append(record)
             self._inflight -= 1
             self._cond.notify_all()
 

@@ -236,6 +236,8 @@ class HubServer:
         return self._log.wait_idle(timeout)
 
     def clear_log(self) -> None:
+        """Forget every request started so far, even one still being answered (a killed client's
+        handlers can finish after the test moved on; their records must not leak into the next count)."""
         self._log.clear()
 
     def gets(self, file: str | None = None, *, origin: str | None = None) -> list[RequestRecord]:
