@@ -433,14 +433,24 @@ def _verbose() -> None:
     """Send wanmodels' and huggingface_hub's request logs to stderr (they never carry tokens)."""
     import logging
 
-    # huggingface_hub sets its own level when it is first imported, from this variable.
+    # huggingface_hub prints its own request lines, on its own handler, once this asks for them.
     os.environ["HF_HUB_VERBOSITY"] = "debug"
+    # Signed CDN links carry capabilities in their query strings: never log those.
+    logging.getLogger("huggingface_hub.utils._http").addFilter(_strip_queries)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-    for name in ("wanmodels", "huggingface_hub"):
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.DEBUG)
-        logger.addHandler(handler)
+    logger = logging.getLogger("wanmodels")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+
+
+def _strip_queries(record: Any) -> bool:
+    """A logging filter: cut `?...` off every URL among a record's arguments."""
+    if isinstance(record.args, tuple):
+        record.args = tuple(
+            str(a).split("?", 1)[0] if "://" in str(a) and "?" in str(a) else a for a in record.args
+        )
+    return True
 
 
 def _sink(console: Console) -> Any:

@@ -1,0 +1,121 @@
+"""Downloads through a Hub that redirects file bytes to a CDN on another origin, as the real one does.
+
+The real client in a subprocess, against the fake Hub with `cdn=True`: the token must reach the Hub
+and never the CDN, a file's later ranges go straight to its CDN link, refused or failing CDN
+requests are survived, and the rate limit holds. Time bounds are lower bounds only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliRun, cli_env, write_manifest
+from tests.fixtures import safetensors_bytes
+from tests.hubserver import Fault, HubServer
+
+REPO = "acme/cdn"
+BIG = "big.safetensors"
+DATA = safetensors_bytes({"w": ("F32", [(6 << 20) // 4])}, seed=31)
+FILES = {
+    BIG: DATA,
+    "config.json": b"{}",
+    "small.safetensors": safetensors_bytes({"w": ("F32", [4096])}, seed=32),
+}
+TOKEN = "hf_cdn_test_token_not_for_the_cdn_789"
+
+
+@pytest.fixture
+def cdn_hub() -> Iterator[HubServer]:
+    # Paced per connection, as a CDN caps each one: several connections are worth opening.
+    with HubServer(cdn=True, conn_rate=4 << 20, rtt=0.005) as srv:
+        srv.add_repo(REPO, FILES)
+        yield srv
+    assert srv.errors == []
+
+
+def run(srv: HubServer, workdir: Path, *args: str, **env: str) -> CliRun:
+    manifest = write_manifest(workdir / "cdn.yaml", f"version: 1\nmodels:\n  - name: cdn\n    repo: {REPO}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "wanmodels", *args, "-m", str(manifest)],
+        cwd=workdir,
+        env=cli_env(srv, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    return CliRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def placed(workdir: Path) -> bytes:
+    return (workdir / "models" / "cdn" / BIG).read_bytes()
+
+
+def test_the_token_reaches_the_hub_and_never_the_cdn(cdn_hub: HubServer, workdir: Path) -> None:
+    cdn_hub.require_token(REPO, TOKEN, gated=False)
+    result = run(cdn_hub, workdir, "download", "--workers", "8", HF_TOKEN=TOKEN)
+    assert result.returncode == 0, result.stderr
+    assert placed(workdir) == DATA
+    hub_side = [r for r in cdn_hub.requests if r.origin == "hub"]
+    cdn_side = [r for r in cdn_hub.requests if r.origin == "cdn"]
+    assert hub_side and all(r.authorized for r in hub_side)
+    assert cdn_side and not any(r.authorized for r in cdn_side)
+    big = cdn_hub.gets(BIG, origin="cdn")
+    assert len(big) > 1  # several connections shared the big file
+    # One redirect per file: later ranges went straight to the file's CDN link.
+    assert len(cdn_hub.redirects(BIG)) == 1
+    assert cdn_hub.bytes_sent(BIG) == len(DATA)  # and no byte came twice
+    assert TOKEN not in result.stderr + result.stdout
+
+
+def test_cdn_errors_and_cuts_mid_range_are_survived(cdn_hub: HubServer, workdir: Path) -> None:
+    cdn_hub.add_fault(Fault(path=BIG, kind="status", status=503, times=2, origin="cdn"))
+    cdn_hub.add_fault(Fault(path=BIG, kind="cut", after_bytes=300_000, times=2, origin="cdn"))
+    result = run(cdn_hub, workdir, "download")
+    assert result.returncode == 0, result.stderr
+    assert placed(workdir) == DATA
+    statuses = [r.status for r in cdn_hub.gets(BIG, origin="cdn")]
+    assert statuses.count(503) == 2
+    assert "HTTP 503" in result.stderr and "retrying" in result.stderr
+
+
+def test_an_expired_cdn_link_is_resolved_again(cdn_hub: HubServer, workdir: Path) -> None:
+    cdn_hub.cdn_url_ttl = 0.3  # links expire long before the paced file is done
+    result = run(cdn_hub, workdir, "download", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert placed(workdir) == DATA
+    assert any(r.status == 403 for r in cdn_hub.gets(BIG, origin="cdn"))  # a link went stale...
+    assert len(cdn_hub.redirects(BIG)) > 1  # ...and the Hub signed a fresh one
+
+
+def test_a_rate_limit_holds_for_all_connections_together(cdn_hub: HubServer, workdir: Path) -> None:
+    started = time.monotonic()
+    result = run(cdn_hub, workdir, "download", "--workers", "8", "--max-rate", "2M")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    total = sum(len(data) for data in FILES.values())
+    assert elapsed >= 0.9 * total / (2 << 20)  # a lower bound: never faster than the limit allows
+
+
+def test_bad_rates_are_a_usage_error(cdn_hub: HubServer, workdir: Path) -> None:
+    result = run(cdn_hub, workdir, "download", "--max-rate", "fast")
+    assert result.returncode == 2
+    assert "--max-rate" in result.stderr and "500K" in result.stderr
+    env_result = run(cdn_hub, workdir, "download", WANMODELS_MAX_RATE="-3")
+    assert env_result.returncode == 2 and "WANMODELS_MAX_RATE" in env_result.stderr
+    assert cdn_hub.gets() == []
+
+
+def test_verbose_logs_each_range_request_without_signatures(cdn_hub: HubServer, workdir: Path) -> None:
+    result = run(cdn_hub, workdir, "download", "-v", "--workers", "4", HF_TOKEN=TOKEN)
+    assert result.returncode == 0, result.stderr
+    ranged = [line for line in result.stderr.splitlines() if "bytes=" in line]
+    assert len(ranged) >= 2, result.stderr
+    assert any("localhost" in line for line in ranged)  # the CDN hop is in the log too
+    assert "sig=" not in result.stderr and TOKEN not in result.stderr
