@@ -72,6 +72,7 @@ class Hub:
         # there, saving a round trip each. Signed links expire; a refusal sends us back.
         self._links: dict[tuple[str, str, str], str] = {}
         self._links_lock = threading.Lock()
+        _log_responses()
 
     def list_repo(self, repo_id: str, revision: str, *, entry: str) -> RemoteRepo:
         """Resolve `revision` to a commit and list every file with its size and digest.
@@ -239,6 +240,24 @@ class Hub:
 
     def _endpoint_name(self) -> str:
         return self.settings.endpoint or "the Hugging Face Hub"
+
+
+def _log_responses() -> None:
+    """With wanmodels' logger at DEBUG (`-v`), log every response of the shared client.
+
+    One line per request, redirect hops and metadata calls included: method, URL without its
+    query string (a CDN URL's query is a signature) and status. No header is ever logged.
+    """
+    if not _log.isEnabledFor(logging.DEBUG):
+        return
+    hooks = get_session().event_hooks["response"]
+    if _log_response not in hooks:
+        hooks.append(_log_response)
+
+
+def _log_response(response: httpx2.Response) -> None:
+    request = response.request
+    _log.debug("%s %s -> %d", request.method, request.url.copy_with(query=None), response.status_code)
 
 
 def _remote_file(item: RepoFile) -> RemoteFile:

@@ -177,7 +177,7 @@ def read_lock(path: Path) -> Lockfile | None:
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
         detail = str(err) if isinstance(err, ValueError) else f"missing or wrong field {err}"
         msg = f"{path}: not a valid lockfile ({detail})"
-        raise LockError(msg, hint="Delete it and run `wanmodels lock` to write a new one.") from None
+        raise LockError(msg, hint="Delete it and lock the manifest again to write a new one.") from None
 
 
 def write_lock(path: Path, lockfile: Lockfile) -> None:
