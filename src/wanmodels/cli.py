@@ -552,10 +552,14 @@ def main() -> NoReturn:
     except WanmodelsError as err:
         if debug_enabled():
             raise
+        from wanmodels.errors import DiskFullError, OfflineError
         from wanmodels.report import DEBUG_HINT, format_error
 
         # The traceback hint is for surprises; an interrupt or a refusal the user can act on needs none.
-        hint = f" {DEBUG_HINT}" if err.exit_code not in (EXIT_INTERRUPTED, EXIT_USAGE) else ""
+        refusal = err.exit_code in (EXIT_INTERRUPTED, EXIT_USAGE) or isinstance(
+            err, (DiskFullError, OfflineError)
+        )
+        hint = "" if refusal else f" {DEBUG_HINT}"
         sys.stderr.write(f"{format_error(err)}{hint}\n")
         sys.exit(err.exit_code)
     except KeyboardInterrupt:

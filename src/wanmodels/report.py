@@ -252,9 +252,9 @@ def render_verify(report: VerifyReport, console: Console, *, quiet: bool = False
 
 
 def render_repair(result: RepairResult, console: Console, *, quiet: bool = False) -> None:
+    """The re-fetch, then the verification after it (the files that failed before were named
+    by the progress sink as the repair began, in the order things happened)."""
     if result.download is not None:
-        if not quiet:
-            render_verify(result.before, console)
         render_download(result.download, console, quiet=quiet)
     render_verify(result.after, console, quiet=quiet)
 
@@ -288,12 +288,12 @@ def render_status(report: StatusReport, manifest: Manifest, console: Console) ->
             detail = f"complete, {count(m.files, 'file')}, {human_bytes(m.bytes_expected)}"
         else:
             detail = (
-                f"{m.state.value}: {m.missing} of {count(m.files, 'file')} missing, "
+                f"{m.state.value}, {m.missing} of {count(m.files, 'file')} not in place, "
                 f"{human_bytes(m.bytes_present)} of {human_bytes(m.bytes_expected)} in place"
             )
             if m.partial_bytes:
                 detail += f", {human_bytes(m.partial_bytes)} in partial downloads"
-        commit = f" @{m.commit[:12]}" if m.commit else ""
+        commit = f"@{m.commit[:12]}" if m.commit else ""
         console.print(f"{m.name} [{m.repo}{commit}] -> {m.folder}: {detail}", markup=False)
     if not report.complete:
         console.print(f"to finish: `{manifest.command('download')}`", markup=False)

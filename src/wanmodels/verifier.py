@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 
 from wanmodels._fs import safe_join
-from wanmodels._text import human_bytes
+from wanmodels._text import count, human_bytes
 from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError
 from wanmodels.formats import check_format
@@ -135,7 +135,9 @@ def repair(
     fetched = None
     if not before.ok:
         if sink is not None:
-            sink.message("repairing: re-fetching the files that failed")
+            bad = [f"{f.path} ({f.problem.value})" for f in before.findings if f.is_error]
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            sink.message(f"repairing {count(len(bad), 'file')} that failed: {', '.join(bad[:5])}{more}")
         fetched = download(
             manifest, names, settings=settings, source=source, repair=True, sink=sink, cancel=cancel
         )
