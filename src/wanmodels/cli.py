@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn
 
-import click
 import typer
 from typer.core import TyperArgument, TyperCommand
 from typer.exceptions import TyperException
@@ -59,9 +58,11 @@ def _epilog(examples: list[str]) -> str:
 
 
 class _Command(TyperCommand):
-    """typer's command without the `<list[str]>`-style type names it shows for arguments."""
+    """typer's command, with arguments shown by their metavar alone: typer 0.29 adds type
+    names (`NAMES <list[str]>`) and doubles brackets in the usage line (`[[NAMES]...]...`)."""
 
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+    # `ctx` and `formatter` are click's Context and HelpFormatter (vendored inside typer).
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
         for param in self.get_params(ctx):
             if isinstance(param, TyperArgument):
@@ -72,15 +73,14 @@ class _Command(TyperCommand):
                 pieces.extend(param.get_usage_pieces(ctx))
         return pieces
 
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_options(self, ctx: Any, formatter: Any) -> None:
         arguments, options = [], []
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
             if record is None:
                 continue
             if isinstance(param, TyperArgument):
-                shown = param.display_type_rich(ctx)
-                arguments.append((record[0].removesuffix(f" {shown}") if shown else record[0], record[1]))
+                arguments.append((param.metavar or record[0], record[1]))
             else:
                 options.append(record)
         for title, rows in (("Arguments", arguments), ("Options", options)):
