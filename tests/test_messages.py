@@ -276,6 +276,8 @@ def test_verbose_download_logs_file_requests_too(cli: Cli, hub: HubServer) -> No
     run = cli("download", "-v")
     assert run.returncode == 0, run.stderr
     assert re.search(r"GET http\S+/resolve/\S+ -> 20[06]", run.stderr), run.stderr
+    requests = [line.split(" -> ")[0] for line in run.stderr.splitlines() if " -> " in line]
+    assert requests and not any("?" in line for line in requests)  # signed CDN queries stay out
 
 
 # -- item 8: first contact: the size, --dry-run, a preset per runtime ----------------------------------
