@@ -476,9 +476,9 @@ def test_docs_and_presets_use_binary_units() -> None:
 # -- item 13: help text ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["download", "verify", "import", "status", "lock"])
+@pytest.mark.parametrize("command", ["download", "verify", "import", "status", "lock", ""])
 def test_help_has_no_type_names_and_fits_80_columns(cli: Cli, command: str) -> None:
-    run = cli(command, "--help", COLUMNS="80")
+    run = cli(*filter(None, [command, "--help"]), COLUMNS="80")
     assert run.returncode == 0
     assert not re.search(r"<(list|int|float|str|path|bool)[^>]*>", run.stdout, re.IGNORECASE), run.stdout
     assert "[[" not in run.stdout and "]...]" not in run.stdout
