@@ -123,8 +123,8 @@ def test_list_shows_presets_and_entries(cli: Cli) -> None:
     doc = run.json()
     presets = {p["name"]: p["description"] for p in doc["presets"]}
     assert "wan2.1-i2v" in presets
-    assert all(" GB" in text for text in presets.values()), presets  # sizes, before a byte moves
-    assert "about 24.7 GB" in run.stderr  # the ComfyUI fp8 stack, in the human listing too
+    assert all(" GiB" in text for text in presets.values()), presets  # sizes, before a byte moves
+    assert "about 23.0 GiB" in run.stderr  # the ComfyUI fp8 stack, in the human listing too
     assert [m["name"] for m in doc["models"]] == ["wan2.1-i2v", "clip-vit-large", "sd-vae", "t5-base"]
     assert doc["models"][0]["repo"] == "Wan-AI/Wan2.1-I2V-14B-480P"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 from typer.exceptions import TyperException
 
 from wanmodels import __version__
@@ -33,19 +34,20 @@ if TYPE_CHECKING:
     from wanmodels.manifest import Manifest
     from wanmodels.report import Console
 
+# Each example fits on one line of an 80-column terminal (click indents the epilog by 2).
 DOWNLOAD_EXAMPLES: Final = [
-    "wanmodels download --dry-run             (files and bytes, nothing fetched)",
-    "wanmodels download                       (the default stack into ./models, about 69 GB)",
+    "wanmodels download --dry-run        (files and bytes; nothing is fetched)",
+    "wanmodels download                  (the default stack, about 64 GiB)",
     "wanmodels download -m wan2.1-comfyui --root ~/ComfyUI/models",
-    "wanmodels download --max-rate 20M        (leave bandwidth for others)",
-    "wanmodels download --reuse-from ~/ComfyUI/models   (take files already there instead of fetching)",
-    "wanmodels download --frozen --json       (CI: exactly the lockfile, machine-readable)",
+    "wanmodels download --max-rate 20M   (leave bandwidth for others)",
+    "wanmodels download --reuse-from DIR (take files already in DIR)",
+    "wanmodels download --frozen --json  (CI: exactly the lockfile)",
 ]
 VERIFY_EXAMPLES: Final = [
-    "wanmodels verify                         (sizes, cached hashes, formats)",
-    "wanmodels verify --full                  (re-hash every byte)",
-    "wanmodels verify --repair                (re-fetch only what fails)",
-    "wanmodels verify --prune --dry-run       (list files wanmodels placed that are no longer selected)",
+    "wanmodels verify                    (sizes, cached hashes, formats)",
+    "wanmodels verify --full             (re-hash every byte)",
+    "wanmodels verify --repair           (re-fetch only what fails)",
+    "wanmodels verify --prune --dry-run  (what --prune would delete)",
 ]
 INTERRUPTED_MESSAGE: Final = "interrupted; partial downloads are kept. Run the same command again to resume."
 COMMANDS: Final = ("download", "verify", "lock", "status", "list", "init", "import")
@@ -56,11 +58,45 @@ def _epilog(examples: list[str]) -> str:
     return "Examples:\n\n\b\n" + "\n".join(examples)
 
 
+class _Command(TyperCommand):
+    """typer's command, with arguments shown by their metavar alone: typer 0.29 adds type
+    names (`NAMES <list[str]>`) and doubles brackets in the usage line (`[[NAMES]...]...`)."""
+
+    # `ctx` and `formatter` are click's Context and HelpFormatter (vendored inside typer).
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.metavar or (param.name or "").upper()
+                name = name if param.required else f"[{name}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if isinstance(param, TyperArgument):
+                arguments.append((param.metavar or record[0], record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
 app = typer.Typer(
     name="wanmodels",
     help=(
         "Download and verify the Wan 2.1 image-to-video model stack from a pinned manifest.\n\n"
-        "Start with `wanmodels list` (presets and their sizes) and `wanmodels download --dry-run`."
+        "\b\nStart with:\n"
+        "  wanmodels list                 (the presets and their sizes)\n"
+        "  wanmodels download --dry-run   (what would be fetched, and how much)"
     ),
     add_completion=True,
     no_args_is_help=True,
@@ -86,7 +122,7 @@ RootOpt = Annotated[
 ]
 NamesArg = Annotated[
     list[str] | None,
-    typer.Argument(metavar="[NAMES]...", help="Entries to act on (default: all).", show_default=False),
+    typer.Argument(metavar="NAMES", help="Entries to act on (default: all).", show_default=False),
 ]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout; text goes to stderr.")
@@ -127,7 +163,11 @@ def _root(
     """Download and verify the Wan 2.1 image-to-video model stack."""
 
 
-@app.command(epilog=_epilog(DOWNLOAD_EXAMPLES))
+@app.command(
+    cls=_Command,
+    epilog=_epilog(DOWNLOAD_EXAMPLES),
+    short_help="Fetch the files, resumably; place each once its hash matches.",
+)
 def download(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
@@ -237,7 +277,11 @@ def download(
     _finish("download", as_json, verbose, run)
 
 
-@app.command(epilog=_epilog(VERIFY_EXAMPLES))
+@app.command(
+    cls=_Command,
+    epilog=_epilog(VERIFY_EXAMPLES),
+    short_help="Check every file: present, right size and hash, well-formed.",
+)
 def verify(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
@@ -288,7 +332,7 @@ def verify(
     _finish("verify", as_json, verbose, run)
 
 
-@app.command("lock")
+@app.command("lock", cls=_Command, short_help="Pin every entry to a commit and file list; fetch no bytes.")
 def lock_command(
     manifest: ManifestOpt = None,
     root: RootOpt = None,
@@ -307,7 +351,7 @@ def lock_command(
 
         loaded = _open(manifest, root)
         result = lock(loaded, settings=resolve_settings(), check=check)
-        render_lock(result, _console(False))
+        render_lock(result, loaded, _console(False))
         if as_json:
             _print_json(lock_json(result, loaded))
         return result.exit_code
@@ -315,7 +359,7 @@ def lock_command(
     _finish("lock", as_json, verbose, run)
 
 
-@app.command("status")
+@app.command("status", cls=_Command, short_help="Per entry: complete, missing or partial (no network).")
 def status_command(
     names: NamesArg = None, manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False
 ) -> None:
@@ -336,18 +380,20 @@ def status_command(
     _finish("status", as_json, False, run)
 
 
-@app.command("list")
+@app.command(
+    "list", cls=_Command, short_help="The presets with their sizes, and the entries of the manifest."
+)
 def list_command(manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False) -> None:
     """The bundled presets with their sizes, and the entries of the current manifest."""
 
     def run() -> int:
         from wanmodels.documents import list_json
-        from wanmodels.lockfile import read_lock
         from wanmodels.presets import describe_presets
         from wanmodels.report import render_list
+        from wanmodels.resolve import read_pins
 
         loaded = _open(manifest, root)
-        lock = read_lock(loaded.lock_path)
+        lock = read_pins(loaded)
         presets = describe_presets()
         render_list(presets, loaded, lock, _console(False))
         if as_json:
@@ -357,7 +403,7 @@ def list_command(manifest: ManifestOpt = None, root: RootOpt = None, as_json: Js
     _finish("list", as_json, False, run)
 
 
-@app.command("init")
+@app.command("init", cls=_Command, short_help="Write an editable ./wanmodels.yaml from a preset.")
 def init_command(
     preset: Annotated[
         str, typer.Option("--preset", metavar="NAME", help="Preset to start from (see `wanmodels list`).")
@@ -370,25 +416,29 @@ def init_command(
         from wanmodels.manifest import init_manifest
 
         path = init_manifest(preset, Path.cwd() / LOCAL_MANIFEST, force=force)
-        sys.stderr.write(f"wrote {path} from preset '{preset}'; edit it, then run `wanmodels download`\n")
+        nxt = _dry_run_command(Path(LOCAL_MANIFEST))
+        sys.stderr.write(f"wrote {path} from preset '{preset}'; edit it, then run `{nxt}`\n")
         return 0
 
     _finish("init", False, False, run)
 
 
 IMPORT_EXAMPLES: Final = [
-    "wanmodels import image_to_video_wan.json     (./wanmodels.yaml, models in ./ComfyUI/models)",
+    "wanmodels import image_to_video_wan.json   (writes ./wanmodels.yaml)",
     "wanmodels import a.json b.json --root ~/ComfyUI/models -o comfy.yaml",
 ]
 
 
-@app.command("import", epilog=_epilog(IMPORT_EXAMPLES))
+@app.command(
+    "import",
+    cls=_Command,
+    epilog=_epilog(IMPORT_EXAMPLES),
+    short_help="Write a manifest from the models that ComfyUI workflows name.",
+)
 def import_command(
     workflows: Annotated[
         list[Path],
-        typer.Argument(
-            metavar="WORKFLOW.json...", help="Workflow files saved by ComfyUI.", show_default=False
-        ),
+        typer.Argument(metavar="WORKFLOW.json", help="Workflow files saved by ComfyUI.", show_default=False),
     ],
     output: Annotated[Path, typer.Option("-o", "--output", metavar="PATH", help="Manifest to write.")] = Path(
         LOCAL_MANIFEST
@@ -407,14 +457,21 @@ def import_command(
         from wanmodels.workflow import import_workflows
 
         result = import_workflows(workflows, output, force=force, root=root)
-        use = () if output == Path(LOCAL_MANIFEST) else ("-m", str(output))
         models = f"{len(result.models)} model{'s' if len(result.models) != 1 else ''}"
         flows = f"{len(result.workflows)} workflow{'s' if len(result.workflows) != 1 else ''}"
-        nxt = shlex.join(["wanmodels", "download", *use, "--dry-run"])
+        nxt = _dry_run_command(output)
         sys.stderr.write(f"wrote {result.path}: {models} from {flows} into {result.root}; next: {nxt}\n")
         return 0
 
     _finish("import", False, False, run)
+
+
+def _dry_run_command(path: Path) -> str:
+    """`wanmodels download --dry-run` for a manifest just written: `-m` unless it is what the
+    default lookup finds (`$WANMODELS_MANIFEST` may point elsewhere)."""
+    found = resolve_manifest_arg(None)
+    default = found is not None and Path(found).resolve() == path.resolve()
+    return shlex.join(["wanmodels", "download", *(() if default else ("-m", str(path))), "--dry-run"])
 
 
 def _open(manifest: str | None, root: str | None) -> Manifest:
@@ -430,7 +487,8 @@ def _console(no_color: bool) -> Console:
 
 
 def _verbose() -> None:
-    """Send wanmodels' and huggingface_hub's request logs to stderr (they never carry tokens)."""
+    """Send the request logs to stderr: wanmodels' line per response (status, range) and
+    huggingface_hub's own line per request, both without query strings (signed CDN links)."""
     import logging
 
     # huggingface_hub prints its own request lines, on its own handler, once this asks for them.
@@ -505,10 +563,14 @@ def main() -> NoReturn:
     except WanmodelsError as err:
         if debug_enabled():
             raise
+        from wanmodels.errors import DiskFullError, OfflineError
         from wanmodels.report import DEBUG_HINT, format_error
 
         # The traceback hint is for surprises; an interrupt or a refusal the user can act on needs none.
-        hint = f" {DEBUG_HINT}" if err.exit_code not in (EXIT_INTERRUPTED, EXIT_USAGE) else ""
+        refusal = err.exit_code in (EXIT_INTERRUPTED, EXIT_USAGE) or isinstance(
+            err, (DiskFullError, OfflineError)
+        )
+        hint = "" if refusal else f" {DEBUG_HINT}"
         sys.stderr.write(f"{format_error(err)}{hint}\n")
         sys.exit(err.exit_code)
     except KeyboardInterrupt:

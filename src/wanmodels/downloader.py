@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+from wanmodels._text import count, human_bytes
 from wanmodels.config import Settings
 from wanmodels.errors import (
     EXIT_FAILED,
@@ -170,7 +171,8 @@ def download(
 def _offline(plan: Plan) -> OfflineError:
     todo = plan.fetch_order()
     missing = ", ".join(f.local_path for f in todo[:5])
-    msg = f"{len(todo)} file(s) need the network, but offline mode is on: {missing}"
+    need = "needs" if len(todo) == 1 else "need"
+    msg = f"{count(len(todo), 'file')} {need} the network, but offline mode is on: {missing}"
     return OfflineError(msg, hint="Unset HF_HUB_OFFLINE / drop --offline to fetch them.")
 
 
@@ -336,7 +338,10 @@ def check_space(root: Path, needed: int) -> None:
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     if free < needed + SPACE_MARGIN:
-        msg = f"not enough disk space under '{root}': the plan needs {needed:,} bytes, {free:,} are free"
+        msg = (
+            f"not enough disk space under '{root}': the plan needs {human_bytes(needed)} "
+            f"(plus {human_bytes(SPACE_MARGIN)} to spare), {human_bytes(free)} are free"
+        )
         raise DiskFullError(msg, hint="Free some space or pass --root on a bigger disk.")
 
 

@@ -84,5 +84,6 @@ def _check_json(path: Path, siblings: frozenset[str]) -> str | None:
     ):
         absent = sorted({str(v) for v in doc["weight_map"].values()} - siblings)
         if absent:
-            return f"index names shard(s) that are not present: {', '.join(absent[:3])}"
+            which = "a shard that is" if len(absent) == 1 else f"{len(absent)} shards that are"
+            return f"index names {which} not present: {', '.join(absent[:3])}"
     return None

@@ -72,6 +72,7 @@ class Hub:
         # there, saving a round trip each. Signed links expire; a refusal sends us back.
         self._links: dict[tuple[str, str, str], str] = {}
         self._links_lock = threading.Lock()
+        _log_responses()
 
     def list_repo(self, repo_id: str, revision: str, *, entry: str) -> RemoteRepo:
         """Resolve `revision` to a commit and list every file with its size and digest.
@@ -143,7 +144,6 @@ class Hub:
     def _get(self, key: tuple[str, str, str], headers: dict[str, str]) -> httpx2.Response:
         """Open a streaming GET: at the file's CDN link when one is known and still good, else the Hub."""
         session = get_session()
-        span = headers.get("Range", "whole file")
         with self._links_lock:
             link = self._links.get(key)
         if link is not None:
@@ -151,7 +151,6 @@ class Hub:
             plain = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             request = session.build_request("GET", link, headers=plain, timeout=self.settings.timeout)
             response = session.send(request, stream=True)
-            _log.debug("GET %s [%s] -> HTTP %d", _no_query(link), span, response.status_code)
             if response.status_code not in _STALE_LINK:
                 return response
             response.close()
@@ -160,7 +159,6 @@ class Hub:
         url = self.file_url(*key)
         request = session.build_request("GET", url, headers=headers, timeout=self.settings.timeout)
         response = session.send(request, stream=True)
-        _log.debug("GET %s [%s] -> HTTP %d", url, span, response.status_code)
         if response.status_code < 400 and response.url.origin != request.url.origin:
             with self._links_lock:
                 self._links[key] = str(response.url)
@@ -241,15 +239,32 @@ class Hub:
         return self.settings.endpoint or "the Hugging Face Hub"
 
 
+def _log_responses() -> None:
+    """With wanmodels' logger at DEBUG (`-v`), log every response of the shared client.
+
+    One line per request, redirect hops and metadata calls included: method, URL without its
+    query string (a CDN URL's query is a signature) and status. No header is ever logged.
+    """
+    if not _log.isEnabledFor(logging.DEBUG):
+        return
+    hooks = get_session().event_hooks["response"]
+    if _log_response not in hooks:
+        hooks.append(_log_response)
+
+
+def _log_response(response: httpx2.Response) -> None:
+    request = response.request
+    span = request.headers.get("Range")
+    where = f" [{span}]" if span else ""
+    _log.debug(
+        "%s %s%s -> %d", request.method, request.url.copy_with(query=None), where, response.status_code
+    )
+
+
 def _remote_file(item: RepoFile) -> RemoteFile:
     if item.lfs is not None:
         return RemoteFile(item.path, int(item.size), Digest("sha256", item.lfs.sha256))
     return RemoteFile(item.path, int(item.size), Digest("gitsha1", item.blob_id))
-
-
-def _no_query(url: str) -> str:
-    """A URL without its query: signed links carry signatures that do not belong in logs."""
-    return url.split("?", 1)[0]
 
 
 def _status(err: Exception) -> int | None:

@@ -177,7 +177,8 @@ def read_lock(path: Path) -> Lockfile | None:
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
         detail = str(err) if isinstance(err, ValueError) else f"missing or wrong field {err}"
         msg = f"{path}: not a valid lockfile ({detail})"
-        raise LockError(msg, hint="Delete it and run `wanmodels lock` to write a new one.") from None
+        hint = "Delete it and run `wanmodels lock` with the same -m/--root to write a new one."
+        raise LockError(msg, hint=hint) from None
 
 
 def write_lock(path: Path, lockfile: Lockfile) -> None:

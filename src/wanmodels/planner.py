@@ -285,7 +285,8 @@ def checked(selection: Selection) -> Selection:
                 f"entry '{spec.name}': '{item.local_path}' is outside its folder '{spec.folder}' "
                 "or listed twice"
             )
-            raise SelectionError(msg, hint="Delete the lockfile and run `wanmodels lock`.")
+            # Only a lockfile can break this; its reader names the command that rewrites it.
+            raise SelectionError(msg)
         seen.add(item.local_path)
     for expected in spec.expect:
         if prefix + expected not in seen:

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, Tex
 from rich.table import Table
 from rich.text import Text
 
+from wanmodels._text import count, human_bytes
 from wanmodels.errors import WanmodelsError
 from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest
@@ -34,21 +35,6 @@ from wanmodels.results import (
 
 DEBUG_HINT = "(set WANMODELS_DEBUG=1 for a traceback)"
 TABLE_ROWS = 200
-
-
-def human_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB'."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
-def count(n: int, noun: str) -> str:
-    """2, 'file' -> '2 files'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _shorten(text: str, width: int) -> str:
@@ -266,27 +252,26 @@ def render_verify(report: VerifyReport, console: Console, *, quiet: bool = False
 
 
 def render_repair(result: RepairResult, console: Console, *, quiet: bool = False) -> None:
+    """The re-fetch, then the verification after it (the files that failed before were named
+    by the progress sink as the repair began, in the order things happened)."""
     if result.download is not None:
-        if not quiet:
-            render_verify(result.before, console)
         render_download(result.download, console, quiet=quiet)
     render_verify(result.after, console, quiet=quiet)
 
 
-def render_lock(result: LockResult, console: Console) -> None:
-    if result.checked:
-        for change in result.changes:
-            console.print(f"out of date: {change}", markup=False)
-        console.print(
-            "lockfile is up to date" if result.up_to_date else "lockfile is out of date", markup=False
-        )
-        return
+def render_lock(result: LockResult, manifest: Manifest, console: Console) -> None:
+    """What differs from the lockfile on disk, then what was done about it."""
     for change in result.changes:
-        console.print(f"changed: {change}", markup=False)
-    if result.written is not None:
+        console.print(change, markup=False)
+    if result.checked:
+        verdict = "lockfile is up to date"
+        if not result.up_to_date:
+            verdict = f"lockfile is out of date: `{manifest.command('lock')}` updates it"
+        console.print(verdict, markup=False)
+    elif result.written is not None:
         console.print(f"wrote {result.written}", markup=False)
     else:
-        console.print("lockfile unchanged", markup=False)
+        console.print(f"lockfile unchanged: {manifest.lock_path}", markup=False)
 
 
 def render_status(report: StatusReport, manifest: Manifest, console: Console) -> None:
@@ -303,12 +288,12 @@ def render_status(report: StatusReport, manifest: Manifest, console: Console) ->
             detail = f"complete, {count(m.files, 'file')}, {human_bytes(m.bytes_expected)}"
         else:
             detail = (
-                f"{m.state.value}: {m.missing} of {count(m.files, 'file')} missing, "
+                f"{m.state.value}, {m.missing} of {count(m.files, 'file')} not in place, "
                 f"{human_bytes(m.bytes_present)} of {human_bytes(m.bytes_expected)} in place"
             )
             if m.partial_bytes:
                 detail += f", {human_bytes(m.partial_bytes)} in partial downloads"
-        commit = f" @{m.commit[:12]}" if m.commit else ""
+        commit = f"@{m.commit[:12]}" if m.commit else ""
         console.print(f"{m.name} [{m.repo}{commit}] -> {m.folder}: {detail}", markup=False)
     if not report.complete:
         console.print(f"to finish: `{manifest.command('download')}`", markup=False)

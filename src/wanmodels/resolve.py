@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Final
 
 from wanmodels.config import Settings
-from wanmodels.errors import LocalIOError, LockError
-from wanmodels.lockfile import Lockfile, read_lock, write_lock
+from wanmodels.errors import LocalIOError, LockError, SelectionError
+from wanmodels.lockfile import LockedModel, Lockfile, read_lock, write_lock
 from wanmodels.manifest import Manifest, ModelSpec
 from wanmodels.planner import Selection, check_targets, select
 from wanmodels.remote import ByteSource, RemoteRepo
@@ -41,7 +41,7 @@ def resolve_selections(
             entries placing different files at one path (`planner.check_targets`).
         IntegrityError: the Hub lists another sha256 than the manifest declares.
     """
-    lock = read_lock(manifest.lock_path)
+    lock = read_pins(manifest)
     if frozen:
         problems = ["there is no lockfile"] if lock is None else lock.drift(manifest, specs)
         if problems:
@@ -52,7 +52,7 @@ def resolve_selections(
     for spec in specs:
         locked = lock.get(spec.name) if lock is not None and not refresh else None
         if locked is not None and locked.matches(spec):
-            pinned[spec.name] = locked.to_selection(spec)
+            pinned[spec.name] = locked_selection(manifest, locked, spec)
         else:
             wanted.setdefault((spec.repo, spec.revision), spec.name)
     listed = _list_repos(wanted, settings, source) if wanted else {}
@@ -64,6 +64,38 @@ def resolve_selections(
             repo = listed[(spec.repo, spec.revision)]
             selections.append(select(spec, repo.commit, repo.files))
     return check_targets(tuple(selections)), lock
+
+
+def read_pins(manifest: Manifest) -> Lockfile | None:
+    """The manifest's lockfile; None when there is none.
+
+    Raises:
+        LockError: it is unreadable; the hint rewrites it for this manifest and root.
+    """
+    try:
+        return read_lock(manifest.lock_path)
+    except LockError as err:
+        if err.hint is None:  # unreadable rather than invalid: deleting it is not the fix
+            raise
+        raise LockError(err.message, hint=_relock(manifest)) from None
+
+
+def locked_selection(manifest: Manifest, locked: LockedModel, spec: ModelSpec) -> Selection:
+    """A locked entry's files as a selection (see `LockedModel.to_selection`).
+
+    Raises:
+        SelectionError: the lockfile breaks a rule; the hint rewrites it for this manifest.
+    """
+    try:
+        return locked.to_selection(spec)
+    except SelectionError as err:
+        if err.hint is not None:  # a rule of the manifest, with its own fix
+            raise
+        raise SelectionError(err.message, hint=_relock(manifest)) from None
+
+
+def _relock(manifest: Manifest) -> str:
+    return f"Delete {manifest.lock_path} and run `{manifest.command('lock')}` to write a new one."
 
 
 def _list_repos(
@@ -125,7 +157,7 @@ def save_lock(manifest: Manifest, lockfile: Lockfile) -> Path:
 
 def _changes(old: Lockfile | None, fresh: Lockfile, manifest: Manifest) -> list[str]:
     if old is None:
-        return [f"new lockfile {manifest.lock_path}"]
+        return [f"no lockfile at {manifest.lock_path}"]
     changes = old.drift(manifest)
     for model in fresh.models:
         before = old.get(model.name)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from wanmodels.integrity import Digest
-from wanmodels.lockfile import read_lock
 from wanmodels.manifest import Manifest, ModelSpec
 from wanmodels.partial import list_parts
 from wanmodels.planner import Check
+from wanmodels.resolve import read_pins
 from wanmodels.results import EntryState, ModelStatus, StatusReport
 from wanmodels.state import Hashing, StateCache, partial_folder
 
@@ -26,7 +26,7 @@ def status(manifest: Manifest, names: tuple[str, ...] = ()) -> StatusReport:
         ManifestError: an unknown entry name.
         LockError: the lockfile is unreadable.
     """
-    lock = read_lock(manifest.lock_path)
+    lock = read_pins(manifest)
     cache = StateCache(manifest.root)
     result = []
     for spec in manifest.select(names):

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 
 from wanmodels._fs import safe_join
+from wanmodels._text import count, human_bytes
 from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError
 from wanmodels.formats import check_format
@@ -26,7 +27,7 @@ from wanmodels.planner import Check, LocalState, SelectedFile, Selection
 from wanmodels.progress import ProgressSink
 from wanmodels.pruner import prune_with, stale_files
 from wanmodels.remote import ByteSource
-from wanmodels.resolve import resolve_selections
+from wanmodels.resolve import locked_selection, resolve_selections
 from wanmodels.results import Finding, ModelReport, Problem, RepairResult, VerifyReport
 from wanmodels.state import Hashing, StateCache
 
@@ -134,7 +135,9 @@ def repair(
     fetched = None
     if not before.ok:
         if sink is not None:
-            sink.message("repairing: re-fetching the files that failed")
+            bad = [f"{f.path} ({f.problem.value})" for f in before.findings if f.is_error]
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            sink.message(f"repairing {count(len(bad), 'file')} that failed: {', '.join(bad[:5])}{more}")
         fetched = download(
             manifest, names, settings=settings, source=source, repair=True, sink=sink, cancel=cancel
         )
@@ -155,7 +158,7 @@ def _finding(
     if state.check is Check.MISSING:
         if state.part_bytes:
             detail = (
-                f"partial download present: {state.part_bytes:,} of {remote.size:,} bytes; "
+                f"partial download present: {human_bytes(state.part_bytes)} of {human_bytes(remote.size)}; "
                 f"run `{manifest.command('download')}` to resume"
             )
             return Finding(entry, path, Problem.PARTIAL, detail, expected, str(state.part_bytes))
@@ -197,5 +200,5 @@ def _all_selections(
         locked = lock.get(spec.name) if lock is not None else None
         if locked is None or not locked.matches(spec):
             return None
-        known[spec.name] = locked.to_selection(spec)
+        known[spec.name] = locked_selection(manifest, locked, spec)
     return tuple(known[spec.name] for spec in manifest.models)
