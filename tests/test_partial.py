@@ -159,3 +159,12 @@ def test_unfinished_bytes_go_back_to_pending() -> None:
     again = scheduler.next()
     assert again is not None and (again.pos, again.end) == (30, 100)
     assert isinstance(again.job, FileJob)
+
+
+def test_a_journal_without_its_part_promises_nothing(tmp_path: Path) -> None:
+    part = PartFile(tmp_path, "m/x.bin", 100, DIGEST).open()
+    part.write(0, b"a" * 100)
+    part.close()
+    part.path.unlink()  # placed or deleted by hand: the journal alone is not bytes
+    assert part_info(tmp_path, "m/x.bin", DIGEST, 100) is None
+    assert list(list_parts(tmp_path)) == []

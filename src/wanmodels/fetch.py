@@ -270,6 +270,9 @@ def finish(
     actual = transfer.hasher.digest(cancel)
     if actual == item.digest and transfer.part.disk_size() == item.size:
         transfer.part.sync()
+        # The journal goes first: a kill before the rename then leaves a complete part that
+        # reads as a whole prefix, never a journal whose bytes have moved away.
+        transfer.part.forget_journal()
         st = place(root, item.local_path, transfer.part.path)
         transfer.close()
         transfer.part.delete()

@@ -151,6 +151,16 @@ class PartFile:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
+    def forget_journal(self) -> None:
+        """Drop the journal of a part that holds every byte (it is about to be placed)."""
+        with self._lock:
+            if self._jfd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self._jfd)
+                self._jfd = -1
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path.unlink()
+
     def reset(self) -> None:
         """Forget every byte: the server sent something other than what was asked for."""
         with self._lock:
@@ -286,6 +296,10 @@ def read_part(part: Path, journal: Path) -> PartInfo | None:
         return PartInfo("", -1, None, ((0, length),) if length else ())
     except OSError:
         return None
+    try:
+        length = part.stat().st_size
+    except OSError:
+        return None  # a journal whose bytes are gone (placed, or deleted by hand) promises nothing
     lines = raw.split(b"\n")
     try:
         header = json.loads(lines[0])
@@ -300,7 +314,7 @@ def read_part(part: Path, journal: Path) -> PartInfo | None:
     # The last element is what follows the final newline: empty, or a torn line from a kill.
     for line in lines[1:-1]:
         start, _, end = line.partition(b" ")
-        if start.isdigit() and end.isdigit() and int(start) < int(end) <= size:
+        if start.isdigit() and end.isdigit() and int(start) < int(end) <= min(size, length):
             extents.append((int(start), int(end)))
     return PartInfo(local, size, digest, tuple(merge(extents)))
 
