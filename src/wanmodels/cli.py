@@ -254,7 +254,8 @@ def download(
         )
         loaded = _open(manifest, root)
         console = _console(no_color)
-        sink = None if quiet or dry_run else _sink(console)
+        # A dry run draws no bars, but still says why it waits (a rate limit, a locked root).
+        sink = None if quiet else _lines(console) if dry_run else _sink(console)
         try:
             result = run_download(
                 loaded,
@@ -350,8 +351,9 @@ def lock_command(
         from wanmodels.resolve import lock
 
         loaded = _open(manifest, root)
-        result = lock(loaded, settings=resolve_settings(), check=check)
-        render_lock(result, loaded, _console(False))
+        console = _console(False)
+        result = lock(loaded, settings=resolve_settings(), check=check, sink=_lines(console))
+        render_lock(result, loaded, console)
         if as_json:
             _print_json(lock_json(result, loaded))
         return result.exit_code
@@ -515,6 +517,12 @@ def _sink(console: Console) -> Any:
     from wanmodels.report import LineProgress, RichProgress
 
     return RichProgress(console) if console.is_terminal and not console.no_color else LineProgress(console)
+
+
+def _lines(console: Console) -> Any:
+    from wanmodels.report import LineProgress
+
+    return LineProgress(console)
 
 
 def _print_json(doc: dict[str, Any]) -> None:

@@ -6,6 +6,8 @@ Environment variables read here (and only here), at call time:
 - `WANMODELS_WORKERS`: connections shared by all transfers (default 8).
 - `WANMODELS_MAX_RATE`: download rate limit for all connections together (`500K`, `12M`, `1G`).
 - `WANMODELS_RETRY_WAIT`: longest wait between retries, seconds (default 8).
+- `WANMODELS_RATE_LIMIT_WAIT`: longest wait for a rate limit (HTTP 429) to reset, seconds
+  (default 300: the Hub counts requests in 5-minute windows).
 - `WANMODELS_DEBUG`: show tracebacks for expected errors.
 - `WANMODELS_REUSE_FROM`: folders to take already-downloaded files from (`os.pathsep`-separated),
   added to `--reuse-from`.
@@ -29,6 +31,7 @@ DEFAULT_WORKERS: Final = 8
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_RETRIES: Final = 5
 DEFAULT_RETRY_WAIT: Final = 8.0
+DEFAULT_RATE_LIMIT_WAIT: Final = 300.0
 LOCAL_MANIFEST: Final = "wanmodels.yaml"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
@@ -44,6 +47,7 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     retry_wait: float = DEFAULT_RETRY_WAIT
+    rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT  # longest wait for a 429's limit to reset
     wait_for_lock: bool = True
     max_rate: int | None = None  # bytes per second for all connections together
     reuse: bool = True  # place files already on this machine instead of fetching them
@@ -115,6 +119,9 @@ def resolve_settings(
     retry_wait = _number(
         "WANMODELS_RETRY_WAIT", env.get("WANMODELS_RETRY_WAIT"), DEFAULT_RETRY_WAIT, minimum=0
     )
+    rate_limit_wait = _number(
+        "WANMODELS_RATE_LIMIT_WAIT", env.get("WANMODELS_RATE_LIMIT_WAIT"), DEFAULT_RATE_LIMIT_WAIT, minimum=0
+    )
     endpoint = (env.get("HF_ENDPOINT") or "").rstrip("/") or None
     if max_rate:
         rate = _rate(max_rate, "--max-rate")
@@ -129,6 +136,7 @@ def resolve_settings(
         workers=workers,
         timeout=timeout,
         retry_wait=retry_wait,
+        rate_limit_wait=rate_limit_wait,
         wait_for_lock=wait_for_lock,
         max_rate=rate,
         reuse=reuse,

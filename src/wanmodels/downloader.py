@@ -25,6 +25,7 @@ from wanmodels.errors import (
     Interrupted,
     LocalIOError,
     OfflineError,
+    RevisionNotFoundError,
     WanmodelsError,
 )
 from wanmodels.fetch import Transfer, finish, stream_range
@@ -124,7 +125,9 @@ def download(
     started = time.monotonic()
     specs = manifest.select(names)
     with root_lock(manifest.root, settings, sink, enabled=not dry_run):
-        selections, lock = resolve_selections(manifest, specs, settings, frozen=frozen, source=source)
+        selections, lock = resolve_selections(
+            manifest, specs, settings, frozen=frozen, source=source, notify=sink.message, cancel=cancel
+        )
         cache = StateCache(manifest.root)
         finder = Finder(manifest.root, settings, cache)
         plan = _plan(manifest, selections, cache, repair=repair, finder=finder)
@@ -145,7 +148,8 @@ def download(
                 from wanmodels.hub import Hub
 
                 source = Hub(settings)
-            return _Pool(todo, source, settings, sink, cancel, cache, manifest.identity).run()
+            relock = manifest.command("lock")
+            return _Pool(todo, source, settings, sink, cancel, cache, manifest.identity, relock=relock).run()
 
         # Reused files are placed before the network pool starts, this run's twins after it.
         reuser = Reuser(finder, cache, manifest.identity, sink, cancel)
@@ -197,6 +201,8 @@ class _Pool:
         cancel: threading.Event,
         cache: StateCache,
         owner: str,
+        *,
+        relock: str = "wanmodels lock",
     ) -> None:
         self.plan = plan
         self.source = source
@@ -212,6 +218,7 @@ class _Pool:
         self.transfers: dict[FileJob, Transfer] = {}
         self.started: dict[str, float] = {}
         self.outcomes: dict[str, FileOutcome] = {}
+        self.relock = relock  # the command that re-pins this manifest, for hints
         self._lock = threading.Lock()
 
     def run(self) -> dict[str, FileOutcome]:
@@ -308,6 +315,10 @@ class _Pool:
 
     def _fail(self, item: PlannedFile, err: BaseException | None) -> None:
         code = err.exit_code if isinstance(err, WanmodelsError) else EXIT_FAILED
+        if isinstance(err, RevisionNotFoundError):
+            # The commit came from the lockfile (a fresh listing would have found it): re-pin.
+            hint = f"The lockfile pins a commit the Hub no longer has: run `{self.relock}`, then retry."
+            err = RevisionNotFoundError(err.message, hint=hint, repo_id=err.repo_id, revision=err.revision)
         outcome = FileOutcome.of(
             item,
             ok=False,

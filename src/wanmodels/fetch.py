@@ -25,10 +25,9 @@ from wanmodels.planner import PlannedFile
 from wanmodels.progress import ProgressSink
 from wanmodels.ratelimit import RateLimiter
 from wanmodels.remote import ByteSource
+from wanmodels.retry import announce, first_backoff, next_backoff, wait_before_retry
 from wanmodels.scheduler import FileJob, Range, Scheduler
 
-RETRY_AFTER_CAP: Final = 60.0
-FIRST_WAIT: Final = 0.5
 FLUSH_STEP: Final = 128 << 20
 STOPPED: Final = "interrupted; the partial download is kept"
 
@@ -170,7 +169,7 @@ def stream_range(
     """
     item = transfer.item
     failures = 0
-    wait = min(FIRST_WAIT, settings.retry_wait)
+    wait = first_backoff(settings)
     while rng.pos < scheduler.limit(rng):
         if cancel.is_set():
             raise Interrupted(STOPPED)
@@ -182,15 +181,15 @@ def stream_range(
             failures = 0 if rng.pos > before else failures + 1
             if failures > settings.retries:
                 msg = f"'{item.local_path}': {err.message} (gave up after {settings.retries} retries)"
-                raise HubError(msg, repo_id=item.repo_id, revision=item.commit, status=err.status) from None
-            delay = min(err.retry_after, RETRY_AFTER_CAP) if err.retry_after is not None else wait
-            left = settings.retries - failures
-            tries = "last try" if left == 0 else f"{left} more {'try' if left == 1 else 'tries'} after this"
-            sink.message(f"{err.message}; retrying in {delay:.1f}s ({tries})")
-            if cancel.wait(delay):
+                raise HubError(
+                    msg, repo_id=item.repo_id, revision=item.commit, status=err.status, hint=err.hint
+                ) from None
+            pause = wait_before_retry(err, settings, wait)
+            sink.message(announce(err, pause, settings.retries - failures))
+            if cancel.wait(pause.seconds):
                 raise Interrupted(STOPPED) from None
             if err.retry_after is None and rng.pos == before:
-                wait = min(wait * 2, settings.retry_wait)
+                wait = next_backoff(wait, settings)
 
 
 def _stream_once(

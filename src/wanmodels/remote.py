@@ -26,12 +26,18 @@ class RemoteFile:
 
 @dataclass(frozen=True, slots=True)
 class RemoteRepo:
-    """A repo resolved to one commit, with every file it holds there."""
+    """A repo resolved to one commit, with every file it holds there.
+
+    `unhashed` names files listed without a digest of their bytes (a Xet hash but no LFS
+    sha256): they are in `files` so selections see them, but their digest there is only the
+    git blob id of a pointer, so fetching one needs a sha256 declared in the manifest.
+    """
 
     repo_id: str
     revision: str
     commit: str
     files: tuple[RemoteFile, ...]
+    unhashed: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

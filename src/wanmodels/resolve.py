@@ -7,15 +7,17 @@ round trip or two, and a stack of four repos should not pay for them one after a
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
 from wanmodels.config import Settings
-from wanmodels.errors import LocalIOError, LockError, SelectionError
+from wanmodels.errors import HubError, Interrupted, LocalIOError, LockError, SelectionError
 from wanmodels.lockfile import LockedModel, Lockfile, read_lock, write_lock
 from wanmodels.manifest import Manifest, ModelSpec
 from wanmodels.planner import Selection, check_targets, select
+from wanmodels.progress import ProgressSink
 from wanmodels.remote import ByteSource, RemoteRepo
 from wanmodels.results import LockResult
 
@@ -30,16 +32,22 @@ def resolve_selections(
     frozen: bool = False,
     refresh: bool = False,
     source: ByteSource | None = None,
+    notify: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[tuple[Selection, ...], Lockfile | None]:
     """Pin every entry: from the lockfile when it still matches, else from `source` (the Hub).
 
     Returns the selections and the lockfile that was read (None when there is none).
+    When it builds the Hub client itself, `notify` hears about its waits before retries
+    and `cancel` cuts them short.
 
     Raises:
         LockError: `frozen` and the lock is missing or no longer matches the manifest.
         SelectionError, HubError: see `planner.select` and `ByteSource.list_repo`; also two
-            entries placing different files at one path (`planner.check_targets`).
+            entries placing different files at one path (`planner.check_targets`), and a
+            selected file the Hub lists with no digest of its bytes (a Xet hash, no sha256).
         IntegrityError: the Hub lists another sha256 than the manifest declares.
+        Interrupted: `cancel` was set, or Ctrl-C, while repos were being listed.
     """
     lock = read_pins(manifest)
     if frozen:
@@ -55,14 +63,15 @@ def resolve_selections(
             pinned[spec.name] = locked_selection(manifest, locked, spec)
         else:
             wanted.setdefault((spec.repo, spec.revision), spec.name)
-    listed = _list_repos(wanted, settings, source) if wanted else {}
+    cancel = cancel or threading.Event()
+    listed = _list_repos(wanted, settings, source, notify, cancel) if wanted else {}
     selections = []
     for spec in specs:
         if spec.name in pinned:
             selections.append(pinned[spec.name])
         else:
             repo = listed[(spec.repo, spec.revision)]
-            selections.append(select(spec, repo.commit, repo.files))
+            selections.append(_checked(select(spec, repo.commit, repo.files), repo))
     return check_targets(tuple(selections)), lock
 
 
@@ -98,23 +107,83 @@ def _relock(manifest: Manifest) -> str:
     return f"Delete {manifest.lock_path} and run `{manifest.command('lock')}` to write a new one."
 
 
+def _checked(selection: Selection, repo: RemoteRepo) -> Selection:
+    """Refuse a selected file whose bytes nothing could check (its sha256 is neither listed nor declared)."""
+    spec = selection.spec
+    for chosen in selection.files:
+        remote = chosen.remote
+        if remote.path in repo.unhashed and remote.digest.algorithm != "sha256":
+            msg = (
+                f"entry '{spec.name}' (line {spec.line}): '{remote.path}' in '{repo.repo_id}' at "
+                f"{repo.commit[:12]} is listed with a Xet hash but no LFS sha256, so its bytes could "
+                "not be verified; nothing was fetched"
+            )
+            hint = (
+                "Map it under the entry's 'files:' with its sha256 (from the file's page on the Hub), "
+                "or exclude it."
+            )
+            raise HubError(msg, repo_id=repo.repo_id, revision=repo.commit, hint=hint)
+    return selection
+
+
 def _list_repos(
-    wanted: dict[tuple[str, str], str], settings: Settings, source: ByteSource | None
+    wanted: dict[tuple[str, str], str],
+    settings: Settings,
+    source: ByteSource | None,
+    notify: Callable[[str], None] | None,
+    cancel: threading.Event,
 ) -> dict[tuple[str, str], RemoteRepo]:
-    """List every (repo, revision) once, several at a time; the first error in manifest order wins."""
+    """List every (repo, revision) once, several at a time; the first error in manifest order wins.
+
+    The listings run on daemon threads joined in short slices, so Ctrl-C is felt at once and
+    a listing waiting out a rate limit never holds the process (`cancel` wakes it).
+    """
     if source is None:
         from wanmodels.hub import Hub  # imported here: a locked run never loads huggingface_hub
 
-        source = Hub(settings)
+        source = Hub(settings, notify=notify, cancel=cancel)
     keys = list(wanted)
     if len(keys) == 1:
         (repo, revision), entry = keys[0], wanted[keys[0]]
         return {keys[0]: source.list_repo(repo, revision, entry=entry)}
-    with ThreadPoolExecutor(
-        max_workers=min(MAX_LISTINGS, len(keys)), thread_name_prefix="wanmodels-list"
-    ) as pool:
-        futures = [pool.submit(source.list_repo, repo, rev, entry=wanted[(repo, rev)]) for repo, rev in keys]
-        return {key: future.result() for key, future in zip(keys, futures, strict=True)}
+    results: dict[tuple[str, str], RemoteRepo | BaseException] = {}
+    todo = list(keys)
+    lock = threading.Lock()
+
+    def work() -> None:
+        while not cancel.is_set():
+            with lock:
+                if not todo:
+                    return
+                key = todo.pop(0)
+            try:
+                results[key] = source.list_repo(key[0], key[1], entry=wanted[key])
+            except BaseException as err:  # handed to the main thread, which raises it
+                results[key] = err
+                if not isinstance(err, Interrupted):
+                    cancel.set()  # the run fails anyway: stop the other listings' waits
+
+    threads = [
+        threading.Thread(target=work, name=f"wanmodels-list-{i}", daemon=True)
+        for i in range(min(MAX_LISTINGS, len(keys)))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    errors = [results[k] for k in keys if isinstance(results.get(k), BaseException)]
+    real = [e for e in errors if not isinstance(e, Interrupted)]
+    if real or errors:
+        raise (real or errors)[0]
+    if len(results) < len(keys):  # `cancel` was set from outside before every repo was listed
+        msg = "interrupted while listing repos"
+        raise Interrupted(msg)
+    return {key: results[key] for key in keys}  # type: ignore[misc]
 
 
 def lock(
@@ -123,16 +192,23 @@ def lock(
     settings: Settings | None = None,
     source: ByteSource | None = None,
     check: bool = False,
+    sink: ProgressSink | None = None,
 ) -> LockResult:
     """Resolve every entry on the Hub and write the lockfile (or only compare, with `check`).
+
+    `sink` hears about waits before retries (a rate limit can mean minutes).
 
     Raises:
         LockError: the existing lockfile is unreadable.
         SelectionError, HubError: an entry cannot be resolved.
         LocalIOError: the lockfile cannot be written.
+        Interrupted: Ctrl-C while repos were being listed.
     """
     settings = settings or Settings()
-    selections, old = resolve_selections(manifest, manifest.models, settings, refresh=True, source=source)
+    notify = sink.message if sink is not None else None
+    selections, old = resolve_selections(
+        manifest, manifest.models, settings, refresh=True, source=source, notify=notify
+    )
     fresh = Lockfile.from_selections(selections)
     changes = tuple(_changes(old, fresh, manifest))
     written = None

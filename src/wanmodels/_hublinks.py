@@ -1,0 +1,110 @@
+"""Hosts and links in the Hub's answers: which host answered, where the next page is, log lines.
+
+Stdlib only, on plain URL strings (and duck-typed responses), so `wanmodels.hub` stays the one
+module that imports huggingface_hub and httpx2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, Final
+from urllib.parse import urljoin, urlsplit
+
+from wanmodels.errors import HubError
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# Where a mirror's upstream lives: next-page links pointing there are meant for the mirror.
+PUBLIC_HUBS: Final = ("https://huggingface.co", "https://hf.co")
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL, with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+def host_of(url: object) -> str:
+    """`host[:port]` of a URL, as messages name it (never any user info or path)."""
+    netloc = urlsplit(str(url)).netloc.rpartition("@")[2]
+    return netloc or str(url)
+
+
+def foreign_host(url: object, endpoint: str) -> str | None:
+    """The host of `url` when it is not the endpoint's (a CDN the Hub redirected to), else None."""
+    return None if origin(str(url)) == origin(endpoint) else host_of(url)
+
+
+def failed_host(err: Exception, endpoint: str) -> str:
+    """The host a transport error happened on (the endpoint when the error names no request)."""
+    try:
+        return host_of(err.request.url)  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when no request is attached
+        return host_of(endpoint)
+
+
+def blocked_hint(host: str) -> str:
+    """What to do when a download host, not the Hub, refuses or cannot be reached."""
+    return (
+        f"If a firewall or proxy blocks {host}, allow it: the Hub serves large files from such "
+        "hosts, not from its own address."
+    )
+
+
+def next_page(
+    links: Mapping[str, Mapping[str, str]], current: str, endpoint: str, repo_id: str
+) -> str | None:
+    """The next page of a paginated listing (`Link: <...>; rel="next"`), on the endpoint.
+
+    A mirror may pass its upstream's link through unchanged: one that points at the public
+    Hub is moved onto the endpoint (the cursor in its query is what matters). A link to any
+    other host is refused rather than followed with the user's token.
+
+    Raises:
+        HubError: the link points at a host that is neither the endpoint nor the public Hub.
+    """
+    link = links.get("next", {}).get("url")
+    if not link:
+        return None
+    url = urljoin(current, link)
+    if origin(url) == origin(endpoint):
+        return url
+    for hub in PUBLIC_HUBS:
+        if origin(url) == origin(hub):
+            parts = urlsplit(url)
+            return endpoint.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+    msg = (
+        f"the file listing of '{repo_id}' continues on {host_of(url)}, which is not {host_of(endpoint)}; "
+        "not following it (the token goes to the endpoint only)"
+    )
+    raise HubError(msg, repo_id=repo_id, hint="Check HF_ENDPOINT and the mirror's configuration.")
+
+
+def server_wait(headers: Mapping[str, str], limit: Any, now: float) -> tuple[float | None, str | None]:
+    """How long the server asks us to wait, and why, or (None, None).
+
+    `limit` is huggingface_hub's reading of the `RateLimit` headers of a 429 (None if absent):
+    when it says nothing is left, the wait is its reset; else `Retry-After`, if given.
+    """
+    if limit is not None and limit.remaining == 0:
+        reset = limit.reset_in_seconds  # whole seconds, rounded down: one more is safe
+        return reset + 1.0, f"its '{limit.resource_type}' rate limit is used up; it resets in {reset} s"
+    seconds = retry_after_seconds(headers.get("Retry-After"), now)
+    return (seconds, f"it asks to retry after {seconds:g} s") if seconds is not None else (None, None)
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """`Retry-After` as seconds from `now`: delay-seconds or an HTTP date; None if absent or bad."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(when.timestamp() - now, 0.0)

@@ -1,0 +1,98 @@
+"""When to try a failed Hub request again: capped back-off, or the wait the server asked for.
+
+One policy for metadata requests (`wanmodels.hub`) and file transfers (`wanmodels.fetch`):
+a transient failure (5xx, 408, 429, a timeout, a dropped connection) is retried up to
+`Settings.retries` times. The wait doubles from `FIRST_WAIT` up to `Settings.retry_wait`,
+unless the server named one (`Retry-After`, or the reset of a used-up rate limit): that is
+honoured up to `RETRY_AFTER_CAP`, or up to `Settings.rate_limit_wait` for a 429, because the
+Hub counts requests in 5-minute windows and asking again sooner only earns another 429.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+from wanmodels.config import Settings
+from wanmodels.errors import HubError, Interrupted, TransientHubError
+
+T = TypeVar("T")
+
+FIRST_WAIT: Final = 0.5
+RETRY_AFTER_CAP: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """How long to wait before the next try, and the setting that shortened it, if one did."""
+
+    seconds: float
+    capped_by: str | None = None
+
+
+def first_backoff(settings: Settings) -> float:
+    """The back-off before the first retry of a failure that named no wait."""
+    return min(FIRST_WAIT, settings.retry_wait)
+
+
+def next_backoff(backoff: float, settings: Settings) -> float:
+    """The back-off after one more failure without progress: doubled, capped at `retry_wait`."""
+    return min(backoff * 2, settings.retry_wait)
+
+
+def wait_before_retry(err: TransientHubError, settings: Settings, backoff: float) -> Wait:
+    """The server's own wait when it named one (capped), else `backoff`."""
+    if err.retry_after is None:
+        return Wait(backoff)
+    if err.status == 429:
+        cap, name = settings.rate_limit_wait, "WANMODELS_RATE_LIMIT_WAIT"
+    else:
+        cap, name = RETRY_AFTER_CAP, None
+    if err.retry_after > cap:
+        return Wait(cap, name or f"the {cap:g}s cap")
+    return Wait(max(err.retry_after, 0.0))
+
+
+def announce(err: TransientHubError, wait: Wait, left: int) -> str:
+    """The line that says what failed, how long the wait is and how many tries remain."""
+    tries = "last try" if left <= 0 else f"{left} more {'try' if left == 1 else 'tries'} after this"
+    capped = f", shortened by {wait.capped_by}" if wait.capped_by else ""
+    return f"{err.message}; retrying in {wait.seconds:.1f}s{capped} ({tries})"
+
+
+def retried(
+    attempt: Callable[[], T],
+    settings: Settings,
+    *,
+    notify: Callable[[str], None],
+    cancel: threading.Event,
+    interrupted: str,
+) -> T:
+    """Call `attempt` until it returns, retrying `TransientHubError`s within the budget.
+
+    Each wait is announced through `notify` and cut short by `cancel`.
+
+    Raises:
+        HubError: still failing after `settings.retries` retries (the last failure's message).
+        Interrupted: `cancel` was set while waiting (message: `interrupted`).
+    """
+    failures = 0
+    backoff = first_backoff(settings)
+    while True:
+        try:
+            return attempt()
+        except TransientHubError as err:
+            failures += 1
+            if failures > settings.retries:
+                msg = f"{err.message} (gave up after {settings.retries} retries)"
+                raise HubError(
+                    msg, repo_id=err.repo_id, revision=err.revision, status=err.status, hint=err.hint
+                ) from None
+            pause = wait_before_retry(err, settings, backoff)
+            notify(announce(err, pause, settings.retries - failures))
+            if cancel.wait(pause.seconds):
+                raise Interrupted(interrupted) from None
+            if err.retry_after is None:
+                backoff = next_backoff(backoff, settings)
