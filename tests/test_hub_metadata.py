@@ -227,10 +227,12 @@ def test_a_xet_only_entry_is_refused_at_plan_time(cli: Cli, hub: HubServer, work
 
 
 def test_verbose_shows_huggingface_hubs_request_lines_and_ours(cli: Cli, hub: HubServer, meta: Path) -> None:
+    hub.add_fault(Fault(path=TREE, api=True, kind="status", status=503))
     run = cli("download", "-m", str(meta), "-v")
     assert run.returncode == 0, run.stderr
     lines = run.stderr.splitlines()
     for part in ("/revision/main", "/tree/", "/resolve/"):
         assert any("authenticated" in line and part in line for line in lines), part  # huggingface_hub's
         assert any(line.startswith("wanmodels.hub: GET") and part in line for line in lines), part  # ours
-    assert any("/tree/" in line and "-> HTTP 200" in line for line in lines)
+    tree = [line for line in lines if line.startswith("wanmodels.hub: GET") and "/tree/" in line]
+    assert [line.rsplit(" ", 1)[-1] for line in tree] == ["503", "200"]  # the retry shows too

@@ -315,7 +315,7 @@ class Hub:
             kind = "timed out" if isinstance(err, httpx2.TimeoutException) else "failed"
             via = " (a download host the Hub redirected to)" if moved else ""
             msg = f"{what}connection to {host}{via} {kind} for {where}: {type(err).__name__}"
-            hint = blocked_hint(host) if moved and isinstance(err, httpx2.ConnectError) else None
+            hint = blocked_hint(host) if moved else None
             # The shared client stays open: other transfers are using it, and httpx drops only
             # the broken connection from its pool (closing it would fail them all).
             raise TransientHubError(msg, hint=hint, **ids) from None
