@@ -1,0 +1,162 @@
+"""The retry policy and the reading of the Hub's answers that feeds it: pure functions, no server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import formatdate
+
+import pytest
+
+from wanmodels._hublinks import foreign_host, next_page, retry_after_seconds, server_wait
+from wanmodels.config import Settings
+from wanmodels.errors import HubError, Interrupted, TransientHubError
+from wanmodels.retry import RETRY_AFTER_CAP, Wait, announce, retried, wait_before_retry
+
+SETTINGS = Settings(retry_wait=8.0, rate_limit_wait=300.0)
+
+
+def transient(status: int | None = 503, retry_after: float | None = None) -> TransientHubError:
+    return TransientHubError("the Hub answered HTTP 503 for 'a/b'", status=status, retry_after=retry_after)
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "expected"),
+    [
+        (503, None, Wait(0.5)),  # no wait named: the back-off
+        (503, 3.0, Wait(3.0)),  # Retry-After honoured
+        (503, 600.0, Wait(RETRY_AFTER_CAP, f"the {RETRY_AFTER_CAP:g}s cap")),  # but not for ten minutes
+        (429, 240.0, Wait(240.0)),  # a rate limit's reset: minutes are fine
+        (429, 3600.0, Wait(300.0, "WANMODELS_RATE_LIMIT_WAIT")),  # up to the documented cap
+    ],
+)
+def test_the_wait_before_a_retry(status: int, retry_after: float | None, expected: Wait) -> None:
+    assert wait_before_retry(transient(status, retry_after), SETTINGS, 0.5) == expected
+
+
+def test_the_announcement_says_what_how_long_and_how_many_tries_are_left() -> None:
+    err = transient(429, 3600.0)
+    line = announce(err, Wait(300.0, "WANMODELS_RATE_LIMIT_WAIT"), 1)
+    assert line == (
+        "the Hub answered HTTP 503 for 'a/b'; retrying in 300.0s, shortened by WANMODELS_RATE_LIMIT_WAIT "
+        "(1 more try after this)"
+    )
+    assert announce(err, Wait(0.5), 0).endswith("retrying in 0.5s (last try)")
+
+
+def test_retried_retries_within_the_budget_then_gives_up() -> None:
+    calls: list[int] = []
+    lines: list[str] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise transient()
+        return "listed"
+
+    fast = Settings(retry_wait=0.0, retries=5)
+    assert retried(flaky, fast, notify=lines.append, cancel=threading.Event(), interrupted="x") == "listed"
+    assert len(calls) == 3
+    assert len(lines) == 2 and "4 more tries after this" in lines[0]
+
+    def broken() -> str:
+        raise transient()
+
+    with pytest.raises(HubError, match=r"gave up after 2 retries") as raised:
+        retried(
+            broken,
+            Settings(retry_wait=0.0, retries=2),
+            notify=lines.append,
+            cancel=threading.Event(),
+            interrupted="x",
+        )
+    assert not isinstance(raised.value, TransientHubError)
+    assert raised.value.status == 503
+
+
+def test_retried_stops_waiting_when_cancelled() -> None:
+    cancel = threading.Event()
+    cancel.set()
+
+    def limited() -> str:
+        raise transient(429, 250.0)
+
+    started = time.monotonic()
+    with pytest.raises(Interrupted, match="waiting to list"):
+        retried(limited, SETTINGS, notify=lambda _line: None, cancel=cancel, interrupted="waiting to list")
+    assert time.monotonic() - started < 5  # not the 250 s the server named
+
+
+@dataclass
+class Limit:
+    """Stands in for huggingface_hub's `RateLimitInfo`."""
+
+    resource_type: str
+    remaining: int
+    reset_in_seconds: int
+
+
+def test_server_wait_prefers_a_used_up_rate_limit_then_retry_after() -> None:
+    assert server_wait({}, Limit("api", 0, 55), 0.0) == (
+        56.0,
+        "its 'api' rate limit is used up; it resets in 55 s",
+    )
+    # A limit with requests left is not why the request failed: fall back to Retry-After.
+    assert server_wait({"Retry-After": "7"}, Limit("api", 12, 55), 0.0) == (7.0, "it asks to retry after 7 s")
+    assert server_wait({}, None, 0.0) == (None, None)
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = time.time()
+    assert retry_after_seconds("120", now) == 120.0
+    assert retry_after_seconds(formatdate(now + 30, usegmt=True), now) == pytest.approx(30, abs=1.5)
+    assert retry_after_seconds(formatdate(now - 30, usegmt=True), now) == 0.0
+    for bad in (None, "", "soon", "-3"):
+        assert retry_after_seconds(bad, now) is None
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "link", "expected"),
+    [
+        # The endpoint's own link is followed as is.
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000/api/models/a/b/tree/c?cursor=x", None),
+        # A mirror leaking its upstream: moved onto the mirror, path prefix included.
+        (
+            "https://mirror.example/hf",
+            "https://huggingface.co/api/models/a/b/tree/c?cursor=x",
+            "https://mirror.example/hf/api/models/a/b/tree/c?cursor=x",
+        ),
+        (
+            "https://mirror.example",
+            "https://hf.co/api/models/a/b/tree/c?cursor=x",
+            "https://mirror.example/api/models/a/b/tree/c?cursor=x",
+        ),
+        # A relative link stays on the page's host.
+        (
+            "http://127.0.0.1:8000",
+            "/api/models/a/b/tree/c?cursor=x",
+            "http://127.0.0.1:8000/api/models/a/b/tree/c?cursor=x",
+        ),
+    ],
+)
+def test_next_page_stays_on_the_endpoint(endpoint: str, link: str, expected: str | None) -> None:
+    current = f"{endpoint}/api/models/a/b/tree/c?recursive=true"
+    assert next_page({"next": {"url": link}}, current, endpoint, "a/b") == (expected or link)
+    assert next_page({}, current, endpoint, "a/b") is None
+
+
+def test_next_page_to_a_stranger_is_refused() -> None:
+    with pytest.raises(HubError, match=r"continues on evil\.example:8443, which is not mirror\.example"):
+        next_page(
+            {"next": {"url": "https://evil.example:8443/api/models/a/b/tree/c?cursor=x"}},
+            "https://mirror.example/api/models/a/b/tree/c",
+            "https://mirror.example",
+            "a/b",
+        )
+
+
+def test_foreign_host_compares_origins() -> None:
+    assert foreign_host("https://huggingface.co:443/x", "https://huggingface.co") is None
+    assert foreign_host("https://cdn-lfs.hf.co/x?sig=1", "https://huggingface.co") == "cdn-lfs.hf.co"
+    assert foreign_host("http://localhost:9/x", "http://127.0.0.1:9") == "localhost:9"
