@@ -338,7 +338,7 @@ class Hub:
         if host is not None and status in _STALE_LINK:
             msg = (
                 f"{what}the download host {host} refused {where} (HTTP {status}) twice, with freshly "
-                "signed links; no token is ever sent there, so HF_TOKEN is not the cause"
+                "signed links; no token is ever sent there, so HF_TOKEN is not the cause."
             )
             return HubError(msg, status=status, hint=blocked_hint(host), **ids)
         if host is None and status in (401, 403):
