@@ -23,7 +23,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
 import httpx2
-from huggingface_hub import constants, hf_hub_url
+from huggingface_hub import constants
 from huggingface_hub.errors import (
     DisabledRepoError,
     EntryNotFoundError,
@@ -34,7 +34,6 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 from huggingface_hub.errors import RevisionNotFoundError as HfRevisionNotFoundError
-from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, parse_ratelimit_headers
 
 from wanmodels._hublinks import blocked_hint, failed_host, foreign_host, host_of, next_page, server_wait
@@ -146,7 +145,8 @@ class Hub:
 
     def file_url(self, repo_id: str, commit: str, path: str) -> str:
         """The `resolve` URL of a file at a commit on this endpoint."""
-        return hf_hub_url(repo_id, path, revision=commit, endpoint=self.endpoint)
+        # huggingface_hub's `hf_hub_url` builds the same; its module costs every command 0.02 s.
+        return f"{self.endpoint}/{repo_id}/resolve/{quote(commit, safe='')}/{quote(path)}"
 
     @contextmanager
     def open_range(
@@ -211,7 +211,7 @@ class Hub:
         """One page of the listing: each file, whether its digest is of its bytes, and the next URL."""
         page, response = self._get_json(url, call)
         try:
-            items = [_remote_file(RepoFile(**item)) for item in page if item.get("type") == "file"]
+            items = [_remote_file(item) for item in page if item.get("type") == "file"]
         except (AttributeError, KeyError, TypeError, ValueError) as err:
             msg = f"entry '{call.entry}': the Hub's file listing of '{call.repo_id}' cannot be read: {err!r}"
             raise HubError(msg, repo_id=call.repo_id, revision=call.revision) from None
@@ -355,12 +355,18 @@ class Hub:
         return HubError(msg, status=status, **ids)
 
 
-def _remote_file(item: RepoFile) -> tuple[RemoteFile, bool]:
-    if item.lfs is not None:
-        return RemoteFile(item.path, int(item.size), Digest("sha256", item.lfs.sha256)), True
-    # Without `lfs`, `blob_id` is the content's git sha1, except for a Xet-only entry, where
-    # it hashes a pointer: `RemoteRepo.unhashed` names those so they are never fetched as is.
-    return RemoteFile(item.path, int(item.size), Digest("gitsha1", item.blob_id)), not item.xet_hash
+def _remote_file(item: dict[str, Any]) -> tuple[RemoteFile, bool]:
+    """One tree entry as the Hub's JSON has it (the fields huggingface_hub's `RepoFile` reads).
+
+    Parsed here rather than through `RepoFile`: importing `huggingface_hub.hf_api` for it
+    would cost every command that lists a repo about 0.07 s.
+    """
+    path, size, lfs = str(item["path"]), int(item["size"]), item.get("lfs")
+    if lfs is not None:
+        return RemoteFile(path, size, Digest("sha256", str(lfs["oid"]))), True
+    # Without `lfs`, `oid` is the content's git sha1, except for a Xet-only entry, where it
+    # hashes a pointer: `RemoteRepo.unhashed` names those so they are never fetched as is.
+    return RemoteFile(path, size, Digest("gitsha1", str(item["oid"]))), not item.get("xetHash")
 
 
 def _log_responses() -> None:
