@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,3 +113,33 @@ def spawn(hub: HubServer, cwd: Path, *args: str, quiet: bool = False) -> subproc
 def write_manifest(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def wait_until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
+    """Poll `check` until it holds: tests wait for a state, never a fixed time, so load only slows them."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.01)
+
+
+def read_stderr_until(proc: subprocess.Popen[str], text: str, timeout: float = 30) -> str:
+    """Read a `spawn`ed process's stderr until `text` shows up; returns what was read.
+
+    Reads the pipe's descriptor directly, so a later `communicate()` still gets the rest.
+    """
+    assert proc.stderr is not None
+    fd = proc.stderr.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {text!r} on stderr: {seen!r}")
+        if select.select([fd], [], [], min(left, 0.5))[0]:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise AssertionError(f"the process exited without printing {text!r}: {seen!r}")
+            seen += chunk
+    return seen.decode()

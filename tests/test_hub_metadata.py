@@ -58,11 +58,11 @@ def api_requests(hub: HubServer, part: str) -> list[int]:
 def test_a_stalled_metadata_answer_is_abandoned_after_the_timeout_and_retried(
     cli: Cli, hub: HubServer, meta: Path, route: str, kind: str
 ) -> None:
-    hub.add_fault(Fault(path=route, api=True, kind=kind, seconds=30))
+    hub.add_fault(Fault(path=route, api=True, kind=kind, seconds=120))
     started = time.monotonic()
     run = cli("lock", "-m", str(meta), HF_HUB_DOWNLOAD_TIMEOUT="1")
     assert run.returncode == 0, run.stderr
-    assert time.monotonic() - started < 20  # not the 30 s of the stall
+    assert time.monotonic() - started < 60  # not the 120 s of the stall, even on a busy machine
     part = "/tree/" if route == TREE else "/revision/"
     assert len(api_requests(hub, part)) == 2  # the stalled one, then the retry
     assert "timed out" in run.stderr and "retrying" in run.stderr

@@ -803,7 +803,7 @@ def test_manifest_rejects_alias_bomb_quickly(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(ManifestError, match="too deeply nested or too large") as err:
         load_manifest(path)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20  # 0.16 s measured; generous for a busy machine
     match = re.match(rf"{re.escape(str(path))}:(\d+): ", str(err.value))
     assert match is not None, str(err.value)
     assert 1 <= int(match.group(1)) <= len(text.splitlines())

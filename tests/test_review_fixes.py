@@ -8,12 +8,11 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, cli_env, spawn, write_manifest
+from tests.conftest import Cli, cli_env, read_stderr_until, spawn, write_manifest
 from tests.hubserver import HubServer
 
 ONE = "version: 1\nmodels:\n  - name: a\n    repo: test/a\n"
@@ -117,11 +116,11 @@ def test_interrupt_while_waiting_for_the_root_lock_reports_json(
     (workdir / "models" / ".wanmodels").mkdir(parents=True)
     with lock:
         proc = spawn(hub, workdir, "download", "-m", str(repo_a), "--json")
-        time.sleep(1.5)  # long enough to start, resolve nothing and block on the held root lock
-        assert proc.poll() is None
+        waited = read_stderr_until(proc, "waiting for another wanmodels process")
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 130
+        out, err = proc.communicate(timeout=60)
+    err = waited + err
+    assert proc.returncode == 130, err
     assert json.loads(out)["error"]["exit_code"] == 130
     assert "run the same command again" in err.lower()
 
