@@ -237,9 +237,10 @@ class _Pool:
             self.cancel.set()
         if self.cancel.is_set():
             self.scheduler.close()
-            # Workers stop at their next chunk; a library caller should not be left with
-            # threads still writing parts (a blocked socket read is the exception: daemon).
-            deadline = time.monotonic() + 0.5
+            # Workers stop at their next chunk. A short grace lets those not blocked in a socket
+            # read finish first; one still blocked checks the flag before it writes again, and
+            # any byte it did write is the right byte at the right offset.
+            deadline = time.monotonic() + 0.1
             for t in threads:
                 t.join(max(0.0, deadline - time.monotonic()))
             self.cache.save()
