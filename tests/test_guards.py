@@ -1,5 +1,6 @@
-"""Regressions for defects a review found: short writes, unreadable targets, the reserved work
-folder, lockfiles that stray from their entry, interrupts under --json, read-only roots."""
+"""Guards at the edges: a short write never places a truncated file, a directory where a file
+belongs is a finding, the work folder is reserved, a lockfile cannot stray from its entry, an
+interrupt under --json still prints its document, a read-only root still verifies."""
 
 from __future__ import annotations
 
