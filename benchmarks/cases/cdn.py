@@ -16,6 +16,7 @@ import signal
 import statistics
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,11 @@ LINK = 64 * MIB  # B/s, the client's whole downlink
 CONNS = 8  # one connection carries LINK / CONNS
 RTT = 0.02
 WORKER_CHOICES = (4, 8, 16)
-RATE_SECONDS = 3.0  # --max-rate is set so the run lasts at least this long, at most half the link
+RATE_SECONDS = 3.0
+KILL_ARGS = (
+    "--workers",
+    "16",
+)  # --max-rate is set so the run lasts at least this long, at most half the link
 
 ROWS = (
     "8. CDN link: wanmodels / link limit",
@@ -96,12 +101,23 @@ class WmRun:
     records: list[RequestRecord]
 
 
-def run_wanmodels(b: Bench, label: str, *extra: str, check: bool = True, on_start=None, root=None) -> WmRun:  # type: ignore[no-untyped-def]
-    """`wanmodels download -m wan2.1-comfyui-fp16` into a fresh root; the server log of that run only."""
+def run_wanmodels(
+    b: Bench,
+    label: str,
+    *extra: str,
+    check: bool = True,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    root: Path | None = None,
+    wrap: Sequence[str] = (),
+) -> WmRun:
+    """`wanmodels download -m wan2.1-comfyui-fp16` into a fresh root; the server log of that run only.
+
+    `wrap` goes before the command (e.g. a profiler that runs it).
+    """
     root = root or fresh_dir(b.tmp, "cdn-wm")
     b.srv.wait_idle(10)
     b.srv.clear_log()
-    argv = wm("download", "--quiet", "-m", COMFY_PRESET, "--root", str(root), *extra)
+    argv = [*wrap, *wm("download", "--quiet", "-m", COMFY_PRESET, "--root", str(root), *extra)]
     r = b.run(label, argv, check=check, on_start=on_start)
     b.srv.wait_idle(10)
     return WmRun(r, root, b.srv.requests)
@@ -213,21 +229,30 @@ def case_cdn(b: Bench, stack: Stack, repeat: int, aria2c: Path | None, aria2c_wh
 
 
 def run_aria2c(b: Bench, stack: Stack, aria2c: Path, repeat: int) -> list[float]:
-    """`aria2c -x16 -s16 -k1M -j4` over an input file naming the four resolve URLs and their targets."""
     times = []
     for _ in range(repeat):
-        root = fresh_dir(b.tmp, "cdn-aria2c")
-        listing = root / "urls.txt"
-        lines = []
-        for path, target in stack.targets.items():
-            where = root / target
-            lines += [stack.url(b.srv, path), f"  dir={where.parent}", f"  out={where.name}"]
-        listing.write_text("\n".join(lines) + "\n")
-        argv = [str(aria2c), "-x16", "-s16", "-k1M", "-j4", "-q", "-i", str(listing)]
-        times.append(b.run("aria2c (CDN link)", argv, root).seconds)
-        stack.check(root, "aria2c")
-        shutil.rmtree(root)
+        done = aria2c_once(b, stack, aria2c)
+        times.append(done.run.seconds)
+        shutil.rmtree(done.root)
     return times
+
+
+def aria2c_once(b: Bench, stack: Stack, aria2c: Path) -> WmRun:
+    """`aria2c -x16 -s16 -k1M -j4` over an input file naming the four resolve URLs and their targets."""
+    root = fresh_dir(b.tmp, "cdn-aria2c")
+    listing = root / "urls.txt"
+    lines = []
+    for path, target in stack.targets.items():
+        where = root / target
+        lines += [stack.url(b.srv, path), f"  dir={where.parent}", f"  out={where.name}"]
+    listing.write_text("\n".join(lines) + "\n")
+    b.srv.wait_idle(10)
+    b.srv.clear_log()
+    argv = [str(aria2c), "-x16", "-s16", "-k1M", "-j4", "-q", "-i", str(listing)]
+    r = b.run("aria2c (CDN link)", argv, root)
+    b.srv.wait_idle(10)
+    stack.check(root, "aria2c")
+    return WmRun(r, root, b.srv.requests)
 
 
 def run_hf(b: Bench, stack: Stack) -> float:
@@ -294,7 +319,11 @@ def case_max_rate(b: Bench, stack: Stack, mono_to_wall: float) -> Row:
 
 
 def case_kill(b: Bench, stack: Stack, repeat: int) -> Row:
-    """SIGKILL once the largest file's journal holds half of it, run again, count the server's bytes."""
+    """SIGKILL once the largest file's journal holds half of it, run again, count the server's bytes.
+
+    Both runs use `--workers 16`, so the file is being fetched on 8+ connections when it is killed
+    (with 8 workers some of them are still on the other files or between requests).
+    """
     path = stack.largest
     size = stack.sizes[path]
     name = stack.targets[path]
@@ -315,7 +344,12 @@ def case_kill(b: Bench, stack: Stack, repeat: int) -> Row:
         b.srv.link_rate, b.srv.conn_rate = link, link / CONNS
         try:
             first = run_wanmodels(
-                b, "wanmodels download (CDN link, killed)", root=root, check=False, on_start=kill_at_half
+                b,
+                "wanmodels download (CDN link, killed)",
+                *KILL_ARGS,
+                root=root,
+                check=False,
+                on_start=kill_at_half,
             )
         finally:
             b.srv.link_rate, b.srv.conn_rate = LINK, LINK / CONNS
@@ -326,7 +360,7 @@ def case_kill(b: Bench, stack: Stack, repeat: int) -> Row:
         kept = kept_bytes(root / ".wanmodels" / "partial", name)
         sent_first = sum(r.bytes_sent for r in file_gets(first.records, path))
         connections = peak_concurrency(file_gets(first.records, path))
-        second = run_wanmodels(b, "wanmodels download (CDN link, resumed)", root=root)
+        second = run_wanmodels(b, "wanmodels download (CDN link, resumed)", *KILL_ARGS, root=root)
         stack.check(root, "wanmodels")
         sent_second = sum(r.bytes_sent for r in file_gets(second.records, path))
         totals.append((sent_first + sent_second) / size)
