@@ -70,6 +70,11 @@ def _one_tool(b: Bench, tool: str, repeat: int, size: int, bps: int) -> Row:
         connections = peak_concurrency(b.srv.gets(LARGEST))
         kept = kept_bytes(partial, LARGEST) if tool == "wanmodels" else largest_file_size(pattern)
         left = size - kept
+        if left <= 0:
+            why = "the killed run had written every byte already"
+            if tool == "hf":
+                why += "; hf writes its .incomplete file in 10 MiB chunks, too coarse at this scale"
+            return not_run(case, why)
         b.srv.clear_log()
         b.run(f"{tool} resume (2nd run)", argv, cwd)
         sent_second = b.srv.bytes_sent(LARGEST)
