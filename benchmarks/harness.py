@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,10 +57,10 @@ class Bench:
         check: bool = True,
         on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
     ) -> Run:
-        """Run one subprocess; wall time and that child's own peak RSS (wait4).
+        """Run one subprocess; its wall time and its own peak RSS.
 
         `on_start` runs in this thread while the child runs (e.g. to kill it at some point); the
-        child is reaped only after it returns, so its rusage stays this call's to collect.
+        child is reaped only after it returns.
         """
         self.record(label, argv, cwd)
         out_path, err_path = self.tmp / "stdout.log", self.tmp / "stderr.log"
@@ -67,15 +68,16 @@ class Bench:
             start = time.perf_counter()
             started = time.monotonic()
             proc = subprocess.Popen([str(a) for a in argv], cwd=cwd, env=self.env, stdout=out, stderr=err)
-            if on_start is not None:
-                on_start(proc)
-            _, status, usage = os.wait4(proc.pid, 0)
-            seconds = time.perf_counter() - start
+            with PeakRss(proc.pid) as peak:
+                if on_start is not None:
+                    on_start(proc)
+                _, status, _ = os.wait4(proc.pid, 0)
+                seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         result = Run(
             seconds,
             proc.returncode,
-            usage.ru_maxrss,
+            peak.kib,
             out_path.read_text(errors="replace"),
             err_path.read_text(errors="replace"),
             started,
@@ -83,6 +85,48 @@ class Bench:
         if check and result.rc != 0:
             raise RuntimeError(f"{label} exited {result.rc}: {result.stderr[-2000:]}")
         return result
+
+
+class PeakRss:
+    """The peak RSS of a running child, from its `VmHWM` in /proc, polled every 5 ms until it exits.
+
+    Not `ru_maxrss` from wait4: Linux starts a child's maxrss at the RSS its parent had when it
+    spawned it (subprocess uses vfork, and exec keeps the old mm's high-water mark), so every child
+    of this harness, which holds the servers and has written GBs of fixtures, would "peak" at the
+    harness's own size (`/bin/true` reports 200 MiB under a 200 MiB parent). VmHWM belongs to the
+    child's own address space. The last 5 ms of growth before exit can be missed.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self._status = Path(f"/proc/{pid}/status")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="peak-rss", daemon=True)
+        self.kib = 0
+
+    def _poll(self) -> None:
+        while True:
+            self._read()
+            if self._stop.wait(0.005):
+                self._read()
+                return
+
+    def _read(self) -> None:
+        try:
+            text = self._status.read_text()
+        except OSError:
+            return
+        for line in text.splitlines():
+            if line.startswith("VmHWM:"):
+                self.kib = max(self.kib, int(line.split()[1]))
+                return
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def alive(pid: int) -> bool:
