@@ -24,7 +24,7 @@ from pathlib import Path
 from tests.hubserver import HubServer
 
 from benchmarks import fixtures
-from benchmarks.cases import cdn, local, resume
+from benchmarks.cases import cdn, cdn_stack, local, resume
 from benchmarks.harness import MIB, REPO_ROOT, Bench, Row, clean_env, not_run
 from benchmarks.report import git, load_average, machine_lines, render
 from benchmarks.tools import curl_version, find_aria2c
@@ -89,12 +89,12 @@ def plain_cases(tmp: Path, divisor: int, repeat: int, out: Results) -> None:
 def cdn_cases(tmp: Path, divisor: int, repeat: int, aria2c: tuple[Path | None, str], out: Results) -> None:
     """Cases 8-9 on a Hub shaped like a CDN link, holding the ComfyUI fp16 stack."""
     comfy = fixtures.build_comfy(tmp / "fixtures", divisor)
-    with cdn.shaped_server() as srv:
-        stack = cdn.stack_on(srv, comfy)
+    with cdn_stack.shaped_server() as srv:
+        stack = cdn_stack.stack_on(srv, comfy)
         out.totals.append(
             f"cases 8-9 (CDN link): {stack.total / MIB:,.1f} MiB in 4 files, largest "
-            f"{stack.sizes[stack.largest] / MIB:,.1f} MiB; link {cdn.LINK / MIB:.0f} MiB/s, "
-            f"{cdn.CONNS} connections fill it, {cdn.RTT * 1000:.0f} ms round trip, "
+            f"{stack.sizes[stack.largest] / MIB:,.1f} MiB; link {cdn_stack.LINK / MIB:.0f} MiB/s, "
+            f"{cdn_stack.CONNS} connections fill it, {cdn_stack.RTT * 1000:.0f} ms round trip, "
             "LFS behind a 302 to a CDN"
         )
         b = Bench(srv, tmp, clean_env(srv, tmp))

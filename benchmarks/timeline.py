@@ -3,7 +3,7 @@
     python -m benchmarks.timeline [--small | --tiny] [--slot 0.25] [--log PATH] [-- EXTRA WANMODELS ARGS]
 
 Runs `wanmodels download -m wan2.1-comfyui-fp16` once on the shaped Hub of case 8 (see
-`benchmarks.cases.cdn`) and prints: start-up (spawn to first request), plan (to the first file byte
+`benchmarks.cases.cdn_stack`) and prints: start-up (spawn to first request), plan (to the first file byte
 request), transfer (to the last file byte), tail (to exit); every file's requests and when it was placed;
 and the link's use per time slot. Times within a request are approximate: its bytes are taken as spread
 evenly over its duration (fair for wanmodels' short spans, rough for long open-ended requests). `--log` keeps
@@ -25,7 +25,7 @@ from pathlib import Path
 from tests.hubserver import RequestRecord
 
 from benchmarks import fixtures
-from benchmarks.cases import cdn
+from benchmarks.cases import cdn_stack
 from benchmarks.harness import BIN_DIR, MIB, Bench, clean_env, fresh_dir
 from benchmarks.partwatch import peak_concurrency
 from benchmarks.tools import find_aria2c
@@ -44,7 +44,7 @@ def link_use(gets: list[RequestRecord], start: float, end: float, slot: float) -
             if hi > lo:
                 used[i] += rate * (hi - lo)
                 flying[i] += 1
-    return [(u / (cdn.LINK * slot), f) for u, f in zip(used, flying, strict=True)]
+    return [(u / (cdn_stack.LINK * slot), f) for u, f in zip(used, flying, strict=True)]
 
 
 def delivered(r: RequestRecord, size: int, at: float) -> tuple[int, int]:
@@ -54,7 +54,7 @@ def delivered(r: RequestRecord, size: int, at: float) -> tuple[int, int]:
     if r.range and r.range.startswith("bytes="):
         first = r.range[6:].partition("-")[0]
         start = int(first) if first.isdigit() and r.status == 206 else 0
-    begin, end = r.started + cdn.RTT, r.started + r.elapsed
+    begin, end = r.started + cdn_stack.RTT, r.started + r.elapsed
     share = 1.0 if at >= end else max(0.0, (at - begin) / max(end - begin, 1e-9))
     return start, min(size, start + int(r.bytes_sent * share))
 
@@ -85,9 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("extra", nargs="*", help="more `wanmodels download` arguments (after --)")
     args = parser.parse_args(argv)
     divisor = fixtures.SCALES["tiny" if args.tiny else "small" if args.small else "full"]
-    with tempfile.TemporaryDirectory(prefix="wanmodels-timeline-") as tmp_name, cdn.shaped_server() as srv:
+    with (
+        tempfile.TemporaryDirectory(prefix="wanmodels-timeline-") as tmp_name,
+        cdn_stack.shaped_server() as srv,
+    ):
         tmp = Path(tmp_name)
-        stack = cdn.stack_on(srv, fixtures.build_comfy(tmp / "fixtures", divisor))
+        stack = cdn_stack.stack_on(srv, fixtures.build_comfy(tmp / "fixtures", divisor))
         b = Bench(srv, tmp, clean_env(srv, tmp))
         mono_to_wall = time.time() - time.monotonic()
         wrap: list[str] = []
@@ -109,9 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             aria2c, why = find_aria2c(install=True)
             if aria2c is None:
                 raise SystemExit(why)
-            done = cdn.aria2c_once(b, stack, aria2c)
+            done = cdn_stack.aria2c_once(b, stack, aria2c)
         else:
-            done = cdn.run_wanmodels(
+            done = cdn_stack.run_wanmodels(
                 b, "wanmodels download", *args.extra, root=fresh_dir(tmp, "root"), wrap=wrap
             )
             stack.check(done.root, "wanmodels")
@@ -120,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = done.run.started
         ended = t0 + done.run.seconds
         records = done.records
-        gets = cdn.file_gets(records)
+        gets = cdn_stack.file_gets(records)
         first_req = min(r.started for r in records)
         first_get = min(r.started for r in gets)
         last_byte = max(r.started + r.elapsed for r in gets)
@@ -132,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  plan      {first_get - first_req:7.3f} s  -> first file request")
         print(
             f"  transfer  {last_byte - first_get:7.3f} s  -> last file byte "
-            f"({stack.total / (last_byte - first_get) / MIB:.1f} MiB/s; link {cdn.LINK / MIB:.0f})"
+            f"({stack.total / (last_byte - first_get) / MIB:.1f} MiB/s; link {cdn_stack.LINK / MIB:.0f})"
         )
         print(f"  tail      {ended - last_byte:7.3f} s  -> exit")
         kinds: dict[str, int] = {}
@@ -143,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sent = sum(r.bytes_sent for r in gets)
         print(f"file bytes sent: {sent / MIB:.1f} MiB for {stack.total / MIB:.1f} MiB of files")
         for path, target in stack.targets.items():
-            mine = cdn.file_gets(records, path)
+            mine = cdn_stack.file_gets(records, path)
             placed = os.stat(done.root / target).st_ctime - mono_to_wall
             print(
                 f"  {Path(path).name}: {stack.sizes[path] / MIB:.1f} MiB, {len(mine)} GETs, peak "
@@ -151,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{max(r.started + r.elapsed for r in mine) - t0:.3f} s, placed at {placed - t0:.3f} s"
             )
         big = stack.largest
-        mine = cdn.file_gets(records, big)
+        mine = cdn_stack.file_gets(records, big)
         size = stack.sizes[big]
         end_big = max(r.started + r.elapsed for r in mine)
         print(f"contiguous prefix of {Path(big).name} (what a streaming hash can have read; approx.), MiB:")

@@ -1,40 +1,30 @@
 """Cases 8 and 9: the ComfyUI fp16 stack over a link shaped like the real Hub's CDN.
 
-The server redirects every LFS resolve to a CDN origin (another host), caps each connection at
-link / 8 and the whole link at `LINK`, and pays a 20 ms round trip before every response. The
-stack is the `wan2.1-comfyui-fp16` preset's four files in their real proportions.
+The shaped server, the stack and running one download on it are in `cdn_stack`; the stack is the
+`wan2.1-comfyui-fp16` preset's four files in their real proportions.
 
-Figures taken from outside the process under test: wall time and peak RSS (wait4), bytes, ranges and
+Figures taken from outside the process under test: wall time and peak RSS (its /proc VmHWM), bytes, ranges and
 times of requests (the server's log), and when a file was placed (the ctime its rename set).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import statistics
 import subprocess
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.hubserver import HubServer, RequestRecord
-
-from benchmarks.fixtures import COMFY, COMFY_FILES, COMFY_PRESET
-from benchmarks.harness import MIB, Bench, Row, Run, fmt_s, fresh_dir, hf, not_run, ratio_row, wm, yes_no
+from benchmarks.cases.cdn_stack import CONNS, LINK, Stack, WmRun, aria2c_once, file_gets, run_wanmodels
+from benchmarks.fixtures import COMFY
+from benchmarks.harness import MIB, Bench, Row, fmt_s, fresh_dir, hf, not_run, ratio_row, yes_no
 from benchmarks.partwatch import JournalWatch, kept_bytes, kill_when, peak_concurrency
 
-LINK = 64 * MIB  # B/s, the client's whole downlink
-CONNS = 8  # one connection carries LINK / CONNS
-RTT = 0.02
 WORKER_CHOICES = (4, 8, 16)
-RATE_SECONDS = 3.0
-KILL_ARGS = (
-    "--workers",
-    "16",
-)  # --max-rate is set so the run lasts at least this long, at most half the link
+RATE_SECONDS = 3.0  # --max-rate is set so the run lasts at least this long, at most half the link
+KILL_ARGS = ("--workers", "16")
 
 ROWS = (
     "8. CDN link: wanmodels / link limit",
@@ -47,80 +37,6 @@ ROWS = (
     "8. CDN link: peak RSS, --workers 16",
     *(f"9. CDN link: --workers {n}" for n in WORKER_CHOICES),
 )
-
-
-def shaped_server() -> HubServer:
-    return HubServer(cdn=True, conn_rate=LINK / CONNS, link_rate=LINK, rtt=RTT)
-
-
-@dataclass
-class Stack:
-    """The fixture repo on the server: repo path -> size, and where the preset places each file."""
-
-    commit: str
-    sizes: dict[str, int]
-    targets: dict[str, str] = field(default_factory=lambda: {p: t for p, (_, t) in COMFY_FILES.items()})
-
-    @property
-    def total(self) -> int:
-        return sum(self.sizes.values())
-
-    @property
-    def largest(self) -> str:
-        return max(self.sizes, key=lambda p: self.sizes[p])
-
-    @property
-    def limit(self) -> float:
-        """Seconds the link needs for every byte: no tool can be faster."""
-        return self.total / LINK
-
-    def url(self, srv: HubServer, path: str) -> str:
-        return f"{srv.url}/{COMFY}/resolve/{self.commit}/{path}"
-
-    def check(self, root: Path, tool: str) -> None:
-        """Every file is at its target with its size (wanmodels checks sha256 itself)."""
-        for path, target in self.targets.items():
-            where = root / target
-            if not where.is_file() or where.stat().st_size != self.sizes[path]:
-                raise RuntimeError(f"{tool} did not leave {target} ({self.sizes[path]:,} B) in {root}")
-
-
-def file_gets(records: list[RequestRecord], path: str | None = None) -> list[RequestRecord]:
-    """Answered GETs of file bytes (either origin; 302s excluded)."""
-    return [
-        r
-        for r in records
-        if r.method == "GET" and r.file is not None and r.status in (200, 206) and path in (None, r.file)
-    ]
-
-
-@dataclass
-class WmRun:
-    run: Run
-    root: Path
-    records: list[RequestRecord]
-
-
-def run_wanmodels(
-    b: Bench,
-    label: str,
-    *extra: str,
-    check: bool = True,
-    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
-    root: Path | None = None,
-    wrap: Sequence[str] = (),
-) -> WmRun:
-    """`wanmodels download -m wan2.1-comfyui-fp16` into a fresh root; the server log of that run only.
-
-    `wrap` goes before the command (e.g. a profiler that runs it).
-    """
-    root = root or fresh_dir(b.tmp, "cdn-wm")
-    b.srv.wait_idle(10)
-    b.srv.clear_log()
-    argv = [*wrap, *wm("download", "--quiet", "-m", COMFY_PRESET, "--root", str(root), *extra)]
-    r = b.run(label, argv, check=check, on_start=on_start)
-    b.srv.wait_idle(10)
-    return WmRun(r, root, b.srv.requests)
 
 
 def tail_latency(stack: Stack, done: WmRun, mono_to_wall: float) -> dict[str, float]:
@@ -172,22 +88,38 @@ def case_cdn(b: Bench, stack: Stack, repeat: int, aria2c: Path | None, aria2c_wh
         "—",
     )
 
-    # Peers.
-    if aria2c is None:
-        rows[ROWS[1]] = not_run(ROWS[1], aria2c_why)
-    else:
-        rows[ROWS[1]] = ratio_row(ROWS[1], times, run_aria2c(b, stack, aria2c, repeat), "aria2c", 1.0)
-    hf_times = [run_hf(b, stack)]
-    rows[ROWS[2]] = ratio_row(ROWS[2], times, hf_times, "hf download (one call, 4 files)", None)
-    if shutil.which("curl") is None:
-        rows[ROWS[3]] = not_run(ROWS[3], "curl not found on PATH")
-    else:
-        rows[ROWS[3]] = ratio_row(
-            ROWS[3], times, [run_curl(b, stack)], "curl -L, one file after another", None
-        )
+    # Peers, --max-rate and the kill: each may fail on its own without taking the others along.
+    def peers() -> None:
+        if aria2c is None:
+            rows[ROWS[1]] = not_run(ROWS[1], aria2c_why)
+        else:
+            rows[ROWS[1]] = ratio_row(ROWS[1], times, run_aria2c(b, stack, aria2c, repeat), "aria2c", 1.0)
 
-    rows[ROWS[5]] = case_max_rate(b, stack, mono_to_wall)
-    rows[ROWS[6]] = case_kill(b, stack, repeat)
+    def hf_row() -> None:
+        rows[ROWS[2]] = ratio_row(ROWS[2], times, [run_hf(b, stack)], "hf download (one call, 4 files)", None)
+
+    def curl_row() -> None:
+        if shutil.which("curl") is None:
+            rows[ROWS[3]] = not_run(ROWS[3], "curl not found on PATH")
+        else:
+            peer = [run_curl(b, stack)]
+            rows[ROWS[3]] = ratio_row(ROWS[3], times, peer, "curl -L, one file after another", None)
+
+    def rate_row() -> None:
+        rows[ROWS[5]] = case_max_rate(b, stack, mono_to_wall)
+
+    def kill_row() -> None:
+        rows[ROWS[6]] = case_kill(b, stack, repeat)
+
+    steps = (
+        (ROWS[1], peers),
+        (ROWS[2], hf_row),
+        (ROWS[3], curl_row),
+        (ROWS[5], rate_row),
+        (ROWS[6], kill_row),
+    )
+    for case, step in steps:
+        _attempt(rows, case, step)
 
     # --workers: which budget fills this link best; peak RSS at 16.
     by_workers: dict[int, list[float]] = {}
@@ -225,6 +157,13 @@ def case_cdn(b: Bench, stack: Stack, repeat: int, aria2c: Path | None, aria2c_wh
     return [rows.get(case, not_run(case, "no figure")) for case in ROWS]
 
 
+def _attempt(rows: dict[str, Row], case: str, step: Callable[[], None]) -> None:
+    try:
+        step()
+    except Exception as exc:
+        rows[case] = not_run(case, f"{type(exc).__name__}: {exc}"[:300])
+
+
 # -- peers --------------------------------------------------------------------------------------------------
 
 
@@ -235,24 +174,6 @@ def run_aria2c(b: Bench, stack: Stack, aria2c: Path, repeat: int) -> list[float]
         times.append(done.run.seconds)
         shutil.rmtree(done.root)
     return times
-
-
-def aria2c_once(b: Bench, stack: Stack, aria2c: Path) -> WmRun:
-    """`aria2c -x16 -s16 -k1M -j4` over an input file naming the four resolve URLs and their targets."""
-    root = fresh_dir(b.tmp, "cdn-aria2c")
-    listing = root / "urls.txt"
-    lines = []
-    for path, target in stack.targets.items():
-        where = root / target
-        lines += [stack.url(b.srv, path), f"  dir={where.parent}", f"  out={where.name}"]
-    listing.write_text("\n".join(lines) + "\n")
-    b.srv.wait_idle(10)
-    b.srv.clear_log()
-    argv = [str(aria2c), "-x16", "-s16", "-k1M", "-j4", "-q", "-i", str(listing)]
-    r = b.run("aria2c (CDN link)", argv, root)
-    b.srv.wait_idle(10)
-    stack.check(root, "aria2c")
-    return WmRun(r, root, b.srv.requests)
 
 
 def run_hf(b: Bench, stack: Stack) -> float:
@@ -381,13 +302,3 @@ def case_kill(b: Bench, stack: Stack, repeat: int) -> Row:
         "≤ 1.01",
         yes_no(worst <= 1.01),
     )
-
-
-def stack_on(srv: HubServer, files: dict[str, Path | bytes]) -> Stack:
-    """Add the fixture repo to `srv`; its commit and the selected files' sizes."""
-    commit = srv.add_repo(COMFY, files)
-    sizes = {}
-    for path in COMFY_FILES:
-        value = files[path]
-        sizes[path] = os.path.getsize(value) if isinstance(value, Path) else len(value)
-    return Stack(commit, sizes)
