@@ -16,6 +16,8 @@ from pathlib import Path
 from tests.fixtures import add_repos, safetensors_bytes, seed_repos
 from tests.hubserver import Fault, HubServer, client_env
 
+from benchmarks.partwatch import JournalWatch, kept_bytes
+
 BIG = "big.safetensors"
 
 
@@ -62,10 +64,10 @@ def main() -> int:
         srv.throttle_bps = 32 << 20
         srv.clear_log()
         killed = spawn("download", "-m", "big.yaml")
-        kept = wait_for_part(partial, len(data) // 2)
+        wait_for_part(partial, len(data) // 2)
         killed.send_signal(signal.SIGKILL)
         killed.wait()
-        kept = part_size(partial)
+        kept = kept_bytes(partial, BIG)
         first = srv.bytes_sent(BIG)
         srv.throttle_bps = None
         srv.clear_log()
@@ -74,7 +76,7 @@ def main() -> int:
         left = len(data) - kept
         print(
             f"SIGKILL at {kept / len(data):.0%} of a {len(data):,} B file: second run sent {second:,} B for "
-            f"{left:,} B left (ratio {second / left:.4f}), Range {srv.gets(BIG)[0].range!r}; "
+            f"{left:,} B left (ratio {second / left:.4f}) in {len(srv.gets(BIG))} GETs; "
             f"re-sent overall {first + second - len(data):,} B "
             f"({(first + second - len(data)) / len(data):.3%}); exit {proc.returncode}"
         )
@@ -82,20 +84,21 @@ def main() -> int:
         srv.throttle_bps = 4 << 20
         for sig in (signal.SIGINT, signal.SIGTERM):
             target.unlink(missing_ok=True)
-            for part in partial.glob("*.part"):
+            for part in [*partial.glob("*.part"), *partial.glob("*.journal")]:
                 part.unlink()
             proc_bg = spawn("download", "-m", "big.yaml")
             wait_for_part(partial, 1 << 20)
             sent = time.monotonic()
             proc_bg.send_signal(sig)
             _, err = proc_bg.communicate(timeout=10)
+            last = err.strip().splitlines()[-1] if err.strip() else "(no message)"
             print(
                 f"{sig.name}: exit {proc_bg.returncode} after {time.monotonic() - sent:.3f}s, "
-                f"part kept {part_size(partial):,} B; {err.strip().splitlines()[-1]}"
+                f"part kept {kept_bytes(partial, BIG):,} B; {last}"
             )
         srv.throttle_bps = None
 
-        for part in partial.glob("*.part"):
+        for part in [*partial.glob("*.part"), *partial.glob("*.journal")]:
             part.unlink()
         target.unlink(missing_ok=True)
         srv.clear_log()
@@ -108,19 +111,17 @@ def main() -> int:
     return 0
 
 
-def part_size(folder: Path) -> int:
-    parts = list(folder.glob("*.part")) if folder.exists() else []
-    return parts[0].stat().st_size if parts else 0
-
-
 def wait_for_part(folder: Path, at_least: int, timeout: float = 30) -> int:
+    """Wait until the part's journal records `at_least` bytes (a multi-connection part is sparse: its
+    size on disk is not what arrived)."""
+    watch = JournalWatch(folder, BIG)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        size = part_size(folder)
-        if size >= at_least:
-            return size
+        done = watch.done_bytes()
+        if done >= at_least:
+            return done
         time.sleep(0.01)
-    return part_size(folder)
+    return watch.done_bytes()
 
 
 if __name__ == "__main__":

@@ -1,46 +1,48 @@
 """Smoke test of the benchmark harness: it runs end to end at a tiny scale and writes every case row.
 
-No assertion about speed: the figures only mean something at `--small` or full scale.
+No assertion about speed: the figures only mean something at `--small` or full scale. Cases 8-9 (the
+CDN link) run too; their aria2c row says "not run" unless aria2c is already installed (the test never
+installs it).
 """
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from benchmarks.run import CASE_ROWS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RUN = REPO_ROOT / "benchmarks" / "run.py"
 
 
-def _case_rows() -> tuple[str, ...]:
-    """The harness's own list of table rows, read without running the script."""
-    tree = ast.parse(RUN.read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "CASE_ROWS" for t in node.targets):
-            return tuple(ast.literal_eval(node.value))
-    raise AssertionError("benchmarks/run.py defines no CASE_ROWS")
-
-
-EXPECTED_CASES = _case_rows()
+def test_case_rows_are_unique_and_numbered() -> None:
+    assert len(set(CASE_ROWS)) == len(CASE_ROWS)
+    numbers = [int(case.split(".", 1)[0]) for case in CASE_ROWS]
+    assert numbers == sorted(numbers)
+    assert set(numbers) == set(range(1, 10))
+    assert any(case.startswith("8. CDN link: wanmodels / aria2c") for case in CASE_ROWS)
 
 
 @pytest.mark.slow
 def test_benchmark_harness_runs_tiny(tmp_path: Path) -> None:
     out = tmp_path / "r.md"
+    argv = ["-m", "benchmarks.run", "--tiny", "--repeat", "1", "--no-install", "--out", str(out)]
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--small", "--tiny", "--repeat", "1", "--out", str(out)],
+        [sys.executable, *argv],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=600,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     table = out.read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ")]
-    for case in EXPECTED_CASES:
-        assert any(row.startswith(f"| {case} |") for row in rows), f"missing row {case!r}:\n{table}"
+    for case in CASE_ROWS:
+        matching = [row for row in rows if row.startswith(f"| {case} |")]
+        assert len(matching) == 1, f"missing row {case!r}:\n{table}"
+        if "aria2c" in case or "hf (peer figure)" in case:
+            continue  # aria2c may not be installed; hf cannot be caught at 50% at this scale
+        assert "not run" not in matching[0], f"{case!r} did not run:\n{table}"

@@ -1,0 +1,1 @@
+"""The benchmark's cases: each module runs some cases and returns their table rows (see its ROWS)."""
