@@ -1,0 +1,290 @@
+"""Reproductions of defects found in review (each test fails on main as of 607efc7).
+
+Mostly driven by the in-memory byte source (milliseconds, no sockets); the CLI ones use the
+loopback Hub. Each test names the defect it shows; the review report gives file:line and a fix.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli, write_manifest
+from tests.fixtures import VAE_REPO_ID
+from tests.memsource import MemorySource
+from wanmodels.config import Settings
+from wanmodels.downloader import download
+from wanmodels.errors import Interrupted, LocalIOError, ManifestError
+from wanmodels.manifest import Manifest, parse_manifest
+from wanmodels.status import status
+from wanmodels.verifier import verify
+
+MIB = 1 << 20
+
+
+def _manifest(tmp_path: Path, body: str) -> Manifest:
+    text = f"version: 1\nroot: ./models\nmodels:\n{body}"
+    return parse_manifest(text, source="m.yaml", base_dir=tmp_path, lock_path=tmp_path / "m.lock")
+
+
+def _settings(**kw: object) -> Settings:
+    return Settings(retry_wait=0.01, **kw)  # type: ignore[arg-type]
+
+
+# -- data safety ---------------------------------------------------------------------------------
+
+
+def test_prune_never_deletes_a_selected_file_reached_by_another_path(tmp_path: Path) -> None:
+    """pruner._remove unlinks a stale path without checking that it is not the very file a
+    selected target is (a symlinked folder here; on macOS/Windows a folder renamed by case)."""
+    source = MemorySource()
+    source.add_repo("t/a", {"w.bin": b"w" * 1000})
+    first = _manifest(tmp_path, "  - name: vae\n    repo: t/a\n")
+    assert download(first, settings=_settings(), source=source).exit_code == 0
+    (first.root / "VAE").symlink_to("vae")  # the user aliases the folder
+    renamed = _manifest(tmp_path, "  - name: vae\n    repo: t/a\n    folder: VAE\n")
+    result = download(renamed, settings=_settings(), source=source, prune=True)
+    assert result.exit_code == 0 and result.plan.to_fetch == 0  # the target was kept as good
+    assert (renamed.root / "VAE" / "w.bin").exists(), (
+        f"prune removed {result.pruned and result.pruned.removed}: the file the manifest selects"
+    )
+
+
+def test_verify_prune_respects_the_root_lock(tmp_path: Path) -> None:
+    """verify --prune (verifier.verify -> prune_with) deletes files while another process holds
+    the root lock (a download in flight may be placing or claiming those very files)."""
+    from filelock import FileLock
+
+    source = MemorySource()
+    source.add_repo("t/a", {"keep.bin": b"k" * 100, "old.bin": b"o" * 100})
+    both = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    assert download(both, settings=_settings(), source=source).exit_code == 0
+    one = _manifest(tmp_path, "  - name: a\n    repo: t/a\n    include: [keep.bin]\n")
+    lock = FileLock(str(one.root / ".wanmodels" / "lock"))
+    lock.acquire(timeout=0)
+    try:
+        with pytest.raises(LocalIOError):
+            verify(one, settings=_settings(wait_for_lock=False), source=source, prune=True)
+    finally:
+        lock.release()
+    assert (one.root / "a" / "old.bin").exists(), "pruned while another process held the root"
+
+
+# -- files that never finish / leaks -------------------------------------------------------------
+
+
+def test_two_empty_files_in_one_repo_are_both_placed(tmp_path: Path) -> None:
+    """Plan.reused() filters on `to_reuse`, which is 0 for a zero-byte file: the second empty
+    file (a twin of the first) is never placed and fails as 'a worker stopped unexpectedly'."""
+    source = MemorySource()
+    source.add_repo("t/a", {"__init__.py": b"", "sub/__init__.py": b"", "w.bin": b"w" * 100})
+    manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    result = download(manifest, settings=_settings(workers=2), source=source)
+    assert [f.error for f in result.failed] == []
+    assert (manifest.root / "a" / "sub" / "__init__.py").read_bytes() == b""
+
+
+class _Crashing(MemorySource):
+    """A byte source whose stream raises something other than a WanmodelsError for one file."""
+
+    def _chunks(self, request: object, body: bytes) -> Iterator[bytes]:
+        if getattr(request, "path", "") == "bad.bin":
+            raise ConnectionResetError("peer reset")
+        yield from super()._chunks(request, body)  # type: ignore[arg-type]
+
+
+def test_an_unexpected_error_in_a_worker_fails_the_file_and_never_hangs(tmp_path: Path) -> None:
+    """downloader._Pool._worker lets any non-WanmodelsError kill the thread with its range still
+    active: with two or more workers every other worker then waits in Scheduler.next forever."""
+    source = _Crashing()
+    source.add_repo("t/a", {"bad.bin": b"b" * 5000, "good.bin": b"g" * 3000})
+    manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    cancel = threading.Event()
+    out: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            out["result"] = download(manifest, settings=_settings(workers=2), source=source, cancel=cancel)
+        except BaseException as err:  # handed to the test thread
+            out["error"] = err
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(30)
+    hung = thread.is_alive()
+    cancel.set()  # unblock the hung pool so it does not outlive the test
+    thread.join(10)
+    assert not hung, "download hung after a worker died"
+    result = out["result"]
+    assert [f.local_path for f in result.failed] == ["a/bad.bin"]  # type: ignore[attr-defined]
+    assert (manifest.root / "a" / "good.bin").exists()
+
+
+def test_a_cancelled_download_leaves_no_thread_or_descriptor_behind(tmp_path: Path) -> None:
+    """_Pool.run raises Interrupted without closing the transfers in flight: every cancelled run
+    leaks a hasher thread per file (polling forever) and its two part/journal descriptors."""
+    import os
+    import time
+
+    source = MemorySource(chunk=4096, delay=0.01)
+    source.add_repo("t/a", {f"f{i}.bin": bytes([i]) * 400_000 for i in range(4)})
+    manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    fds_before = len(os.listdir("/proc/self/fd"))
+    cancel = threading.Event()
+    timer = threading.Timer(0.3, cancel.set)
+    timer.start()
+    with pytest.raises(Interrupted):
+        download(manifest, settings=_settings(workers=4), source=source, cancel=cancel)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(t.name == "wanmodels-hash" for t in threading.enumerate()):
+        time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name == "wanmodels-hash"]
+    assert len(os.listdir("/proc/self/fd")) <= fds_before
+
+
+def test_download_prune_lists_through_the_given_source(tmp_path: Path) -> None:
+    """downloader.download calls prune_with without `source`, so entries not in the lockfile are
+    listed on the Hub of `settings`, not on the byte source the caller passed; a failure there
+    turns a successful download into an exception."""
+    source = MemorySource()
+    source.add_repo("t/a", {"a.bin": b"a" * 100})
+    source.add_repo("t/b", {"b.bin": b"b" * 100})
+    manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n  - name: b\n    repo: t/b\n")
+    nowhere = _settings(workers=2, retries=0, endpoint="http://127.0.0.1:9")
+    result = download(manifest, ("a",), settings=nowhere, source=source, prune=True)
+    assert result.exit_code == 0 and result.pruned is not None
+
+
+# -- bad input must not raise a traceback --------------------------------------------------------
+
+
+def test_a_state_file_with_a_bad_digest_is_not_trusted(tmp_path: Path) -> None:
+    """Stamp.from_dict keeps any digest string; status (unlocked) and prune call Digest.parse on
+    it and raise ValueError: a traceback from `wanmodels status` / `--prune`."""
+    work = tmp_path / "models" / ".wanmodels"
+    work.mkdir(parents=True)
+    stamp = {"size": 5, "mtime_ns": 1, "inode": 1, "digest": "bad", "placed": True, "owners": ["m.yaml"]}
+    (work / "state.json").write_text(json.dumps({"version": 2, "files": {"a/x.bin": stamp}}))
+    (tmp_path / "models" / "a").mkdir()
+    (tmp_path / "models" / "a" / "x.bin").write_bytes(b"hello")
+    manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    status(manifest)  # ValueError: not a digest: 'bad'
+
+
+def test_a_path_that_cannot_be_encoded_is_a_manifest_error(tmp_path: Path) -> None:
+    """check_relative accepts lone surrogates (a JSON workflow's "\\ud800", a YAML "\\ud800");
+    `download` then dies with UnicodeEncodeError in partial.part_key / os calls."""
+    with pytest.raises(ManifestError):
+        _manifest(tmp_path, '  - name: a\n    repo: t/a\n    folder: "x/\\ud800"\n')
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_non_finite_timeout_is_a_usage_error(cli: Cli, workdir: Path, value: str) -> None:
+    """typer's min=0.1 lets NaN and inf through; httpcore then raises ValueError/OverflowError."""
+    write_manifest(
+        workdir / "wanmodels.yaml",
+        f"version: 1\nroot: ./models\nmodels:\n  - name: vae\n    repo: {VAE_REPO_ID}\n",
+    )
+    run = cli("download", "--dry-run", "--timeout", value)
+    assert "Traceback" not in run.stderr, run.stderr[-400:]
+    assert run.returncode == 2
+
+
+def test_a_fractional_hf_hub_download_timeout_is_not_a_traceback(cli: Cli, workdir: Path) -> None:
+    """wanmodels accepts HF_HUB_DOWNLOAD_TIMEOUT=2.5, but huggingface_hub parses it as an int when
+    it is imported: ValueError traceback."""
+    write_manifest(
+        workdir / "wanmodels.yaml",
+        f"version: 1\nroot: ./models\nmodels:\n  - name: vae\n    repo: {VAE_REPO_ID}\n",
+    )
+    run = cli("download", "--dry-run", HF_HUB_DOWNLOAD_TIMEOUT="2.5")
+    assert "Traceback" not in run.stderr, run.stderr[-400:]
+
+
+def test_workers_from_the_environment_are_bounded_like_the_flag(cli: Cli, workdir: Path) -> None:
+    """--workers is 1..64; WANMODELS_WORKERS=inf is an OverflowError traceback (and 1e9 passes)."""
+    write_manifest(
+        workdir / "wanmodels.yaml",
+        f"version: 1\nroot: ./models\nmodels:\n  - name: vae\n    repo: {VAE_REPO_ID}\n",
+    )
+    run = cli("download", "--dry-run", WANMODELS_WORKERS="inf")
+    assert "Traceback" not in run.stderr, run.stderr[-400:]
+    assert run.returncode == 2
+
+
+def test_a_dry_run_writes_nothing(tmp_path: Path) -> None:
+    """`download --dry-run --prune` saves state.json (pruner.prune_with always saves), without
+    the root lock that every other writer of state.json holds."""
+    source = MemorySource()
+    source.add_repo("t/a", {"a.bin": b"a" * 100})
+    manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    assert download(manifest, settings=_settings(), source=source).exit_code == 0
+    state = manifest.root / ".wanmodels" / "state.json"
+    before = state.read_bytes()
+    target = manifest.root / "a" / "a.bin"
+    target.touch()  # a changed mtime: the plan re-hashes the file and records a new stamp
+    download(manifest, settings=_settings(), source=source, dry_run=True, prune=True)
+    assert state.read_bytes() == before
+
+
+def test_ctrl_c_while_reused_files_are_copied_stops_the_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reuser.provide runs placements on a thread pool whose `cancel` nobody sets on Ctrl-C: the
+    main thread's KeyboardInterrupt waits until every copy already started has finished (a
+    30 GiB copy across filesystems), and those files are placed after the interrupt."""
+    import _thread
+    import time
+
+    from wanmodels import reuse
+
+    source = MemorySource()
+    files = {f"w{i}.bin": bytes([i]) * 1000 for i in range(4)}
+    source.add_repo("t/a", files)
+    other = tmp_path / "other"
+    other.mkdir()
+    for name, data in files.items():
+        (other / name).write_bytes(data)
+    real = reuse.place_reused
+
+    def long_copy(*args: object, **kwargs: object) -> object:  # checks `cancel` per chunk, as _copy does
+        cancel = kwargs["cancel"]
+        for _ in range(300):
+            if cancel.is_set():  # type: ignore[attr-defined]
+                raise Interrupted("cancelled")
+            time.sleep(0.01)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reuse, "place_reused", long_copy)
+    manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises((KeyboardInterrupt, Interrupted)):
+        download(manifest, settings=_settings(workers=2, reuse_from=(other,)), source=source)
+    timer.join()
+    placed = sorted(p.name for p in (manifest.root / "a").glob("*.bin"))
+    assert placed == [], f"placed after Ctrl-C: {placed}"
+
+
+def test_prune_follows_its_documented_rule_for_a_replaced_file(tmp_path: Path) -> None:
+    """docs/cli.md and pruner's docstring: only files 'unchanged since (same size, mtime and
+    inode)'. pruner._still_ours also deletes a different file (another inode, e.g. the user's
+    own copy put back) when its bytes hash to the placed digest. Either the doc or the code."""
+    import shutil
+
+    source = MemorySource()
+    source.add_repo("t/a", {"keep.bin": b"k" * 100, "old.bin": b"o" * 100})
+    both = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    assert download(both, settings=_settings(), source=source).exit_code == 0
+    old = both.root / "a" / "old.bin"
+    backup = tmp_path / "backup.bin"
+    shutil.copy2(old, backup)
+    old.unlink()
+    shutil.copy(backup, old)  # the user's own copy: a new inode and mtime, the same bytes
+    one = _manifest(tmp_path, "  - name: a\n    repo: t/a\n    include: [keep.bin]\n")
+    result = download(one, settings=_settings(), source=source, prune=True)
+    assert result.pruned is not None and result.pruned.removed == ()
