@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wanmodels.integrity import READ_SIZE, Digest, Hasher, digest_matches, hash_file, hash_stream
+from wanmodels.integrity import READ_SIZE, Digest, Hasher, hash_file, hash_stream
 
 SHA256_HEX = hashlib.sha256(b"wan").hexdigest()
 SHA1_HEX = hashlib.sha1(b"wan").hexdigest()
@@ -53,9 +53,23 @@ def test_digest_equality_is_case_insensitive() -> None:
 
 
 def test_digest_differs_by_algorithm_and_value() -> None:
-    forty = SHA256_HEX[:40]
     assert Digest("sha256", SHA256_HEX) != Digest("sha256", "0" * 64)
-    assert Digest("gitsha1", forty) != Digest("sha256", forty)
+    assert Digest("gitsha1", SHA256_HEX[:40]) != Digest("sha256", SHA256_HEX)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "value"),
+    [
+        ("sha256", SHA256_HEX[:40]),
+        ("gitsha1", SHA256_HEX),
+        ("sha256", "../" + SHA256_HEX[3:]),
+        ("sha256", ""),
+    ],
+)
+def test_a_digest_is_exactly_hex_of_its_length(algorithm: str, value: str) -> None:
+    """A digest names a blob in the HF cache: nothing but hex of the right length gets through."""
+    with pytest.raises(ValueError, match="digest"):
+        Digest(algorithm, value)  # type: ignore[arg-type]
 
 
 def test_digest_short_form() -> None:
@@ -190,16 +204,3 @@ def test_hash_file_streams_20_mib_file(tmp_path: Path) -> None:
             expected.update(chunk)
     assert path.stat().st_size == 20 << 20
     assert hash_file(path, "sha256") == Digest("sha256", expected.hexdigest())
-
-
-def test_digest_matches_reports_actual(tmp_path: Path) -> None:
-    path = tmp_path / "f"
-    path.write_bytes(b"wan")
-    ok, actual = digest_matches(path, Digest("sha256", SHA256_HEX.upper()))
-    assert ok
-    assert actual == Digest("sha256", SHA256_HEX)
-    bad, actual = digest_matches(path, Digest("sha256", "0" * 64))
-    assert not bad
-    assert actual.hexdigest == SHA256_HEX
-    ok_git, _ = digest_matches(path, Digest("gitsha1", _git_blob_sha1(path)))
-    assert ok_git

@@ -389,12 +389,8 @@ def test_select_never_maps_two_remote_files_to_one_local_path() -> None:
         pytest.param(
             LocalState(Check.HASH, part_bytes=101), 100, (Action.REPLACE, 0), id="too_long_and_wrong"
         ),
-        pytest.param(
-            LocalState(Check.SIZE, part_bytes=40), 100, (Action.RESUME, 40), id="wrong_but_partial"
-        ),
-        pytest.param(
-            LocalState(Check.OK, part_bytes=40), 100, (Action.KEEP, 100), id="complete_wins"
-        ),
+        pytest.param(LocalState(Check.SIZE, part_bytes=40), 100, (Action.RESUME, 40), id="wrong_but_partial"),
+        pytest.param(LocalState(Check.OK, part_bytes=40), 100, (Action.KEEP, 100), id="complete_wins"),
         pytest.param(LocalState(), 0, (Action.DOWNLOAD, 0), id="empty_file_missing"),
         pytest.param(LocalState(Check.OK), 0, (Action.KEEP, 0), id="empty_file_complete"),
     ],

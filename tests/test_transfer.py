@@ -6,9 +6,12 @@ tests/test_reliability.py prove the same behaviours through the real client and 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -205,3 +208,44 @@ def test_a_part_holding_every_byte_is_placed_without_a_request(tmp_path: Path, s
     assert result.exit_code == 0, result.failed
     assert (manifest.root / "mem" / "mid.bin").read_bytes() == data
     assert not [r for r in source.requests if r.path == "mid.bin"]
+
+
+def test_placed_files_are_recorded_while_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed after placing some files must not forget them (they would be re-hashed, and
+    never pruned): the state file records each placement during the run, not only at its end."""
+    from wanmodels import downloader
+
+    release = threading.Event()
+
+    class Held(MemorySource):
+        def _chunks(self, request: object, body: bytes) -> Iterator[bytes]:
+            if getattr(request, "path", "") == "slow.bin":
+                release.wait(60)
+            yield from super()._chunks(request, body)  # type: ignore[arg-type]
+
+    source = Held()
+    source.add_repo("t/a", {"fast.bin": b"f" * 1000, "slow.bin": b"s" * 1000})
+    monkeypatch.setattr(downloader, "SAVE_EVERY", 0.0)
+    text = "version: 1\nroot: ./models\nmodels:\n  - name: a\n    repo: t/a\n"
+    manifest = parse_manifest(text, source="m.yaml", base_dir=tmp_path, lock_path=tmp_path / "m.lock")
+    state = manifest.root / ".wanmodels" / "state.json"
+    run = threading.Thread(
+        target=downloader.download,
+        args=(manifest,),
+        kwargs={"settings": Settings(workers=2), "source": source},
+    )
+    run.start()
+    try:
+        deadline = time.monotonic() + 30
+        recorded: dict[str, object] = {}
+        while time.monotonic() < deadline and "a/fast.bin" not in recorded:
+            with contextlib.suppress(OSError, ValueError):
+                recorded = json.loads(state.read_text())["files"]
+            time.sleep(0.02)
+        assert "a/fast.bin" in recorded, "the placed file was not recorded while the run went on"
+        assert run.is_alive()  # ...and it was recorded before the run ended
+    finally:
+        release.set()
+        run.join(30)

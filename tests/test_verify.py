@@ -165,3 +165,35 @@ def test_verify_reports_broken_safetensors_served_by_the_repo(
     assert run.returncode == 1
     assert findings(run.json()) == {"cut/model.safetensors": "format"}
     assert "safetensors" in run.stderr
+
+
+def test_repair_reads_each_good_file_once_per_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`verify --full --repair` hashes every file, re-fetches the bad one, verifies again: the
+    download in between re-hashes only the file found bad (the verify forgot its stamp)."""
+    from tests.memsource import MemorySource
+    from wanmodels import state
+    from wanmodels.config import Settings
+    from wanmodels.downloader import download
+    from wanmodels.manifest import parse_manifest
+    from wanmodels.verifier import repair
+
+    source = MemorySource()
+    source.add_repo("t/a", {"good.bin": b"g" * 4000, "bad.bin": b"b" * 3000})
+    text = "version: 1\nroot: ./models\nmodels:\n  - name: a\n    repo: t/a\n"
+    manifest = parse_manifest(text, source="m.yaml", base_dir=tmp_path, lock_path=tmp_path / "m.lock")
+    settings = Settings(retry_wait=0.01)
+    assert download(manifest, settings=settings, source=source).exit_code == 0
+    (manifest.root / "a" / "bad.bin").write_bytes(b"x" * 3000)  # damaged in place, same size
+    hashed: list[str] = []
+    real = state.hash_file
+
+    def counting(path: Path, *args: object, **kwargs: object) -> object:
+        hashed.append(path.name)
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(state, "hash_file", counting)
+    result = repair(manifest, settings=settings, source=source, full=True)
+    assert not result.before.ok and result.after.ok
+    assert (manifest.root / "a" / "bad.bin").read_bytes() == b"b" * 3000
+    # verify --full: both; the download: only the bad one; verify --full again: both.
+    assert sorted(hashed) == ["bad.bin", "bad.bin", "bad.bin", "good.bin", "good.bin"]

@@ -21,6 +21,10 @@ def check_relative(path: str) -> str | None:
         return "is empty or has surrounding spaces"
     if "\0" in path:
         return "contains a NUL byte"
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a character no file system can store (a lone surrogate)"
     if "\\" in path:
         return "contains a backslash"
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):

@@ -32,6 +32,8 @@ DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_RETRIES: Final = 5
 DEFAULT_RETRY_WAIT: Final = 8.0
 DEFAULT_RATE_LIMIT_WAIT: Final = 300.0
+MAX_WORKERS: Final = 64
+MAX_SECONDS: Final = 86_400.0  # a day: the longest wait or timeout any setting accepts
 LOCAL_MANIFEST: Final = "wanmodels.yaml"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
@@ -72,17 +74,43 @@ def parse_bool(name: str, value: str | None, default: bool = False) -> bool:
     raise UsageError(msg, hint="Use 1/0, true/false, yes/no or on/off.")
 
 
-def _number(name: str, value: str | None, default: float, *, minimum: float) -> float:
+def _number(
+    name: str,
+    value: str | None,
+    default: float,
+    *,
+    minimum: float,
+    maximum: float = MAX_SECONDS,
+    whole: bool = False,
+) -> float:
+    """Parse a numeric env var within [minimum, maximum] (never NaN or infinite).
+
+    Raises:
+        UsageError: the value is not such a number.
+    """
     if value is None or not value.strip():
         return default
     try:
-        number = float(value)
+        number = int(value) if whole else float(value)
     except ValueError:
         number = float("nan")
-    if not number >= minimum:
-        msg = f"{name}={value!r} must be a number >= {minimum:g}"
+    if not minimum <= number <= maximum:
+        kind = "a whole number" if whole else "a number"
+        msg = f"{name}={value!r} must be {kind} from {minimum:g} to {maximum:g}"
         raise UsageError(msg)
     return number
+
+
+def check_timeout(timeout: float, flag: str = "--timeout") -> float:
+    """A read timeout the HTTP layer can use: finite and at least 0.1 s.
+
+    Raises:
+        UsageError: NaN, infinite or out of range.
+    """
+    if not 0.1 <= timeout <= MAX_SECONDS:
+        msg = f"{flag} must be from 0.1 to {MAX_SECONDS:g} seconds, got {timeout}"
+        raise UsageError(msg)
+    return timeout
 
 
 def resolve_settings(
@@ -106,16 +134,27 @@ def resolve_settings(
     """
     env = os.environ
     if workers is None:
-        workers = int(_number("WANMODELS_WORKERS", env.get("WANMODELS_WORKERS"), DEFAULT_WORKERS, minimum=1))
-    if workers < 1:
-        msg = f"--workers must be at least 1, got {workers}"
+        workers = int(
+            _number(
+                "WANMODELS_WORKERS",
+                env.get("WANMODELS_WORKERS"),
+                DEFAULT_WORKERS,
+                minimum=1,
+                maximum=MAX_WORKERS,
+                whole=True,
+            )
+        )
+    if not 1 <= workers <= MAX_WORKERS:
+        msg = f"--workers must be from 1 to {MAX_WORKERS}, got {workers}"
         raise UsageError(msg)
     if offline is None:
         offline = parse_bool("HF_HUB_OFFLINE", env.get("HF_HUB_OFFLINE"))
-    if timeout is None:
-        timeout = _number(
-            "HF_HUB_DOWNLOAD_TIMEOUT", env.get("HF_HUB_DOWNLOAD_TIMEOUT"), DEFAULT_TIMEOUT, minimum=0.1
-        )
+    # huggingface_hub reads HF_HUB_DOWNLOAD_TIMEOUT with int() when imported: a fraction would
+    # crash it, so it is refused here first, whether or not --timeout overrides it.
+    env_timeout = _number(
+        "HF_HUB_DOWNLOAD_TIMEOUT", env.get("HF_HUB_DOWNLOAD_TIMEOUT"), DEFAULT_TIMEOUT, minimum=1, whole=True
+    )
+    timeout = check_timeout(float(env_timeout) if timeout is None else timeout)
     retry_wait = _number(
         "WANMODELS_RETRY_WAIT", env.get("WANMODELS_RETRY_WAIT"), DEFAULT_RETRY_WAIT, minimum=0
     )

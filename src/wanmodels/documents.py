@@ -1,6 +1,6 @@
 """The `--json` documents: one per command, each carrying `schema_version`.
 
-Scripts parse these, so their shape is a contract (docs/cli.md, tests/test_json_contract.py):
+Scripts parse these, so their shape is a contract (docs/cli.md, tests/test_cli.py and tests/test_messages.py):
 fields are only ever added within a schema version; renaming or removing one bumps it.
 """
 

@@ -8,12 +8,11 @@ order whatever order the transfers finished in.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -40,10 +39,13 @@ from wanmodels.remote import ByteSource
 from wanmodels.resolve import resolve_selections, save_lock
 from wanmodels.results import DownloadResult, FileOutcome, ModelResult, Source
 from wanmodels.reuse import Finder, Reuser, copy_bytes
-from wanmodels.scheduler import FileJob, Released, Scheduler
-from wanmodels.state import Hashing, StateCache, partial_folder, work_dir
+from wanmodels.rootlock import root_lock
+from wanmodels.scheduler import FileJob, Range, Released, Scheduler
+from wanmodels.state import Hashing, StateCache, partial_folder
 
 SPACE_MARGIN: Final = 64 << 20
+SAVE_EVERY: Final = 2.0  # seconds between writes of the state file while files are placed
+_log = logging.getLogger(__name__)
 
 
 def plan(
@@ -133,7 +135,9 @@ def download(
         plan = _plan(manifest, selections, cache, repair=repair, finder=finder)
         if dry_run:
             planned = tuple(_unfetched(m.spec.name, m.spec.repo, m.commit, m.files) for m in plan.models)
-            pruned = prune_with(cache, manifest, names, settings=settings, dry_run=True) if prune else None
+            pruned = None
+            if prune:
+                pruned = prune_with(cache, manifest, names, settings=settings, source=source, dry_run=True)
             return DownloadResult(plan, planned, True, time.monotonic() - started, pruned=pruned)
         if plan.to_fetch and settings.offline:
             raise _offline(plan)
@@ -166,7 +170,9 @@ def download(
         # The first successful download pins the stack.
         ok = all(m.ok for m in models)
         lock_written = _update_lock(manifest, lock, selections) if ok else None
-        pruned = prune_with(cache, manifest, names, settings=settings) if prune and ok else None
+        pruned = None
+        if prune and ok:
+            pruned = prune_with(cache, manifest, names, settings=settings, source=source)
     return DownloadResult(
         plan, tuple(models), False, time.monotonic() - started, lock_written=lock_written, pruned=pruned
     )
@@ -220,6 +226,7 @@ class _Pool:
         self.outcomes: dict[str, FileOutcome] = {}
         self.relock = relock  # the command that re-pins this manifest, for hints
         self._lock = threading.Lock()
+        self._saved = time.monotonic()
 
     def run(self) -> dict[str, FileOutcome]:
         threads = [
@@ -243,10 +250,21 @@ class _Pool:
             deadline = time.monotonic() + 0.1
             for t in threads:
                 t.join(max(0.0, deadline - time.monotonic()))
+            self._close_all(idle=not any(t.is_alive() for t in threads))
             self.cache.save()
             msg = "interrupted; partial downloads are kept. Run the same command again to resume."
             raise Interrupted(msg)
         return self.outcomes
+
+    def _close_all(self, *, idle: bool) -> None:
+        """Stop the hasher threads of an interrupted run and, once no worker can still write
+        (`idle`), close its parts: a descriptor closed under a writer could be reused by the
+        next file opened, and the straggler's bytes would land there."""
+        for transfer in list(self.transfers.values()):
+            if idle:
+                transfer.close()
+            else:
+                transfer.hasher.close()
 
     def _open(self, job: FileJob) -> list[Extent]:
         item = job.item
@@ -265,45 +283,55 @@ class _Pool:
             rng = self.scheduler.next()
             if rng is None:
                 return
-            transfer = self.transfers[rng.job]
             try:
-                stream_range(
-                    self.source,
-                    self.scheduler,
-                    rng,
-                    transfer,
-                    settings=self.settings,
-                    limiter=self.limiter,
-                    sink=self.sink,
-                    cancel=self.cancel,
-                )
+                self._serve(rng)
             except Interrupted:
                 return
-            except WanmodelsError as err:
-                self.scheduler.fail(rng.job, err)
-            released = self.scheduler.release(rng)
-            if released is Released.FAILED:
+
+    def _serve(self, rng: Range) -> None:
+        """Fetch one range; the connection that ends a file hashes and places it.
+
+        Any error fails only this file: a worker that died holding a range would leave the
+        others waiting for it forever.
+        """
+        transfer = self.transfers[rng.job]
+        try:
+            stream_range(
+                self.source,
+                self.scheduler,
+                rng,
+                transfer,
+                settings=self.settings,
+                limiter=self.limiter,
+                sink=self.sink,
+                cancel=self.cancel,
+            )
+        except Interrupted:
+            raise
+        except Exception as err:
+            self.scheduler.fail(rng.job, _as_error(err, rng.job.item))
+        released = self.scheduler.release(rng)
+        if released is Released.FAILED:
+            transfer.close()
+            self._fail(rng.job.item, rng.job.error)
+        elif released is Released.FINISH:
+            try:
+                placed = finish(self.plan.root, transfer, self.scheduler, sink=self.sink, cancel=self.cancel)
+            except Interrupted:
+                raise
+            except Exception as err:
                 transfer.close()
-                self._fail(rng.job.item, rng.job.error)
-            elif released is Released.FINISH:
-                try:
-                    placed = finish(
-                        self.plan.root, transfer, self.scheduler, sink=self.sink, cancel=self.cancel
-                    )
-                except Interrupted:
-                    return
-                except WanmodelsError as err:
-                    transfer.close()
-                    self.scheduler.finished(rng.job)
-                    self._fail(rng.job.item, err)
-                    continue
-                if placed is not None:
-                    self.scheduler.finished(rng.job)
-                    self._done(transfer, placed.stat)
+                self.scheduler.finished(rng.job)
+                self._fail(rng.job.item, _as_error(err, rng.job.item))
+                return
+            if placed is not None:
+                self.scheduler.finished(rng.job)
+                self._done(transfer, placed.stat)
 
     def _done(self, transfer: Transfer, st: os.stat_result) -> None:
         item = transfer.item
         self.cache.record_placed(item.local_path, st, item.digest, self.owner)
+        self._save_now_and_then()
         outcome = FileOutcome.of(
             item,
             ok=True,
@@ -313,6 +341,20 @@ class _Pool:
             source=Source.NETWORK,
         )
         self._report(item, outcome)
+
+    def _save_now_and_then(self) -> None:
+        """Record placed files as the run goes, so a killed run does not forget what it placed
+        (it would re-hash them, and never prune them): at most one write of the state file per
+        SAVE_EVERY seconds, one writer at a time."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._saved < SAVE_EVERY:
+                return
+            self._saved = now
+            try:
+                self.cache.save()
+            except LocalIOError as err:
+                _log.warning("%s", err)  # saved again at the end, where a failure is reported
 
     def _fail(self, item: PlannedFile, err: BaseException | None) -> None:
         code = err.exit_code if isinstance(err, WanmodelsError) else EXIT_FAILED
@@ -357,36 +399,11 @@ def check_space(root: Path, needed: int) -> None:
         raise DiskFullError(msg, hint="Free some space or pass --root on a bigger disk.")
 
 
-@contextmanager
-def root_lock(root: Path, settings: Settings, sink: ProgressSink, *, enabled: bool = True) -> Iterator[None]:
-    """Hold `<root>/.wanmodels/lock` so two processes never write one root at once.
-
-    Raises:
-        LocalIOError: the work folder cannot be created, or `wait_for_lock` is off and it is held.
-    """
-    if not enabled:
-        yield
-        return
-    from filelock import FileLock, Timeout
-
-    try:
-        work_dir(root).mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        msg = f"cannot create '{work_dir(root)}': {err.strerror}"
-        raise LocalIOError(msg, hint="Check the root's permissions or pass --root.") from None
-    lock = FileLock(str(work_dir(root) / "lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if not settings.wait_for_lock:
-            msg = f"another wanmodels process is working on '{root}'"
-            raise LocalIOError(msg, hint="Wait for it, or drop --no-wait to queue behind it.") from None
-        sink.message(f"waiting for another wanmodels process to finish with '{root}'…")
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
+def _as_error(err: Exception, item: PlannedFile) -> WanmodelsError:
+    """An expected error as is; anything else (a bug, an odd byte source) named for its file."""
+    if isinstance(err, WanmodelsError):
+        return err
+    return WanmodelsError(f"'{item.local_path}': unexpected {type(err).__name__}: {err}")
 
 
 def _not_fetched(item: PlannedFile) -> FileOutcome:

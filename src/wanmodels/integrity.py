@@ -8,15 +8,14 @@ reading a whole file into memory.
 from __future__ import annotations
 
 import hashlib
-import queue
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
 Algorithm = Literal["sha256", "gitsha1"]
 ALGORITHMS: Final = ("sha256", "gitsha1")
+_HEX: Final = {"sha256": re.compile("[0-9a-fA-F]{64}"), "gitsha1": re.compile("[0-9a-fA-F]{40}")}
 READ_SIZE: Final = 1 << 20
 
 
@@ -28,8 +27,12 @@ class Digest:
     hexdigest: str
 
     def __post_init__(self) -> None:
+        # Checked here, not only in `parse`: a digest from the Hub names a file in the HF cache.
         if self.algorithm not in ALGORITHMS:
             msg = f"unknown digest algorithm {self.algorithm!r}"
+            raise ValueError(msg)
+        if not _HEX[self.algorithm].fullmatch(self.hexdigest):
+            msg = f"not a {self.algorithm} digest: {self.hexdigest!r}"
             raise ValueError(msg)
         object.__setattr__(self, "hexdigest", self.hexdigest.lower())
 
@@ -40,12 +43,7 @@ class Digest:
     def parse(cls, text: str) -> Digest:
         """Parse `sha256:<hex>` or `gitsha1:<hex>`."""
         algorithm, sep, hexdigest = text.partition(":")
-        expected_len = 64 if algorithm == "sha256" else 40
-        if (
-            not sep
-            or algorithm not in ALGORITHMS
-            or not re.fullmatch(f"[0-9a-fA-F]{{{expected_len}}}", hexdigest)
-        ):
+        if not sep or algorithm not in ALGORITHMS or not _HEX[algorithm].fullmatch(hexdigest):
             msg = f"not a digest: {text!r} (expected 'sha256:<64 hex>' or 'gitsha1:<40 hex>')"
             raise ValueError(msg)
         return cls(algorithm, hexdigest)  # type: ignore[arg-type]
@@ -78,65 +76,6 @@ class Hasher:
         return Digest(self.algorithm, self._h.hexdigest())
 
 
-class BackgroundHasher:
-    """Feeds a `Hasher` on its own thread, so hashing overlaps receiving and writing.
-
-    hashlib releases the GIL for buffers over 2 KiB, so on two cores a download no longer
-    pays for network, disk and sha256 one after the other. Chunks are `bytes` (immutable),
-    so queueing them copies nothing.
-    """
-
-    def __init__(self, hasher: Hasher, depth: int = 64) -> None:
-        self._hasher = hasher
-        self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
-        self._thread = threading.Thread(target=self._run, name="wanmodels-hash", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            chunk = self._queue.get()
-            try:
-                if chunk is None:
-                    return
-                self._hasher.update(chunk)
-            finally:
-                self._queue.task_done()
-
-    def update(self, data: bytes) -> None:
-        self._queue.put(data)
-
-    def reset(self) -> None:
-        self._queue.join()
-        self._hasher.reset()
-
-    def digest(self) -> Digest:
-        self._queue.join()
-        return self._hasher.digest()
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-
-
-class InlineHasher:
-    """The `BackgroundHasher` interface, hashing on the caller's thread (when cores are busy)."""
-
-    def __init__(self, hasher: Hasher) -> None:
-        self._hasher = hasher
-
-    def update(self, data: bytes) -> None:
-        self._hasher.update(data)
-
-    def reset(self) -> None:
-        self._hasher.reset()
-
-    def digest(self) -> Digest:
-        return self._hasher.digest()
-
-    def close(self) -> None:
-        pass
-
-
 def hash_stream(stream: BinaryIO, hasher: Hasher, limit: int | None = None) -> int:
     """Feed `stream` into `hasher` in bounded reads; stop after `limit` bytes. Returns bytes read."""
     total = 0
@@ -166,9 +105,3 @@ def hash_file(path: Path, algorithm: Algorithm, size: int | None = None) -> Dige
     with path.open("rb", buffering=0) as f:
         hash_stream(f, hasher)
     return hasher.digest()
-
-
-def digest_matches(path: Path, expected: Digest) -> tuple[bool, Digest]:
-    """Hash `path` with `expected`'s algorithm; return whether it matches and what it hashed to."""
-    actual = hash_file(path, expected.algorithm)
-    return actual == expected, actual

@@ -187,6 +187,7 @@ class PartFile:
         """
         view = memoryview(data)
         at = offset
+        generation = self.generation
         try:
             while view:
                 n = os.pwrite(self._fd, view, at)
@@ -195,6 +196,8 @@ class PartFile:
                 view = view[n:]
                 at += n
             with self._lock:
+                if self.generation != generation:
+                    return  # a reset came between: those bytes belong to the forgotten part
                 os.write(self._jfd, b"%d %d\n" % (offset, at))
                 self._add((offset, at))
                 self.changed.notify_all()
@@ -233,7 +236,8 @@ class PartFile:
             raise LocalIOError(msg) from None
 
     def flush_async(self) -> None:
-        """Start writing dirty pages back without waiting, so the final fsync waits only for the tail."""
+        """Write dirty pages back now (this blocks: callers run it on a thread of its own), so the
+        fsync before placing waits only for the tail."""
         with contextlib.suppress(OSError):
             os.fdatasync(self._fd)
 

@@ -193,7 +193,8 @@ class Plan:
 
     def reused(self) -> tuple[PlannedFile, ...]:
         """Files placed from this machine: those from elsewhere first, then this run's twins."""
-        todo = [f for f in self.unique_files if f.to_reuse]
+        # Not `f.to_reuse`: that is 0 for an empty file, which still has to be placed.
+        todo = [f for f in self.unique_files if f.needs_bytes and f.origin is not Origin.NETWORK]
         return tuple(sorted(todo, key=lambda f: (f.twin_of is not None, f.local_path)))
 
 

@@ -3,27 +3,26 @@
 A ComfyUI models folder is shared: the user's own models, other tools' downloads and
 other manifests' files sit beside ours. So a file is only ever deleted when all of this
 holds: wanmodels wrote it (the state cache says so), this manifest placed or claimed it,
-no other manifest claims it, no entry of this manifest selects it now, and it is unchanged
-since (same size, mtime and inode). Anything else is left alone.
+no other manifest claims it, no entry of this manifest selects it now (not even through
+another name for the same file: a symlinked folder, a case-insensitive disk), and it is
+unchanged since (same size, mtime and inode). Anything else is left alone.
 """
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from wanmodels._fs import safe_join
 from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError
-from wanmodels.integrity import Digest, hash_file
 from wanmodels.manifest import Manifest
 from wanmodels.planner import Selection
 from wanmodels.remote import ByteSource
 from wanmodels.resolve import resolve_selections
 from wanmodels.results import PruneResult
-from wanmodels.state import Stamp, StateCache
+from wanmodels.rootlock import root_lock
+from wanmodels.state import StateCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +70,10 @@ def prune(
         ManifestError, LockError, SelectionError, HubError: the entries cannot be resolved.
         LocalIOError: a file or the state cache cannot be written.
     """
-    return prune_with(
-        StateCache(manifest.root), manifest, names, settings=settings, source=source, dry_run=dry_run
-    )
+    settings = settings or Settings()
+    with root_lock(manifest.root, settings, enabled=not dry_run):
+        cache = StateCache(manifest.root)
+        return prune_with(cache, manifest, names, settings=settings, source=source, dry_run=dry_run)
 
 
 def prune_with(
@@ -85,45 +85,53 @@ def prune_with(
     source: ByteSource | None = None,
     dry_run: bool = False,
 ) -> PruneResult:
-    """`prune` with the state cache a caller already holds (its changes would otherwise be lost)."""
+    """`prune` for a caller that already holds the root lock and the state cache (a download, a
+    verify): its unsaved changes to the cache would otherwise be lost. A dry run saves nothing."""
     selections, _ = resolve_selections(manifest, manifest.models, settings or Settings(), source=source)
+    stale = stale_files(manifest, selections, cache, names)
+    kept = _identities(manifest.root, {f.local_path for sel in selections for f in sel.files})
     removed = []
-    for stale in stale_files(manifest, selections, cache, names):
-        if stale.shared:
+    for item in stale:
+        if item.shared:
             if not dry_run:
-                cache.disown(stale.path, manifest.identity)
+                cache.disown(item.path, manifest.identity)
             continue
-        if _remove(manifest, cache, stale.path, dry_run=dry_run):
-            removed.append(stale.path)
-    cache.save()
+        if _remove(manifest, cache, item.path, kept, dry_run=dry_run):
+            removed.append(item.path)
+    if not dry_run:
+        cache.save()
     return PruneResult(tuple(removed), dry_run=dry_run)
 
 
-def _still_ours(target: Path, st: os.stat_result, stamp: Stamp) -> bool:
-    """Unchanged since wanmodels placed it, or at least the very same bytes (a touch, a copy back)."""
-    if stamp.still_matches(st):
-        return True
-    if not stat.S_ISREG(st.st_mode) or st.st_size != stamp.size:
-        return False
-    digest = Digest.parse(stamp.digest)
-    try:
-        return hash_file(target, digest.algorithm, stamp.size) == digest
-    except OSError:
-        return False
+def _identities(root: Path, paths: set[str]) -> set[tuple[int, int]]:
+    """(device, inode) of every selected file on disk, following links: the files to keep."""
+    out = set()
+    for path in paths:
+        try:
+            st = safe_join(root, path).stat()
+        except (OSError, ValueError):
+            continue
+        out.add((st.st_dev, st.st_ino))
+    return out
 
 
-def _remove(manifest: Manifest, cache: StateCache, path: str, *, dry_run: bool) -> bool:
-    """Delete one placed file if it is still exactly what wanmodels wrote."""
+def _remove(
+    manifest: Manifest, cache: StateCache, path: str, kept: set[tuple[int, int]], *, dry_run: bool
+) -> bool:
+    """Delete one placed file if it is still exactly what wanmodels wrote and nothing selects it."""
     try:
         target = safe_join(manifest.root, path)
         st = target.lstat()
     except FileNotFoundError:
-        cache.forget(path)
+        if not dry_run:
+            cache.forget(path)
         return False
     except (OSError, ValueError):
         return False
+    if (st.st_dev, st.st_ino) in kept:
+        return False  # a selected file reached by another name (a symlinked or case-folded folder)
     stamp = cache.placed_by(manifest.identity).get(path)
-    if stamp is None or not _still_ours(target, st, stamp):
+    if stamp is None or not stamp.still_matches(st):
         return False  # changed since: it may be someone's own file now
     if dry_run:
         return True

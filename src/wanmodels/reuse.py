@@ -22,12 +22,12 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
 from wanmodels._fs import safe_join
+from wanmodels._parallel import map_threads
 from wanmodels._place import Placed, hash_stream_exact, place_reused
 from wanmodels.config import Settings
 from wanmodels.errors import EXIT_FAILED, IntegrityError, Interrupted, LocalIOError, WanmodelsError
@@ -251,8 +251,11 @@ class Reuser:
         if found:
             # Placing is hashing: one file per core (hashlib releases the GIL).
             workers = min(self.finder.settings.workers, os.cpu_count() or 1, len(found))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wanmodels-reuse") as pool:
-                results = list(pool.map(self._place, found))
+            try:
+                results = map_threads(self._place, found, workers, name="wanmodels-reuse", cancel=self.cancel)
+            except (Interrupted, KeyboardInterrupt):
+                self.cache.save()  # what was placed before the interrupt stays recorded
+                raise
         fallback = {item.local_path for item, outcome in zip(found, results, strict=True) if outcome is None}
         for outcome in results:
             if outcome is not None:

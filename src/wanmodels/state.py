@@ -93,7 +93,7 @@ class Stamp:
             int(raw["size"]),
             int(raw["mtime_ns"]),
             int(raw["inode"]),
-            str(raw["digest"]),
+            str(Digest.parse(str(raw["digest"]))),  # ValueError: not a digest
             raw.get("placed") is True,
             tuple(owners),
         )
@@ -115,9 +115,15 @@ class StateCache:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             if raw.get("version") not in (1, STATE_VERSION):
                 return {}
-            return {str(k): Stamp.from_dict(v) for k, v in raw["files"].items()}
+            entries = raw["files"].items()
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return {}
+        stamps = {}
+        for path, entry in entries:
+            # A damaged entry is forgotten (its file gets re-hashed), not the whole cache.
+            with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+                stamps[str(path)] = Stamp.from_dict(entry)
+        return stamps
 
     def save(self) -> None:
         """Write the cache if it changed (atomically: a crash leaves the old or the new one).

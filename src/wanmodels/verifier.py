@@ -13,10 +13,10 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 
 from wanmodels._fs import safe_join
+from wanmodels._parallel import map_threads
 from wanmodels._text import count, human_bytes
 from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError
@@ -29,6 +29,7 @@ from wanmodels.pruner import prune_with, stale_files
 from wanmodels.remote import ByteSource
 from wanmodels.resolve import locked_selection, resolve_selections
 from wanmodels.results import Finding, ModelReport, Problem, RepairResult, VerifyReport
+from wanmodels.rootlock import root_lock
 from wanmodels.state import Hashing, StateCache
 
 _log = logging.getLogger(__name__)
@@ -57,24 +58,37 @@ def verify(
     Raises:
         ManifestError, LockError, SelectionError: bad input.
         HubError: no lockfile and the Hub could not be asked (OfflineError when offline).
-        LocalIOError: a stale file cannot be deleted.
+        LocalIOError: a stale file cannot be deleted, or (pruning, `wait_for_lock` off) another
+            process holds the root.
     """
     settings = settings or Settings()
+    # Pruning deletes files: like a download, it holds the root for the whole look and delete.
+    with root_lock(manifest.root, settings, enabled=prune and not dry_run):
+        return _verify(manifest, names, settings, source, full=full, prune=prune, dry_run=dry_run)
+
+
+def _verify(
+    manifest: Manifest,
+    names: tuple[str, ...],
+    settings: Settings,
+    source: ByteSource | None,
+    *,
+    full: bool,
+    prune: bool,
+    dry_run: bool,
+) -> VerifyReport:
     started = time.monotonic()
     chosen, lock = resolve_selections(manifest, manifest.select(names), settings, source=source)
     cache = StateCache(manifest.root)
     jobs = [(sel, item) for sel in chosen for item in sel.files]
     hashing = Hashing.ALWAYS if full else Hashing.CHANGED
     workers = max(1, min(len(jobs), os.cpu_count() or 1, settings.workers))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wanmodels-verify") as pool:
-        states = list(
-            pool.map(
-                lambda job: cache.inspect(
-                    job[1].local_path, job[1].remote.size, job[1].remote.digest, hashing=hashing
-                ),
-                jobs,
-            )
-        )
+
+    def look(job: tuple[Selection, SelectedFile]) -> LocalState:
+        item = job[1]
+        return cache.inspect(item.local_path, item.remote.size, item.remote.digest, hashing=hashing)
+
+    states = map_threads(look, jobs, workers, name="wanmodels-verify")
     good = {item.local_path for (_, item), state in zip(jobs, states, strict=True) if state.complete}
     by_entry: dict[str, list[Finding]] = {sel.spec.name: [] for sel in chosen}
     for (sel, item), state in zip(jobs, states, strict=True):
@@ -92,7 +106,8 @@ def verify(
             detail = "placed by wanmodels earlier, no longer selected here (another manifest still uses it)"
         stale.append(Finding("", item.path, Problem.STALE, detail))
     try:
-        cache.save()
+        if not dry_run:
+            cache.save()
     except LocalIOError as err:
         # A read-only root can still be verified; it just cannot remember the result.
         _log.warning("%s", err)
@@ -138,9 +153,9 @@ def repair(
             bad = [f"{f.path} ({f.problem.value})" for f in before.findings if f.is_error]
             more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
             sink.message(f"repairing {count(len(bad), 'file')} that failed: {', '.join(bad[:5])}{more}")
-        fetched = download(
-            manifest, names, settings=settings, source=source, repair=True, sink=sink, cancel=cancel
-        )
+        # The verify just done forgot every bad file's stamp and saved the cache, so the download
+        # re-hashes only those: repair=True would read every good file a second time.
+        fetched = download(manifest, names, settings=settings, source=source, sink=sink, cancel=cancel)
     after = (
         verify(manifest, names, settings=settings, source=source, full=full, prune=prune)
         if (fetched is not None or prune)

@@ -1,7 +1,9 @@
-"""Reproductions of defects found in review (each test fails on main as of 607efc7).
+"""Robustness at the edges: prune never deletes a selected file or races a download, workers
+survive unexpected errors and leave nothing behind when cancelled, bad settings and bad state
+files are one-line errors, dry runs write nothing, Ctrl-C stops reuse copies.
 
-Mostly driven by the in-memory byte source (milliseconds, no sockets); the CLI ones use the
-loopback Hub. Each test names the defect it shows; the review report gives file:line and a fix.
+Each test reproduced a defect found in review (all failed at 607efc7). Mostly driven by the
+in-memory byte source (milliseconds, no sockets); the CLI ones use the loopback Hub.
 """
 
 from __future__ import annotations
