@@ -19,9 +19,9 @@ from wanmodels.manifest import (
     Manifest,
     ModelSpec,
     load_manifest,
-    open_manifest,
     parse_manifest,
 )
+from wanmodels.presets import open_manifest
 
 MARK = "# <-"  # a line ending with this marker is the line the error must name
 

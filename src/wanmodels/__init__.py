@@ -66,7 +66,7 @@ _LAZY = {
     "Manifest": "wanmodels.manifest",
     "ModelSpec": "wanmodels.manifest",
     "load_manifest": "wanmodels.manifest",
-    "open_manifest": "wanmodels.manifest",
+    "open_manifest": "wanmodels.presets",
     "Plan": "wanmodels.planner",
     "Settings": "wanmodels.config",
     "resolve_settings": "wanmodels.config",
@@ -114,8 +114,9 @@ if TYPE_CHECKING:
         WanmodelsError,
     )
     from wanmodels.lockfile import Lockfile, read_lock
-    from wanmodels.manifest import Manifest, ModelSpec, load_manifest, open_manifest
+    from wanmodels.manifest import Manifest, ModelSpec, load_manifest
     from wanmodels.planner import Plan
+    from wanmodels.presets import open_manifest
     from wanmodels.pruner import prune
     from wanmodels.remote import ByteSource
     from wanmodels.resolve import lock

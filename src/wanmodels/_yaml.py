@@ -1,4 +1,4 @@
-"""YAML text to `Node`s (value + line), with the safe loader only: the manifest's reader.
+"""YAML text to `Node`s (value + line), with the safe loader only, and the checks that walk them.
 
 The YAML is composed with the safe loader (nothing is ever constructed from a tag, so a
 manifest can never execute code) and walked by hand, which is what lets every error name
@@ -135,3 +135,55 @@ class _Reader:
     def _bad_tag(self, node: yaml.Node) -> None:
         msg = f"tag {node.tag!r} is not allowed (manifests are data, never code)"
         raise ManifestError(msg, file=self.source, line=node.start_mark.line + 1)
+
+
+# -- walking the nodes: each error names the file, the line and the key -------------------------
+
+
+def check_keys(mapping: dict[str, Node], allowed: tuple[str, ...], source: str, *, where: str) -> None:
+    for key, node in mapping.items():
+        if key not in allowed:
+            msg = f"unknown key in {where}"
+            hint = f"Allowed keys: {', '.join(allowed)}."
+            raise ManifestError(msg, file=source, line=node.key_line, key=key, hint=hint)
+
+
+def require(mapping: dict[str, Node], key: str, source: str, line: int) -> Node:
+    if key not in mapping:
+        msg = "missing required key"
+        raise ManifestError(msg, file=source, line=line, key=key)
+    return mapping[key]
+
+
+def string(node: Node, key: str, source: str) -> str:
+    if not isinstance(node.value, str) or not node.value:
+        msg = f"must be a non-empty string, got {type_name(node.value)}"
+        raise ManifestError(msg, file=source, line=node.line, key=key)
+    return node.value
+
+
+def opt_string(mapping: dict[str, Node], key: str, source: str) -> str | None:
+    node = mapping.get(key)
+    if node is None or node.value is None:
+        return None
+    return string(node, key, source)
+
+
+def string_list(node: Node | None, key: str, source: str) -> tuple[tuple[str, int], ...]:
+    """A list of non-empty strings, each with its own line (so errors point at the item)."""
+    if node is None or node.value is None:
+        return ()
+    if not isinstance(node.value, list):
+        msg = f"must be a list of strings, got {type_name(node.value)}"
+        raise ManifestError(msg, file=source, line=node.line, key=key)
+    return tuple((string(item, key, source), item.line) for item in node.value)
+
+
+def type_name(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return f"{type(value).__name__} {value!r}"

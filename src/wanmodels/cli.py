@@ -415,7 +415,7 @@ def init_command(
     """Write an editable ./wanmodels.yaml from a preset (never overwrites without --force)."""
 
     def run() -> int:
-        from wanmodels.manifest import init_manifest
+        from wanmodels.presets import init_manifest
 
         path = init_manifest(preset, Path.cwd() / LOCAL_MANIFEST, force=force)
         nxt = _dry_run_command(Path(LOCAL_MANIFEST))
@@ -477,7 +477,7 @@ def _dry_run_command(path: Path) -> str:
 
 
 def _open(manifest: str | None, root: str | None) -> Manifest:
-    from wanmodels.manifest import open_manifest
+    from wanmodels.presets import open_manifest
 
     return open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
 

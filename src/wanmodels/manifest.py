@@ -10,11 +10,11 @@ import re
 import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from wanmodels._fs import check_relative
 from wanmodels._yaml import Node as _Node
-from wanmodels._yaml import read_nodes
+from wanmodels._yaml import check_keys, opt_string, read_nodes, require, string, string_list, type_name
 from wanmodels.errors import ManifestError
 
 MANIFEST_VERSION: Final = 1
@@ -178,21 +178,21 @@ def parse_manifest(
         msg = "the document must be a mapping with 'version', 'root' and 'models'"
         raise ManifestError(msg, file=source, line=doc.line)
     top: dict[str, _Node] = doc.value
-    _check_keys(top, _TOP_KEYS, source, where="top level")
-    version = _require(top, "version", source, doc.line)
+    check_keys(top, _TOP_KEYS, source, where="top level")
+    version = require(top, "version", source, doc.line)
     if type(version.value) is not int or version.value != MANIFEST_VERSION:
         msg = f"unsupported version {version.value!r}"
         raise ManifestError(msg, file=source, line=version.line, key="version", hint="Use 'version: 1'.")
-    root_text = _opt_str(top, "root", source) or DEFAULT_ROOT
+    root_text = opt_string(top, "root", source) or DEFAULT_ROOT
     root_line = top["root"].line if "root" in top else doc.line
     root = _resolve_root(root_text, base_dir, source, root_line)
-    models_node = _require(top, "models", source, doc.line)
+    models_node = require(top, "models", source, doc.line)
     if not isinstance(models_node.value, list) or not models_node.value:
         msg = "must be a non-empty list of entries"
         raise ManifestError(msg, file=source, line=models_node.line, key="models")
     models = tuple(_model(node, source) for node in models_node.value)
     _check_unique(models, source)
-    description = _opt_str(top, "description", source) or ""
+    description = opt_string(top, "description", source) or ""
     return Manifest(
         source=source, root=root, lock_path=lock_path, models=models, path=path, description=description
     )
@@ -215,26 +215,26 @@ def _model(node: _Node, source: str) -> ModelSpec:
         msg = "each entry must be a mapping with at least 'name' and 'repo'"
         raise ManifestError(msg, file=source, line=node.line, key="models")
     entry: dict[str, _Node] = node.value
-    _check_keys(entry, _MODEL_KEYS, source, where="a model entry")
-    name_node = _require(entry, "name", source, node.line)
-    name = _str(name_node, "name", source)
+    check_keys(entry, _MODEL_KEYS, source, where="a model entry")
+    name_node = require(entry, "name", source, node.line)
+    name = string(name_node, "name", source)
     if not _NAME_RE.match(name):
         msg = f"{name!r} is not a valid name (letters, digits, '.', '_', '-')"
         raise ManifestError(msg, file=source, line=name_node.line, key="name")
-    repo_node = _require(entry, "repo", source, node.line)
-    repo = _str(repo_node, "repo", source)
+    repo_node = require(entry, "repo", source, node.line)
+    repo = string(repo_node, "repo", source)
     if not REPO_ID_RE.match(repo):
         msg = f"{repo!r} is not a repo id of the form 'owner/name'"
         raise ManifestError(msg, file=source, line=repo_node.line, key="repo")
-    revision = _opt_str(entry, "revision", source) or DEFAULT_REVISION
-    folder = _opt_str(entry, "folder", source) or name
+    revision = opt_string(entry, "revision", source) or DEFAULT_REVISION
+    folder = opt_string(entry, "folder", source) or name
     _check_path(folder, source, entry["folder"].line if "folder" in entry else name_node.line, "folder")
     files, sha256 = _files(entry.get("files"), source)
-    expect = _str_list(entry.get("expect"), "expect", source)
+    expect = string_list(entry.get("expect"), "expect", source)
     for item, line in expect:
         _check_path(item, source, line, "expect")
-    include = _str_list(entry.get("include"), "include", source)
-    exclude = _str_list(entry.get("exclude"), "exclude", source)
+    include = string_list(entry.get("include"), "include", source)
+    exclude = string_list(entry.get("exclude"), "exclude", source)
     for key, patterns in (("include", include), ("exclude", exclude)):
         for pattern, line in patterns:
             if pattern.startswith("/"):
@@ -249,7 +249,7 @@ def _model(node: _Node, source: str) -> ModelSpec:
         exclude=tuple(p for p, _ in exclude),
         files=files,
         expect=tuple(p for p, _ in expect),
-        description=_opt_str(entry, "description", source) or "",
+        description=opt_string(entry, "description", source) or "",
         line=node.line,
         sha256=sha256,
     )
@@ -274,20 +274,20 @@ def _files(
     for repo_path, value in node.value.items():
         key = f"files.{repo_path}"
         if isinstance(value.value, dict):
-            _check_keys(value.value, _FILE_KEYS, source, where=f"'{key}'")
+            check_keys(value.value, _FILE_KEYS, source, where=f"'{key}'")
             path_node = value.value.get("path")
             target, target_line = repo_path, value.key_line
             if path_node is not None and path_node.value is not None:
-                target, target_line = _str(path_node, key, source), path_node.line
+                target, target_line = string(path_node, key, source), path_node.line
             sha_node = value.value.get("sha256")
             if sha_node is not None:
                 match = _SHA256_RE.match(sha_node.value) if isinstance(sha_node.value, str) else None
                 if match is None:
-                    msg = f"must be 64 hex digits, got {_type_name(sha_node.value)}"
+                    msg = f"must be 64 hex digits, got {type_name(sha_node.value)}"
                     raise ManifestError(msg, file=source, line=sha_node.line, key=f"{key}.sha256")
                 digests.append((repo_path, match.group(1).lower()))
         else:
-            target, target_line = _str(value, key, source), value.line
+            target, target_line = string(value, key, source), value.line
         _check_path(repo_path, source, value.key_line or value.line, key)
         _check_path(target, source, target_line, key)
         if target in targets:
@@ -351,111 +351,3 @@ def _check_path(path: str, source: str, line: int, key: str) -> None:
     if reason is not None:
         msg = f"path {path!r} {reason}; paths must stay inside the model root"
         raise ManifestError(msg, file=source, line=line, key=key)
-
-
-def _check_keys(mapping: dict[str, _Node], allowed: tuple[str, ...], source: str, *, where: str) -> None:
-    for key, node in mapping.items():
-        if key not in allowed:
-            msg = f"unknown key in {where}"
-            hint = f"Allowed keys: {', '.join(allowed)}."
-            raise ManifestError(msg, file=source, line=node.key_line, key=key, hint=hint)
-
-
-def _require(mapping: dict[str, _Node], key: str, source: str, line: int) -> _Node:
-    if key not in mapping:
-        msg = "missing required key"
-        raise ManifestError(msg, file=source, line=line, key=key)
-    return mapping[key]
-
-
-def _str(node: _Node, key: str, source: str) -> str:
-    if not isinstance(node.value, str) or not node.value:
-        msg = f"must be a non-empty string, got {_type_name(node.value)}"
-        raise ManifestError(msg, file=source, line=node.line, key=key)
-    return node.value
-
-
-def _opt_str(mapping: dict[str, _Node], key: str, source: str) -> str | None:
-    node = mapping.get(key)
-    if node is None or node.value is None:
-        return None
-    return _str(node, key, source)
-
-
-def _str_list(node: _Node | None, key: str, source: str) -> tuple[tuple[str, int], ...]:
-    """A list of non-empty strings, each with its own line (so errors point at the item)."""
-    if node is None or node.value is None:
-        return ()
-    if not isinstance(node.value, list):
-        msg = f"must be a list of strings, got {_type_name(node.value)}"
-        raise ManifestError(msg, file=source, line=node.line, key=key)
-    return tuple((_str(item, key, source), item.line) for item in node.value)
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing"
-    return f"{type(value).__name__} {value!r}"
-
-
-def open_manifest(arg: str | None, *, root: Path | None = None) -> Manifest:
-    """Open the manifest a user named: a file path, a ComfyUI workflow (`.json`), a preset
-    name, or None for the default preset.
-
-    A preset's `root` is relative to the current directory and its lockfile lives inside
-    that root (its YAML lives inside the installed package, where neither belongs). A
-    workflow's root is `./ComfyUI/models` of the current directory; its lockfile
-    `<stem>.lock` sits beside it.
-
-    Raises:
-        ManifestError: no such file or preset, or the manifest (or workflow) is invalid.
-    """
-    from wanmodels.presets import DEFAULT_PRESET, list_presets, preset_path
-
-    name = arg if arg is not None else DEFAULT_PRESET
-    args = ("-m", arg) if arg is not None else ()
-    if arg is not None and arg.lower().endswith(".json"):
-        from wanmodels.workflow import workflow_manifest  # imported here: workflow imports this module
-
-        manifest = replace(workflow_manifest(Path(arg)), cli_args=args)
-    elif arg is not None and (Path(arg).is_file() or "/" in arg or arg.endswith((".yaml", ".yml"))):
-        manifest = replace(load_manifest(arg), cli_args=args)
-    else:
-        path = preset_path(name)
-        if path is None:
-            msg = "no such manifest file or preset"
-            hint = f"Presets: {', '.join(list_presets()) or 'none'}; or pass -m path/to/manifest.yaml."
-            raise ManifestError(msg, file=name, hint=hint)
-        loaded = load_manifest(path, base_dir=Path.cwd(), source=f"preset '{name}'")
-        manifest = replace(loaded, preset=name, cli_args=args).with_root(loaded.root)
-    return manifest.with_root(root) if root is not None else manifest
-
-
-def init_manifest(preset: str, target: Path, *, force: bool = False) -> Path:
-    """Copy a preset to `target` as an editable manifest.
-
-    Raises:
-        ManifestError: no such preset, or `target` exists and `force` is not set.
-        LocalIOError: `target` cannot be written.
-    """
-    from wanmodels._fs import atomic_write
-    from wanmodels.errors import LocalIOError
-    from wanmodels.presets import list_presets, preset_path
-
-    source = preset_path(preset)
-    if source is None:
-        msg = "no such preset"
-        raise ManifestError(msg, file=preset, hint=f"Presets: {', '.join(list_presets())}.")
-    if target.exists() and not force:
-        msg = "already exists; not overwritten"
-        raise ManifestError(msg, file=str(target), hint="Pass --force to replace it.")
-    try:
-        atomic_write(target, source.read_bytes())
-    except OSError as err:
-        msg = f"cannot write '{target}': {err.strerror}"
-        raise LocalIOError(msg) from None
-    return target
