@@ -21,8 +21,8 @@ from wanmodels.lockfile import (
     write_lock,
 )
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.planner import SelectedFile, Selection
 from wanmodels.remote import RemoteFile
+from wanmodels.selection import SelectedFile, Selection
 
 
 def _digest(path: str, algorithm: str = "sha256") -> Digest:

@@ -273,9 +273,9 @@ def test_ctrl_c_while_reused_files_are_copied_stops_the_copies(
 
 
 def test_prune_follows_its_documented_rule_for_a_replaced_file(tmp_path: Path) -> None:
-    """docs/cli.md and pruner's docstring: only files 'unchanged since (same size, mtime and
-    inode)'. pruner._still_ours also deletes a different file (another inode, e.g. the user's
-    own copy put back) when its bytes hash to the placed digest. Either the doc or the code."""
+    """docs/cli.md: a copy put back in the place of a placed file is another file (another
+    inode) and stays, even with the same bytes; only a mere touch of the placed file is forgiven
+    (test_prune.py::test_download_prune_after_success_only)."""
     import shutil
 
     source = MemorySource()
@@ -283,10 +283,9 @@ def test_prune_follows_its_documented_rule_for_a_replaced_file(tmp_path: Path) -
     both = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
     assert download(both, settings=_settings(), source=source).exit_code == 0
     old = both.root / "a" / "old.bin"
-    backup = tmp_path / "backup.bin"
-    shutil.copy2(old, backup)
-    old.unlink()
-    shutil.copy(backup, old)  # the user's own copy: a new inode and mtime, the same bytes
+    copy = both.root / "a" / "copy.tmp"
+    shutil.copy2(old, copy)  # created while the placed file still exists: surely another inode
+    copy.replace(old)  # the user's own copy put in its place: the same bytes, another file
     one = _manifest(tmp_path, "  - name: a\n    repo: t/a\n    include: [keep.bin]\n")
     result = download(one, settings=_settings(), source=source, prune=True)
     assert result.pruned is not None and result.pruned.removed == ()

@@ -11,8 +11,9 @@ import pytest
 from wanmodels.errors import IntegrityError, SelectionError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import ModelSpec
-from wanmodels.planner import LocalState, SelectedFile, Selection, check_targets, make_plan, select
+from wanmodels.planner import LocalState, make_plan
 from wanmodels.remote import RemoteFile
+from wanmodels.selection import SelectedFile, Selection, check_targets, select
 
 COMMIT_21 = "1" * 40
 COMMIT_22 = "2" * 40

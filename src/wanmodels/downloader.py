@@ -31,7 +31,7 @@ from wanmodels.fetch import Transfer, finish, stream_range
 from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest
 from wanmodels.partial import Extent
-from wanmodels.planner import Action, Plan, PlannedFile, Selection, make_plan, with_origins
+from wanmodels.planner import Action, Plan, PlannedFile, make_plan, with_origins
 from wanmodels.progress import NullProgress, ProgressSink
 from wanmodels.pruner import prune_with
 from wanmodels.ratelimit import RateLimiter
@@ -41,6 +41,7 @@ from wanmodels.results import DownloadResult, FileOutcome, ModelResult, Source
 from wanmodels.reuse import Finder, Reuser, copy_bytes
 from wanmodels.rootlock import root_lock
 from wanmodels.scheduler import FileJob, Range, Released, Scheduler
+from wanmodels.selection import Selection
 from wanmodels.state import Hashing, StateCache, partial_folder
 
 SPACE_MARGIN: Final = 64 << 20

@@ -34,8 +34,8 @@ from wanmodels._fs import atomic_write, check_relative
 from wanmodels.errors import LockError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.planner import SelectedFile, Selection, checked
 from wanmodels.remote import RemoteFile
+from wanmodels.selection import SelectedFile, Selection, checked
 
 LOCK_VERSION: Final = 1
 

@@ -5,24 +5,28 @@ other manifests' files sit beside ours. So a file is only ever deleted when all 
 holds: wanmodels wrote it (the state cache says so), this manifest placed or claimed it,
 no other manifest claims it, no entry of this manifest selects it now (not even through
 another name for the same file: a symlinked folder, a case-insensitive disk), and it is
-unchanged since (same size, mtime and inode). Anything else is left alone.
+unchanged since: the same inode and size, and the same mtime or (after a touch) the same
+bytes. Anything else is left alone, even an equal copy put back (another inode).
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from wanmodels._fs import safe_join
 from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError
+from wanmodels.integrity import Digest, hash_file
 from wanmodels.manifest import Manifest
-from wanmodels.planner import Selection
 from wanmodels.remote import ByteSource
 from wanmodels.resolve import resolve_selections
 from wanmodels.results import PruneResult
 from wanmodels.rootlock import root_lock
-from wanmodels.state import StateCache
+from wanmodels.selection import Selection
+from wanmodels.state import Stamp, StateCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,21 @@ def _identities(root: Path, paths: set[str]) -> set[tuple[int, int]]:
     return out
 
 
+def _still_ours(target: Path, st: os.stat_result, stamp: Stamp) -> bool:
+    """The very file wanmodels placed (same inode and size), its bytes unchanged: its mtime says
+    so, or, after a mere touch, its hash does. Another inode is another file, even with equal bytes."""
+    if (st.st_ino, st.st_size) != (stamp.inode, stamp.size) or not stat.S_ISREG(st.st_mode):
+        return False
+    if st.st_mtime_ns == stamp.mtime_ns:
+        return True
+    try:
+        return hash_file(target, Digest.parse(stamp.digest).algorithm, stamp.size) == Digest.parse(
+            stamp.digest
+        )
+    except OSError:
+        return False
+
+
 def _remove(
     manifest: Manifest, cache: StateCache, path: str, kept: set[tuple[int, int]], *, dry_run: bool
 ) -> bool:
@@ -131,7 +150,7 @@ def _remove(
     if (st.st_dev, st.st_ino) in kept:
         return False  # a selected file reached by another name (a symlinked or case-folded folder)
     stamp = cache.placed_by(manifest.identity).get(path)
-    if stamp is None or not stamp.still_matches(st):
+    if stamp is None or not _still_ours(target, st, stamp):
         return False  # changed since: it may be someone's own file now
     if dry_run:
         return True

@@ -16,10 +16,10 @@ from wanmodels.config import Settings
 from wanmodels.errors import HubError, Interrupted, LocalIOError, LockError, SelectionError
 from wanmodels.lockfile import LockedModel, Lockfile, read_lock, write_lock
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.planner import Selection, check_targets, select
 from wanmodels.progress import ProgressSink
 from wanmodels.remote import ByteSource, RemoteRepo
 from wanmodels.results import LockResult
+from wanmodels.selection import Selection, check_targets, select
 
 MAX_LISTINGS: Final = 8  # metadata requests in flight at once
 

@@ -23,13 +23,14 @@ from wanmodels.errors import LocalIOError
 from wanmodels.formats import check_format
 from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest
-from wanmodels.planner import Check, LocalState, SelectedFile, Selection
+from wanmodels.planner import Check, LocalState
 from wanmodels.progress import ProgressSink
 from wanmodels.pruner import prune_with, stale_files
 from wanmodels.remote import ByteSource
 from wanmodels.resolve import locked_selection, resolve_selections
 from wanmodels.results import Finding, ModelReport, Problem, RepairResult, VerifyReport
 from wanmodels.rootlock import root_lock
+from wanmodels.selection import SelectedFile, Selection
 from wanmodels.state import Hashing, StateCache
 
 _log = logging.getLogger(__name__)
