@@ -382,3 +382,12 @@ def test_long_names_stay_unique_and_valid() -> None:
     names = [m.name for m in merge_models([refs])]
     assert len(set(names)) == 4
     assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}", n) for n in names), names
+
+
+def test_the_suggested_command_quotes_the_manifest_name(tmp_path: Path) -> None:
+    """The comment's `wanmodels download -m ...` must work when pasted, spaces and all."""
+    path = write(tmp_path / "w.json", workflow(node(1, "VAELoader", model(COMFY_REPO_ID, VAE, "vae"))))
+    models = merge_models([read_workflow(path)])
+    text = render_manifest(models, root="./m", workflows=["w.json"], manifest_arg="my stack.yaml")
+    (command,) = [ln for ln in text.splitlines() if "wanmodels download" in ln]
+    assert "download -m 'my stack.yaml' --dry-run" in command

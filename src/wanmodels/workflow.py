@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,7 +184,7 @@ def render_manifest(
     models: Sequence[WorkflowModel], *, root: str, workflows: Sequence[str], manifest_arg: str | None = None
 ) -> str:
     """The manifest as editable YAML, with a comment naming the nodes that need each entry."""
-    use = f" -m {manifest_arg}" if manifest_arg else ""
+    use = _comment(f" -m {shlex.quote(manifest_arg)}") if manifest_arg else ""  # a command to paste
     lines = [
         f"# ComfyUI models imported by `wanmodels import` from: {_comment(', '.join(workflows))}",
         "# Each entry puts one file where ComfyUI's loaders look: <root>/<folder>/<file>.",
