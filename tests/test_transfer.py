@@ -249,3 +249,22 @@ def test_placed_files_are_recorded_while_the_run_goes_on(
     finally:
         release.set()
         run.join(30)
+
+
+def test_a_part_of_an_older_pin_is_deleted_once_the_new_one_is_placed(
+    tmp_path: Path, source: MemorySource
+) -> None:
+    """A part keyed on old content can never be resumed (one can be 30 GB): once the target is
+    placed with its new content, the old part goes; other files' parts stay."""
+    source.add_fault(MemFault("mid.bin", "fatal"))
+    manifest = manifest_for(tmp_path)
+    source.add_fault(MemFault("mid.bin", "cut", after=100_000))
+    source.faults.reverse()  # the cut first (a part of 100,000 bytes), then the refusal
+    assert download(manifest, settings=settings(workers=1), source=source).exit_code != 0
+    partial = manifest.root / ".wanmodels" / "partial"
+    assert [p.stat().st_size > 0 for p in partial.glob("*.part")] == [True]
+    changed = dict(FILES, **{"mid.bin": blob(300_000, 3)})
+    source.add_repo(REPO, changed)  # a new commit: mid.bin has new content
+    assert download(manifest, settings=settings(workers=1), source=source).exit_code == 0
+    assert (manifest.root / "mem" / "mid.bin").read_bytes() == changed["mid.bin"]
+    assert not list(partial.glob("*.part")) and not list(partial.glob("*.journal"))

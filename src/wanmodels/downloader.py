@@ -30,7 +30,7 @@ from wanmodels.errors import (
 from wanmodels.fetch import Transfer, finish, stream_range
 from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest
-from wanmodels.partial import Extent
+from wanmodels.partial import Extent, drop_superseded
 from wanmodels.planner import Action, Plan, PlannedFile, make_plan, with_origins
 from wanmodels.progress import NullProgress, ProgressSink
 from wanmodels.pruner import prune_with
@@ -170,6 +170,8 @@ def download(
             sink.model_finished(mp, files)
         # The first successful download pins the stack.
         ok = all(m.ok for m in models)
+        if ok:
+            _drop_superseded(plan, sink)
         lock_written = _update_lock(manifest, lock, selections) if ok else None
         pruned = None
         if prune and ok:
@@ -177,6 +179,18 @@ def download(
     return DownloadResult(
         plan, tuple(models), False, time.monotonic() - started, lock_written=lock_written, pruned=pruned
     )
+
+
+def _drop_superseded(plan: Plan, sink: ProgressSink) -> None:
+    """Parts left by an older pin of these targets can never be resumed: delete them."""
+    pinned = {f.local_path: f.digest for f in plan.unique_files}
+    try:
+        freed = drop_superseded(partial_folder(plan.root), pinned)
+    except OSError as err:
+        _log.warning("cannot delete a superseded partial download: %s", err)
+        return
+    if freed:
+        sink.message(f"deleted partial downloads of an older pin ({human_bytes(freed)})")
 
 
 def _offline(plan: Plan) -> OfflineError:

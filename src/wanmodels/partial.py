@@ -341,3 +341,19 @@ def part_info(folder: Path, local_path: str, digest: Digest, size: int) -> PartI
     if info.size == -1 and info.done_bytes > size:
         return None  # an old prefix part longer than the file cannot be a prefix of it
     return info
+
+
+def drop_superseded(folder: Path, pinned: dict[str, Digest]) -> int:
+    """Delete the parts of `pinned` targets that were for other content (an older pin): nothing
+    can ever resume them, and one can be 30 GB. Returns the bytes they held."""
+    freed = 0
+    for info in list_parts(folder):
+        wanted = pinned.get(info.local_path)
+        if wanted is None or info.digest is None or info.digest == wanted:
+            continue
+        key = part_key(info.local_path, info.digest)
+        for name in (f"{key}.part", f"{key}.journal"):
+            with contextlib.suppress(FileNotFoundError):
+                (folder / name).unlink()
+        freed += info.done_bytes
+    return freed
