@@ -26,16 +26,18 @@ def map_threads(
     *,
     name: str,
     cancel: threading.Event | None = None,
+    grace: float = GRACE,
 ) -> list[R]:
     """`[fn(x) for x in items]` on up to `workers` daemon threads, results in order.
 
-    On Ctrl-C, `cancel` is set (jobs that watch it stop; none starts), the jobs get a short
-    grace to stop, and KeyboardInterrupt goes on. The first exception a job raised is re-raised;
-    Interrupted when `cancel` was set from elsewhere before every job ran.
+    A job that raises sets `cancel` (the run fails anyway: the others stop where they watch
+    it), and the first error in item order is re-raised, a real one before an `Interrupted`.
+    On Ctrl-C, `cancel` is set, the jobs get `grace` seconds to stop, and KeyboardInterrupt goes
+    on. Interrupted when `cancel` was set from elsewhere before every job ran.
     """
     cancel = cancel or threading.Event()
     results: dict[int, R] = {}
-    errors: list[BaseException] = []
+    errors: dict[int, BaseException] = {}
     pending = iter(range(len(items)))
     lock = threading.Lock()
 
@@ -47,9 +49,10 @@ def map_threads(
                 return
             try:
                 results[index] = fn(items[index])
-            except BaseException as err:
-                errors.append(err)
-                return
+            except BaseException as err:  # handed to the calling thread
+                errors[index] = err
+                if not isinstance(err, Interrupted):
+                    cancel.set()
 
     threads = [
         threading.Thread(target=work, name=f"{name}-{i}", daemon=True)
@@ -63,13 +66,15 @@ def map_threads(
                 thread.join(0.2)
     except KeyboardInterrupt:
         cancel.set()
-        deadline = time.monotonic() + GRACE
+        deadline = time.monotonic() + grace
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         raise
-    if errors:
-        raise errors[0]
-    if len(results) < len(items):  # `cancel` was set by someone else before every job ran
+    ordered = [errors[i] for i in sorted(errors)]
+    real = [e for e in ordered if not isinstance(e, Interrupted)]
+    if ordered:
+        raise (real or ordered)[0]
+    if len(results) < len(items):  # `cancel` was set from elsewhere before every job ran
         msg = "interrupted"
         raise Interrupted(msg)
     return [results[i] for i in range(len(items))]

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from wanmodels._parallel import map_threads
 from wanmodels.config import Settings
-from wanmodels.errors import HubError, Interrupted, LocalIOError, LockError, SelectionError
+from wanmodels.errors import HubError, LocalIOError, LockError, SelectionError
 from wanmodels.lockfile import LockedModel, Lockfile, read_lock, write_lock
 from wanmodels.manifest import Manifest, ModelSpec
 from wanmodels.progress import ProgressSink
@@ -135,8 +136,8 @@ def _list_repos(
 ) -> dict[tuple[str, str], RemoteRepo]:
     """List every (repo, revision) once, several at a time; the first error in manifest order wins.
 
-    The listings run on daemon threads joined in short slices, so Ctrl-C is felt at once and
-    a listing waiting out a rate limit never holds the process (`cancel` wakes it).
+    The listings run on `map_threads`' daemon threads, so Ctrl-C is felt at once and a listing
+    waiting out a rate limit never holds the process (`cancel` wakes it).
     """
     if source is None:
         from wanmodels.hub import Hub  # imported here: a locked run never loads huggingface_hub
@@ -146,44 +147,16 @@ def _list_repos(
     if len(keys) == 1:
         (repo, revision), entry = keys[0], wanted[keys[0]]
         return {keys[0]: source.list_repo(repo, revision, entry=entry)}
-    results: dict[tuple[str, str], RemoteRepo | BaseException] = {}
-    todo = list(keys)
-    lock = threading.Lock()
-
-    def work() -> None:
-        while not cancel.is_set():
-            with lock:
-                if not todo:
-                    return
-                key = todo.pop(0)
-            try:
-                results[key] = source.list_repo(key[0], key[1], entry=wanted[key])
-            except BaseException as err:  # handed to the main thread, which raises it
-                results[key] = err
-                if not isinstance(err, Interrupted):
-                    cancel.set()  # the run fails anyway: stop the other listings' waits
-
-    threads = [
-        threading.Thread(target=work, name=f"wanmodels-list-{i}", daemon=True)
-        for i in range(min(MAX_LISTINGS, len(keys)))
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
-    except KeyboardInterrupt:
-        cancel.set()
-        raise
-    errors = [results[k] for k in keys if isinstance(results.get(k), BaseException)]
-    real = [e for e in errors if not isinstance(e, Interrupted)]
-    if real or errors:
-        raise (real or errors)[0]
-    if len(results) < len(keys):  # `cancel` was set from outside before every repo was listed
-        msg = "interrupted while listing repos"
-        raise Interrupted(msg)
-    return {key: results[key] for key in keys}  # type: ignore[misc]
+    # No grace on Ctrl-C: a listing is only metadata, and it may be waiting out a rate limit.
+    listed = map_threads(
+        lambda key: source.list_repo(key[0], key[1], entry=wanted[key]),
+        keys,
+        MAX_LISTINGS,
+        name="wanmodels-list",
+        cancel=cancel,
+        grace=0.0,
+    )
+    return dict(zip(keys, listed, strict=True))
 
 
 def lock(
