@@ -276,17 +276,10 @@ class Reuser:
 
     def _place(self, item: PlannedFile) -> FileOutcome | None:
         """Place one file found elsewhere; None when it must come from the network instead."""
-        assert item.reuse_from is not None
         started = time.monotonic()
         where = "the Hugging Face cache" if item.origin is Origin.HF_CACHE else "this machine"
         try:
-            placed = place_reused(
-                self.finder.root,
-                item,
-                item.reuse_from,
-                vouched=lambda st: self.finder.vouched(st, item.digest, item.reuse_from),
-                cancel=self.cancel,
-            )
+            placed = self._copy_in(item)
         except IntegrityError as err:
             self.sink.message(
                 f"'{item.local_path}': the copy in {where} ({item.reuse_from}) is damaged "
@@ -310,20 +303,25 @@ class Reuser:
                 error=f"'{twin.local_path}' was not placed: '{twin.twin_of}' (the same bytes) failed",
                 exit_code=first.exit_code if first is not None else EXIT_FAILED,
             )
-        assert twin.reuse_from is not None
         try:
-            placed = place_reused(
-                self.finder.root,
-                twin,
-                twin.reuse_from,
-                vouched=lambda st: self.finder.vouched(st, twin.digest, twin.reuse_from),
-                cancel=self.cancel,
-            )
+            placed = self._copy_in(twin)
         except WanmodelsError as err:
             return FileOutcome.of(twin, ok=False, error=str(err), exit_code=err.exit_code)
         outcome = self._done(twin, placed, started)
         self.cache.save()
         return outcome
+
+    def _copy_in(self, item: PlannedFile) -> Placed:
+        """Link or copy `item.reuse_from` into place, checked against the digest (see place_reused)."""
+        source = item.reuse_from
+        assert source is not None
+        return place_reused(
+            self.finder.root,
+            item,
+            source,
+            vouched=lambda st: self.finder.vouched(st, item.digest, source),
+            cancel=self.cancel,
+        )
 
     def _done(self, item: PlannedFile, placed: Placed, started: float) -> FileOutcome:
         with self._count:
