@@ -13,7 +13,7 @@ OWNERS = {
     "huggingface_hub": {"hub"},
     "httpx2": {"hub"},
     "rich": {"report"},
-    "typer": {"cli"},
+    "typer": {"cli", "cli_help", "cli_run"},
     "yaml": {"_yaml", "workflow"},
 }
 

@@ -1,94 +1,52 @@
 """The `wanmodels` command: parse flags, call one library function, render, map errors to exit codes.
 
-Only typer, `wanmodels.errors` and `wanmodels.config` are imported at start-up; everything
+Only typer, `wanmodels.errors`, `wanmodels.config` and the CLI's own `cli_help` (options,
+examples, help layout) and `cli_run` (output and exit codes) are imported at start-up; everything
 heavy (huggingface_hub, rich, yaml) loads inside the command that needs it, so `--help`
 and `--version` stay instant.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shlex
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
-from typer.core import TyperArgument, TyperCommand
 from typer.exceptions import TyperException
 
 from wanmodels import __version__
-from wanmodels.config import (
-    LOCAL_MANIFEST,
-    debug_enabled,
-    resolve_manifest_arg,
-    resolve_settings,
-    root_override,
+from wanmodels.cli_help import (
+    DOWNLOAD_EXAMPLES,
+    IMPORT_EXAMPLES,
+    VERIFY_EXAMPLES,
+    Command,
+    JsonOpt,
+    ManifestOpt,
+    NamesArg,
+    NoColorOpt,
+    OfflineOpt,
+    PruneOpt,
+    QuietOpt,
+    RootOpt,
+    VerboseOpt,
+    epilog,
 )
-from wanmodels.errors import EXIT_INTERRUPTED, EXIT_USAGE, Interrupted, WanmodelsError
-
-if TYPE_CHECKING:
-    from wanmodels.manifest import Manifest
-    from wanmodels.report import Console
-
-# Each example fits on one line of an 80-column terminal (click indents the epilog by 2).
-DOWNLOAD_EXAMPLES: Final = [
-    "wanmodels download --dry-run        (files and bytes; nothing is fetched)",
-    "wanmodels download                  (the default stack, about 64 GiB)",
-    "wanmodels download -m wan2.1-comfyui --root ~/ComfyUI/models",
-    "wanmodels download --max-rate 20M   (leave bandwidth for others)",
-    "wanmodels download --reuse-from DIR (take files already in DIR)",
-    "wanmodels download --frozen --json  (CI: exactly the lockfile)",
-]
-VERIFY_EXAMPLES: Final = [
-    "wanmodels verify                    (sizes, cached hashes, formats)",
-    "wanmodels verify --full             (re-hash every byte)",
-    "wanmodels verify --repair           (re-fetch only what fails)",
-    "wanmodels verify --prune --dry-run  (what --prune would delete)",
-]
-INTERRUPTED_MESSAGE: Final = "interrupted; partial downloads are kept. Run the same command again to resume."
-COMMANDS: Final = ("download", "verify", "lock", "status", "list", "init", "import")
-
-
-def _epilog(examples: list[str]) -> str:
-    # "\b" tells click to keep the next paragraph's line breaks instead of re-wrapping it.
-    return "Examples:\n\n\b\n" + "\n".join(examples)
-
-
-class _Command(TyperCommand):
-    """typer's command, with arguments shown by their metavar alone: typer 0.29 adds type
-    names (`NAMES <list[str]>`) and doubles brackets in the usage line (`[[NAMES]...]...`)."""
-
-    # `ctx` and `formatter` are click's Context and HelpFormatter (vendored inside typer).
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        pieces = [self.options_metavar] if self.options_metavar else []
-        for param in self.get_params(ctx):
-            if isinstance(param, TyperArgument):
-                name = param.metavar or (param.name or "").upper()
-                name = name if param.required else f"[{name}]"
-                pieces.append(name + ("..." if param.nargs != 1 else ""))
-            else:
-                pieces.extend(param.get_usage_pieces(ctx))
-        return pieces
-
-    def format_options(self, ctx: Any, formatter: Any) -> None:
-        arguments, options = [], []
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if isinstance(param, TyperArgument):
-                arguments.append((param.metavar or record[0], record[1]))
-            else:
-                options.append(record)
-        for title, rows in (("Arguments", arguments), ("Options", options)):
-            if rows:
-                with formatter.section(title):
-                    formatter.write_dl(rows)
-
+from wanmodels.cli_run import (
+    INTERRUPTED_MESSAGE,
+    dry_run_command,
+    finish,
+    line_sink,
+    on_sigterm,
+    open_manifest_arg,
+    print_json,
+    progress_sink,
+    stderr_console,
+    usage_json,
+)
+from wanmodels.config import LOCAL_MANIFEST, debug_enabled, resolve_settings
+from wanmodels.errors import EXIT_INTERRUPTED, EXIT_USAGE, WanmodelsError
 
 app = typer.Typer(
     name="wanmodels",
@@ -104,48 +62,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-ManifestOpt = Annotated[
-    str | None,
-    typer.Option(
-        "-m",
-        "--manifest",
-        metavar="PATH|PRESET",
-        help="Manifest file or preset (default: $WANMODELS_MANIFEST, ./wanmodels.yaml, wan2.1-i2v).",
-    ),
-]
-RootOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--root", metavar="DIR", help="Put models here instead of the manifest's root ($WANMODELS_ROOT)."
-    ),
-]
-NamesArg = Annotated[
-    list[str] | None,
-    typer.Argument(metavar="NAMES", help="Entries to act on (default: all).", show_default=False),
-]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document on stdout; text goes to stderr.")
-]
-OfflineOpt = Annotated[
-    bool | None,
-    typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).", show_default=False),
-]
-QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Print only what went wrong.")]
-NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colour or bars (also NO_COLOR).")]
-VerboseOpt = Annotated[
-    bool,
-    typer.Option(
-        "-v", "--verbose", help="Log every HTTP request and its status to stderr (never the token)."
-    ),
-]
-PruneOpt = Annotated[
-    bool,
-    typer.Option(
-        "--prune",
-        help="Delete files wanmodels placed earlier that the manifest no longer selects (nothing else).",
-    ),
-]
 
 
 def _version(value: bool) -> None:
@@ -164,8 +80,8 @@ def _root(
 
 
 @app.command(
-    cls=_Command,
-    epilog=_epilog(DOWNLOAD_EXAMPLES),
+    cls=Command,
+    epilog=epilog(DOWNLOAD_EXAMPLES),
     short_help="Fetch the files, resumably; place each once its hash matches.",
 )
 def download(
@@ -252,10 +168,10 @@ def download(
             reuse=not no_reuse,
             reuse_from=tuple(reuse_from or ()),
         )
-        loaded = _open(manifest, root)
-        console = _console(no_color)
+        loaded = open_manifest_arg(manifest, root)
+        console = stderr_console(no_color)
         # A dry run draws no bars, but still says why it waits (a rate limit, a locked root).
-        sink = None if quiet else _lines(console) if dry_run else _sink(console)
+        sink = None if quiet else line_sink(console) if dry_run else progress_sink(console)
         try:
             result = run_download(
                 loaded,
@@ -272,15 +188,15 @@ def download(
                 sink.close()
         render_download(result, console, quiet=quiet)
         if as_json:
-            _print_json(download_json(result))
+            print_json(download_json(result))
         return result.exit_code
 
-    _finish("download", as_json, verbose, run)
+    finish("download", as_json, verbose, run)
 
 
 @app.command(
-    cls=_Command,
-    epilog=_epilog(VERIFY_EXAMPLES),
+    cls=Command,
+    epilog=epilog(VERIFY_EXAMPLES),
     short_help="Check every file: present, right size and hash, well-formed.",
 )
 def verify(
@@ -310,11 +226,11 @@ def verify(
         from wanmodels.verifier import verify as run_verify
 
         settings = resolve_settings(offline=offline)
-        loaded = _open(manifest, root)
-        console = _console(no_color)
+        loaded = open_manifest_arg(manifest, root)
+        console = stderr_console(no_color)
         selected = tuple(names or ())
         if repair and not dry_run:
-            sink = None if quiet else _sink(console)
+            sink = None if quiet else progress_sink(console)
             try:
                 repaired = run_repair(loaded, selected, settings=settings, full=full, prune=prune, sink=sink)
             finally:
@@ -322,18 +238,18 @@ def verify(
                     sink.close()
             render_repair(repaired, console, quiet=quiet)
             if as_json:
-                _print_json(verify_json(repaired.after, repaired))
+                print_json(verify_json(repaired.after, repaired))
             return repaired.exit_code
         report = run_verify(loaded, selected, settings=settings, full=full, prune=prune, dry_run=dry_run)
         render_verify(report, console, quiet=quiet)
         if as_json:
-            _print_json(verify_json(report))
+            print_json(verify_json(report))
         return report.exit_code
 
-    _finish("verify", as_json, verbose, run)
+    finish("verify", as_json, verbose, run)
 
 
-@app.command("lock", cls=_Command, short_help="Pin every entry to a commit and file list; fetch no bytes.")
+@app.command("lock", cls=Command, short_help="Pin every entry to a commit and file list; fetch no bytes.")
 def lock_command(
     manifest: ManifestOpt = None,
     root: RootOpt = None,
@@ -350,18 +266,18 @@ def lock_command(
         from wanmodels.report import render_lock
         from wanmodels.resolve import lock
 
-        loaded = _open(manifest, root)
-        console = _console(False)
-        result = lock(loaded, settings=resolve_settings(), check=check, sink=_lines(console))
+        loaded = open_manifest_arg(manifest, root)
+        console = stderr_console(False)
+        result = lock(loaded, settings=resolve_settings(), check=check, sink=line_sink(console))
         render_lock(result, loaded, console)
         if as_json:
-            _print_json(lock_json(result, loaded))
+            print_json(lock_json(result, loaded))
         return result.exit_code
 
-    _finish("lock", as_json, verbose, run)
+    finish("lock", as_json, verbose, run)
 
 
-@app.command("status", cls=_Command, short_help="Per entry: complete, missing or partial (no network).")
+@app.command("status", cls=Command, short_help="Per entry: complete, missing or partial (no network).")
 def status_command(
     names: NamesArg = None, manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False
 ) -> None:
@@ -372,19 +288,17 @@ def status_command(
         from wanmodels.report import render_status
         from wanmodels.status import status
 
-        loaded = _open(manifest, root)
+        loaded = open_manifest_arg(manifest, root)
         report = status(loaded, tuple(names or ()))
-        render_status(report, loaded, _console(False))
+        render_status(report, loaded, stderr_console(False))
         if as_json:
-            _print_json(status_json(report))
+            print_json(status_json(report))
         return report.exit_code
 
-    _finish("status", as_json, False, run)
+    finish("status", as_json, False, run)
 
 
-@app.command(
-    "list", cls=_Command, short_help="The presets with their sizes, and the entries of the manifest."
-)
+@app.command("list", cls=Command, short_help="The presets with their sizes, and the entries of the manifest.")
 def list_command(manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False) -> None:
     """The bundled presets with their sizes, and the entries of the current manifest."""
 
@@ -394,18 +308,18 @@ def list_command(manifest: ManifestOpt = None, root: RootOpt = None, as_json: Js
         from wanmodels.report import render_list
         from wanmodels.resolve import read_pins
 
-        loaded = _open(manifest, root)
+        loaded = open_manifest_arg(manifest, root)
         lock = read_pins(loaded)
         presets = describe_presets()
-        render_list(presets, loaded, lock, _console(False))
+        render_list(presets, loaded, lock, stderr_console(False))
         if as_json:
-            _print_json(list_json(presets, loaded, lock))
+            print_json(list_json(presets, loaded, lock))
         return 0
 
-    _finish("list", as_json, False, run)
+    finish("list", as_json, False, run)
 
 
-@app.command("init", cls=_Command, short_help="Write an editable ./wanmodels.yaml from a preset.")
+@app.command("init", cls=Command, short_help="Write an editable ./wanmodels.yaml from a preset.")
 def init_command(
     preset: Annotated[
         str, typer.Option("--preset", metavar="NAME", help="Preset to start from (see `wanmodels list`).")
@@ -418,23 +332,17 @@ def init_command(
         from wanmodels.presets import init_manifest
 
         path = init_manifest(preset, Path.cwd() / LOCAL_MANIFEST, force=force)
-        nxt = _dry_run_command(Path(LOCAL_MANIFEST))
+        nxt = dry_run_command(Path(LOCAL_MANIFEST))
         sys.stderr.write(f"wrote {path} from preset '{preset}'; edit it, then run `{nxt}`\n")
         return 0
 
-    _finish("init", False, False, run)
-
-
-IMPORT_EXAMPLES: Final = [
-    "wanmodels import image_to_video_wan.json   (writes ./wanmodels.yaml)",
-    "wanmodels import a.json b.json --root ~/ComfyUI/models -o comfy.yaml",
-]
+    finish("init", False, False, run)
 
 
 @app.command(
     "import",
-    cls=_Command,
-    epilog=_epilog(IMPORT_EXAMPLES),
+    cls=Command,
+    epilog=epilog(IMPORT_EXAMPLES),
     short_help="Write a manifest from the models that ComfyUI workflows name.",
 )
 def import_command(
@@ -461,111 +369,16 @@ def import_command(
         result = import_workflows(workflows, output, force=force, root=root)
         models = f"{len(result.models)} model{'s' if len(result.models) != 1 else ''}"
         flows = f"{len(result.workflows)} workflow{'s' if len(result.workflows) != 1 else ''}"
-        nxt = _dry_run_command(output)
+        nxt = dry_run_command(output)
         sys.stderr.write(f"wrote {result.path}: {models} from {flows} into {result.root}; next: {nxt}\n")
         return 0
 
-    _finish("import", False, False, run)
-
-
-def _dry_run_command(path: Path) -> str:
-    """`wanmodels download --dry-run` for a manifest just written: `-m` unless it is what the
-    default lookup finds (`$WANMODELS_MANIFEST` may point elsewhere)."""
-    found = resolve_manifest_arg(None)
-    default = found is not None and Path(found).resolve() == path.resolve()
-    return shlex.join(["wanmodels", "download", *(() if default else ("-m", str(path))), "--dry-run"])
-
-
-def _open(manifest: str | None, root: str | None) -> Manifest:
-    from wanmodels.presets import open_manifest
-
-    return open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
-
-
-def _console(no_color: bool) -> Console:
-    from wanmodels.report import make_console
-
-    return make_console(sys.stderr, no_color=no_color)
-
-
-def _verbose() -> None:
-    """Send the request logs to stderr: wanmodels' line per response (status, range) and
-    huggingface_hub's own line per request, both without query strings (signed CDN links)."""
-    import logging
-
-    # huggingface_hub prints its own request lines, on its own handler, once this asks for them.
-    os.environ["HF_HUB_VERBOSITY"] = "debug"
-    # Signed CDN links carry capabilities in their query strings: never log those.
-    logging.getLogger("huggingface_hub.utils._http").addFilter(_strip_queries)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-    logger = logging.getLogger("wanmodels")
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-
-
-def _strip_queries(record: Any) -> bool:
-    """A logging filter: cut `?...` off every URL among a record's arguments."""
-    if isinstance(record.args, tuple):
-        record.args = tuple(
-            str(a).split("?", 1)[0] if "://" in str(a) and "?" in str(a) else a for a in record.args
-        )
-    return True
-
-
-def _sink(console: Console) -> Any:
-    from wanmodels.report import LineProgress, RichProgress
-
-    return RichProgress(console) if console.is_terminal and not console.no_color else LineProgress(console)
-
-
-def _lines(console: Console) -> Any:
-    from wanmodels.report import LineProgress
-
-    return LineProgress(console)
-
-
-def _print_json(doc: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-    sys.stdout.flush()
-
-
-def _finish(command: str, as_json: bool, verbose: bool, run: Callable[[], int]) -> NoReturn:
-    """Run a command body; turn its result or expected error into output and an exit code."""
-    if verbose:
-        _verbose()
-    try:
-        try:
-            code = run()
-        except KeyboardInterrupt:
-            raise Interrupted(INTERRUPTED_MESSAGE) from None
-    except WanmodelsError as err:
-        if as_json:
-            from wanmodels.documents import error_json
-
-            _print_json(error_json(command, err))
-        raise
-    raise typer.Exit(code)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _usage_json(err: TyperException) -> None:
-    """`--json` promises one document even when the command line itself is wrong."""
-    if "--json" not in sys.argv[1:]:
-        return
-    from wanmodels.documents import error_json
-
-    command = next((a for a in sys.argv[1:] if a in COMMANDS), "wanmodels")
-    message = err.format_message() if hasattr(err, "format_message") else str(err)
-    _print_json(error_json(command, None, message=message, code=getattr(err, "exit_code", EXIT_USAGE)))
+    finish("import", False, False, run)
 
 
 def main() -> NoReturn:
     """Console entry point: the single place where errors become messages and exit codes."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         code = app(standalone_mode=False)
     except WanmodelsError as err:
@@ -591,7 +404,7 @@ def main() -> NoReturn:
         sys.exit(EXIT_INTERRUPTED)
     except TyperException as err:
         # Usage errors (unknown option, bad value): typer's own message, exit 2 as documented.
-        _usage_json(err)
+        usage_json(err)
         show = getattr(err, "show", None)
         if callable(show):
             show()

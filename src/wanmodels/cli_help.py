@@ -1,0 +1,110 @@
+"""What the command line shows about itself: the options several commands share, the
+examples under each command's help, and a help layout that names arguments by their metavar.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+import typer
+from typer.core import TyperArgument, TyperCommand
+
+# Each example fits on one line of an 80-column terminal (click indents the epilog by 2).
+DOWNLOAD_EXAMPLES: Final = [
+    "wanmodels download --dry-run        (files and bytes; nothing is fetched)",
+    "wanmodels download                  (the default stack, about 64 GiB)",
+    "wanmodels download -m wan2.1-comfyui --root ~/ComfyUI/models",
+    "wanmodels download --max-rate 20M   (leave bandwidth for others)",
+    "wanmodels download --reuse-from DIR (take files already in DIR)",
+    "wanmodels download --frozen --json  (CI: exactly the lockfile)",
+]
+VERIFY_EXAMPLES: Final = [
+    "wanmodels verify                    (sizes, cached hashes, formats)",
+    "wanmodels verify --full             (re-hash every byte)",
+    "wanmodels verify --repair           (re-fetch only what fails)",
+    "wanmodels verify --prune --dry-run  (what --prune would delete)",
+]
+IMPORT_EXAMPLES: Final = [
+    "wanmodels import image_to_video_wan.json   (writes ./wanmodels.yaml)",
+    "wanmodels import a.json b.json --root ~/ComfyUI/models -o comfy.yaml",
+]
+
+
+def epilog(examples: list[str]) -> str:
+    # "\b" tells click to keep the next paragraph's line breaks instead of re-wrapping it.
+    return "Examples:\n\n\b\n" + "\n".join(examples)
+
+
+class Command(TyperCommand):
+    """typer's command, with arguments shown by their metavar alone: typer 0.29 adds type
+    names (`NAMES <list[str]>`) and doubles brackets in the usage line (`[[NAMES]...]...`)."""
+
+    # `ctx` and `formatter` are click's Context and HelpFormatter (vendored inside typer).
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.metavar or (param.name or "").upper()
+                name = name if param.required else f"[{name}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if isinstance(param, TyperArgument):
+                arguments.append((param.metavar or record[0], record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+ManifestOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-m",
+        "--manifest",
+        metavar="PATH|PRESET",
+        help="Manifest file or preset (default: $WANMODELS_MANIFEST, ./wanmodels.yaml, wan2.1-i2v).",
+    ),
+]
+RootOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--root", metavar="DIR", help="Put models here instead of the manifest's root ($WANMODELS_ROOT)."
+    ),
+]
+NamesArg = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="NAMES", help="Entries to act on (default: all).", show_default=False),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout; text goes to stderr.")
+]
+OfflineOpt = Annotated[
+    bool | None,
+    typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).", show_default=False),
+]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Print only what went wrong.")]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colour or bars (also NO_COLOR).")]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "-v", "--verbose", help="Log every HTTP request and its status to stderr (never the token)."
+    ),
+]
+PruneOpt = Annotated[
+    bool,
+    typer.Option(
+        "--prune",
+        help="Delete files wanmodels placed earlier that the manifest no longer selects (nothing else).",
+    ),
+]
