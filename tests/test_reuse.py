@@ -197,6 +197,7 @@ def test_same_file_selected_twice_is_fetched_once(cli: Cli, hub: HubServer, work
     assert run.returncode == 0, run.stderr
     fetched = sorted(r.file for r in hub.gets())
     assert fetched == ["config.json", "diffusion_pytorch_model.safetensors"]  # once each
+    assert "reused 2 files already on this machine: 2 hard-linked" in run.stderr  # the twins count
     sources = {f["path"]: f["source"] for f in files_of(run.json())}
     assert sources == {
         "vae-a/config.json": "network",

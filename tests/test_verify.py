@@ -97,6 +97,17 @@ def test_verify_flags_changed_bytes_when_mtime_moved(cli: Cli, provisioned: Path
     assert doc["hashed_bytes"] == len(data)  # only the changed file was re-hashed
 
 
+def test_a_damaged_shard_is_blamed_once_not_on_its_index_too(cli: Cli, provisioned: Path) -> None:
+    """The index names the damaged shard, which is there: only the shard's hash is a finding."""
+    target = provisioned / "wan2.1-i2v" / "diffusion_pytorch_model-00002-of-00003.safetensors"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    run = cli("verify", "--json")
+    assert run.returncode == 1
+    assert findings(run.json()) == {"wan2.1-i2v/diffusion_pytorch_model-00002-of-00003.safetensors": "hash"}
+
+
 def test_verify_full_catches_changed_bytes_even_with_mtime_restored(cli: Cli, provisioned: Path) -> None:
     target = provisioned / "sd-vae" / "diffusion_pytorch_model.safetensors"
     st = target.stat()

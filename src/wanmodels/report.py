@@ -70,7 +70,7 @@ class LineProgress(NullProgress):
         elif plan.to_reuse:
             self.message(
                 f"placing {count(len(plan.reused()), 'file')}, {human_bytes(plan.to_reuse)}, from files "
-                f"already on this machine into {plan.root}: nothing to download"
+                f"already on this machine into {plan.root} (each hashed first; a damaged one is fetched)"
             )
 
     def model_finished(self, model: ModelPlan, outcomes: tuple[FileOutcome, ...]) -> None:

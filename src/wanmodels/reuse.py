@@ -266,12 +266,14 @@ class Reuser:
             raise Interrupted(msg)
         if outcomes:
             self.cache.save()  # what is placed stays recorded even if the network part fails
-            self._summary(list(outcomes.values()))
         plan = self._to_network(plan, fallback)
         if plan.fetch_order():  # also a part that holds every byte: it still has to be hashed and placed
             outcomes.update(fetch(plan))
         for twin in (f for f in plan.reused() if f.twin_of is not None):
             outcomes[twin.local_path] = self._place_twin(twin, outcomes.get(twin.twin_of or ""))
+        reused = [o for o in outcomes.values() if o.ok and o.source.is_reuse]
+        if reused:
+            self._summary(reused)
         return outcomes
 
     def _place(self, item: PlannedFile) -> FileOutcome | None:

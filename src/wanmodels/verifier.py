@@ -90,7 +90,9 @@ def _verify(
         return cache.inspect(item.local_path, item.remote.size, item.remote.digest, hashing=hashing)
 
     states = map_threads(look, jobs, workers, name="wanmodels-verify")
-    good = {item.local_path for (_, item), state in zip(jobs, states, strict=True) if state.complete}
+    # A shard the index names counts as there when selected: if it is missing or damaged, its own
+    # finding says so, and the index is not blamed for it too.
+    good = {item.local_path for _, item in jobs}
     by_entry: dict[str, list[Finding]] = {sel.spec.name: [] for sel in chosen}
     for (sel, item), state in zip(jobs, states, strict=True):
         finding = _finding(manifest, sel.spec.name, item, state, good)
