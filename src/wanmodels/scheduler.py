@@ -1,16 +1,19 @@
 """Share one budget of connections across every file of a plan.
 
 Connections take whole files, largest first, while files remain; a connection that would
-otherwise idle while bytes remain takes over the second half of the largest range still
-in flight. That is how one 30 GB file and three small ones fill a link whose CDN caps
-each connection. Ranges never get smaller than a minimum that grows with the file, so a
-huge file becomes hundreds of requests, not thousands. A file whose server ignores
-`Range` is never split.
+otherwise idle while bytes remain takes over everything after the request in flight of
+the range with the most bytes not yet asked for. That is how one 30 GB file and three
+small ones fill a link whose CDN caps each connection. Ranges never get smaller than a
+minimum that grows with the file, so a huge file becomes hundreds of requests, not
+thousands. A file whose server ignores `Range` is never split.
 
 A range is fetched as a series of requests (spans) that shrink as the plan nears its end.
 A takeover only ever claims bytes no request has asked for yet, so no byte the server has
 already pushed into a socket is wasted; and short spans at the end keep the last seconds
-balanced across connections.
+balanced across connections. Because the victim keeps only its request in flight and the
+helper continues from there (they leapfrog), the ranges of a file finish in file order:
+its contiguous prefix, all a streaming hash can read, trails the last byte by a few spans
+instead of by most of the file (as it did when helpers took the upper half of a range).
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ class Range:
     job: FileJob
     pos: int
     end: int
-    flowing: bool = False  # bytes are arriving: only such a range is worth splitting
+    flowing: bool = False  # bytes are arriving on the current request
+    failing: bool = False  # its last request failed: helpers would only fail too
     asked: int = 0  # where the current request stops: bytes before it are spoken for
 
     @property
@@ -78,6 +82,7 @@ class FileJob:
     pending: deque[Extent] = field(default_factory=deque)
     active: list[Range] = field(default_factory=list)
     single: bool = False  # never split: the server ignores Range, or splitting is off
+    flowed: bool = False  # some range of it received bytes: its server answers ranges
     error: BaseException | None = None
     finishing: bool = False
     reported: bool = False  # a failed job's outcome has been handed out
@@ -158,12 +163,15 @@ class Scheduler:
         for job in self._jobs:
             if job.single or job.error is not None:
                 continue
+            if not job.flowed:
+                continue  # no byte has come yet: the server may be failing, helpers would too
             for rng in job.active:
-                # A range whose server is failing gets no helpers: they would only fail too.
-                if not rng.flowing:
+                # Only a range with a request in flight, and not failing, gets a helper.
+                if rng.failing or rng.asked <= rng.pos:
                     continue
-                # Half of what is left, but never bytes its request already asked for.
-                cut = max(rng.asked, rng.pos + rng.left // 2)
+                # Everything after the request in flight: the victim stops there, so ranges
+                # finish in file order and the prefix hash keeps up with the last byte.
+                cut = max(rng.asked, rng.pos)
                 cut += -cut % _ALIGN
                 taken = rng.end - cut
                 if taken >= min_segment(job.item.size) and (best is None or taken > best[0]):
@@ -190,6 +198,7 @@ class Scheduler:
                 span = request_span(rng.job.item.size, self._left, self._connections)
                 stop = min(rng.end, rng.pos + span)
             rng.asked = stop
+            self._lock.notify_all()  # what lies beyond `stop` is now up for takeover
             return stop
 
     def advance(self, rng: Range, nbytes: int) -> int:
@@ -202,11 +211,13 @@ class Scheduler:
 
     def flowing(self, rng: Range, flowing: bool = True) -> None:
         """Bytes are arriving on `rng` (or, with False, its request failed): idle connections may split it."""
-        if rng.flowing == flowing:
+        if rng.flowing == flowing and rng.failing != flowing:
             return
         with self._lock:
             rng.flowing = flowing
+            rng.failing = not flowing
             if flowing:
+                rng.job.flowed = True
                 self._lock.notify_all()
 
     def limit(self, rng: Range) -> int:
