@@ -10,7 +10,16 @@ from wanmodels.integrity import Digest
 from wanmodels.partial import PartFile, gaps, list_parts, merge, part_info, part_key, read_part
 from wanmodels.planner import Action, PlannedFile
 from wanmodels.ratelimit import parse_rate
-from wanmodels.scheduler import MIN_SEGMENT, FileJob, Released, Scheduler, min_segment, request_span
+from wanmodels.scheduler import (
+    MAX_SPAN,
+    MIN_SEGMENT,
+    CpuShare,
+    FileJob,
+    Released,
+    Scheduler,
+    min_segment,
+    request_span,
+)
 
 DIGEST = Digest("sha256", "ab" * 32)
 MIB = 1 << 20
@@ -109,7 +118,7 @@ def test_segments_grow_with_the_file() -> None:
 
 def test_whole_files_first_then_a_helper_takes_what_follows_the_request_in_flight() -> None:
     items = [planned("big", 64 * MIB), planned("small", 4 * MIB)]
-    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=4)
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=4, cpu=CpuShare(None))
     big = scheduler.next()
     small = scheduler.next()
     assert big is not None and small is not None
@@ -132,7 +141,8 @@ def test_whole_files_first_then_a_helper_takes_what_follows_the_request_in_fligh
 
 
 def test_a_failing_range_gets_no_helper() -> None:
-    scheduler = Scheduler([planned("f", 64 * MIB)], lambda job: [(0, job.item.size)], connections=2)
+    items = [planned("f", 64 * MIB)]
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=2, cpu=CpuShare(None))
     rng = scheduler.next()
     assert rng is not None
     scheduler.request(rng)
@@ -144,13 +154,33 @@ def test_a_failing_range_gets_no_helper() -> None:
 
 
 def test_a_takeover_never_claims_bytes_already_asked_for() -> None:
-    scheduler = Scheduler([planned("f", 8 * MIB)], lambda job: [(0, job.item.size)], connections=2)
+    items = [planned("f", 8 * MIB)]
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=2, cpu=CpuShare(None))
     rng = scheduler.next()
     assert rng is not None
     rng.asked = 7 * MIB  # a request in flight up to 7 MiB
     scheduler.flowing(rng)
     helper = scheduler.next()
     assert helper is not None and helper.pos == 7 * MIB and rng.end == 7 * MIB
+
+
+def test_no_helper_while_the_client_itself_is_the_bottleneck() -> None:
+    cpu = CpuShare(0.7)
+    scheduler = Scheduler([planned("f", 1 << 30)], lambda job: [(0, job.item.size)], connections=8, cpu=cpu)
+    rng = scheduler.next()
+    assert rng is not None
+    assert scheduler.request(rng) == (1 << 30) // 16  # nothing measured yet: spans a helper can join
+    scheduler.flowing(rng)
+    assert scheduler._steal() is None  # ... but no helper before the first CPU sample
+    cpu.share = 0.3  # the link, not this process, sets the rate (a CDN capping each connection)
+    assert scheduler._steal() is not None
+    scheduler = Scheduler([planned("f", 1 << 30)], lambda job: [(0, job.item.size)], connections=8, cpu=cpu)
+    rng = scheduler.next()
+    assert rng is not None
+    cpu.share = 1.2  # loopback: receiving, writing and hashing take a core; another connection adds nothing
+    assert scheduler.request(rng) == MAX_SPAN  # few long requests
+    scheduler.flowing(rng)
+    assert scheduler._steal() is None
 
 
 def test_the_file_is_finished_once_and_failures_are_reported_once() -> None:
