@@ -5,7 +5,8 @@ One command, from the repo root: `python -m benchmarks.run [--small | --tiny] [-
 Every figure printed comes from a measurement made in this run; a case that cannot run says
 "not run: <reason>". Fixture files are written to a temp dir on disk and served as `Path` values by
 `tests.hubserver.HubServer`: cases 1-7 on a plain, unshaped Hub with the bundled `wan2.1-i2v`
-preset's repos; cases 8-9 on a second Hub shaped like a CDN link with the ComfyUI fp16 stack.
+preset's repos; cases 8-9 on a second Hub shaped like a CDN link with the ComfyUI fp16 stack; case 10
+on a third, plain Hub with the bundled preset's repos at 1/8 of case 1's size.
 
 Modules: `fixtures` (the repos), `harness` (running tools, rows), `partwatch` (kill at a point, read
 journals and the server log), `tools` (finding aria2c), `cases/` (the cases), `report` (markdown).
@@ -24,13 +25,13 @@ from pathlib import Path
 from tests.hubserver import HubServer
 
 from benchmarks import fixtures
-from benchmarks.cases import cdn, cdn_stack, local, resume
+from benchmarks.cases import cdn, cdn_stack, local, resume, stack
 from benchmarks.harness import MIB, REPO_ROOT, Bench, Row, clean_env, not_run
 from benchmarks.report import git, load_average, machine_lines, render
 from benchmarks.tools import curl_version, find_aria2c
 
 CASE_ROWS: tuple[str, ...] = tuple(
-    sorted((*local.ROWS, *resume.ROWS, *cdn.ROWS), key=lambda row: int(row.split(".", 1)[0]))
+    sorted((*local.ROWS, *resume.ROWS, *cdn.ROWS, *stack.ROWS), key=lambda row: int(row.split(".", 1)[0]))
 )
 
 Step = tuple[str, Callable[[], list[Row]], Sequence[str]]
@@ -86,6 +87,18 @@ def plain_cases(tmp: Path, divisor: int, repeat: int, out: Results) -> None:
         out.commands.update(b.commands)
 
 
+def stack_case(tmp: Path, divisor: int, repeat: int, out: Results) -> None:
+    """Case 10 on a plain Hub of its own: the default stack at test scale vs snapshot_download."""
+
+    def step() -> list[Row]:
+        rows, commands, line = stack.case_stack(tmp, divisor, repeat)
+        out.commands.update(commands)
+        out.totals.append(line)
+        return rows
+
+    run_steps([("10 default stack at test scale", step, stack.ROWS)], out.rows)
+
+
 def cdn_cases(tmp: Path, divisor: int, repeat: int, aria2c: tuple[Path | None, str], out: Results) -> None:
     """Cases 8-9 on a Hub shaped like a CDN link, holding the ComfyUI fp16 stack."""
     comfy = fixtures.build_comfy(tmp / "fixtures", divisor)
@@ -111,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         choices=("plain", "cdn"),
-        help="run only cases 1-7 (the plain Hub) or only cases 8-9 (the CDN link)",
+        help="run only cases 1-7 and 10 (plain Hubs) or only cases 8-9 (the CDN link)",
     )
     parser.add_argument(
         "--no-install", action="store_true", help="do not pip-install aria2c into benchmarks/.tools"
@@ -130,13 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{scale} scale, fixtures in {tmp} ...", file=sys.stderr, flush=True)
         if args.only != "cdn":
             plain_cases(tmp, divisor, repeat, out)
+            stack_case(tmp, divisor, repeat, out)
         if args.only != "plain":
             aria2c = find_aria2c(install=not args.no_install)
             peers = [aria2c[1] if aria2c[0] else f"aria2c: {aria2c[1]}", curl_version() or "curl: not found"]
             cdn_cases(tmp, divisor, repeat, aria2c, out)
     loads.append(f"{load_average()} at the end")
 
-    selected = [c for c in CASE_ROWS if args.only is None or (c[0] in "89") == (args.only == "cdn")]
+    selected = [c for c in CASE_ROWS if args.only is None or (c[:2] in ("8.", "9.")) == (args.only == "cdn")]
     table = [out.rows.get(case, not_run(case, "case did not produce a row")) for case in selected]
     text = render(
         table,

@@ -21,8 +21,9 @@ def test_case_rows_are_unique_and_numbered() -> None:
     assert len(set(CASE_ROWS)) == len(CASE_ROWS)
     numbers = [int(case.split(".", 1)[0]) for case in CASE_ROWS]
     assert numbers == sorted(numbers)
-    assert set(numbers) == set(range(1, 10))
+    assert set(numbers) == set(range(1, 11))
     assert any(case.startswith("8. CDN link: wanmodels / aria2c") for case in CASE_ROWS)
+    assert any(case.startswith("10. default stack at test scale") for case in CASE_ROWS)
 
 
 @pytest.mark.slow

@@ -10,7 +10,16 @@ from wanmodels.integrity import Digest
 from wanmodels.partial import PartFile, gaps, list_parts, merge, part_info, part_key, read_part
 from wanmodels.planner import Action, PlannedFile
 from wanmodels.ratelimit import parse_rate
-from wanmodels.scheduler import MIN_SEGMENT, FileJob, Released, Scheduler, min_segment, request_span
+from wanmodels.scheduler import (
+    MAX_SPAN,
+    MIN_SEGMENT,
+    CpuShare,
+    FileJob,
+    Released,
+    Scheduler,
+    min_segment,
+    request_span,
+)
 
 DIGEST = Digest("sha256", "ab" * 32)
 MIB = 1 << 20
@@ -107,33 +116,71 @@ def test_segments_grow_with_the_file() -> None:
     assert request_span(10 * MIB, left=64 * MIB, connections=8) == 4 * MIB
 
 
-def test_whole_files_first_then_the_largest_flowing_range_is_split() -> None:
+def test_whole_files_first_then_a_helper_takes_what_follows_the_request_in_flight() -> None:
     items = [planned("big", 64 * MIB), planned("small", 4 * MIB)]
-    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=4)
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=4, cpu=CpuShare(None))
     big = scheduler.next()
     small = scheduler.next()
     assert big is not None and small is not None
     assert (big.job.item.repo_path, big.pos, big.end) == ("big", 0, 64 * MIB)
     assert (small.job.item.repo_path, small.pos) == ("small", 0)
-    assert scheduler._steal() is None  # nothing flows yet: no helpers for a range that may be failing
     assert scheduler.request(big) == 68 * MIB // 8  # 68 MiB left, 4 connections: half-shares
+    assert scheduler._steal() is None  # no byte of it came yet: no helpers for a server that may be failing
     scheduler.flowing(big)
     scheduler.flowing(small)
     scheduler.advance(big, 2 * MIB)
     helper = scheduler.next()
     assert helper is not None and helper.job is big.job
-    assert big.end == helper.pos == 33 * MIB and helper.end == 64 * MIB  # the second half of what is left
-    assert scheduler.request(big) <= big.end
+    # The victim keeps only its request in flight, so ranges finish in file order (the prefix hash
+    # keeps up); the helper takes the rest and leaves the same offer to the next idle connection.
+    assert big.end == helper.pos == 68 * MIB // 8 and helper.end == 64 * MIB
+    assert scheduler._steal() is None  # the helper has not asked for anything yet
+    stop = scheduler.request(helper)
+    again = scheduler._steal()
+    assert again is not None and again.pos == stop and helper.end == stop and again.end == 64 * MIB
+
+
+def test_a_failing_range_gets_no_helper() -> None:
+    items = [planned("f", 64 * MIB)]
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=2, cpu=CpuShare(None))
+    rng = scheduler.next()
+    assert rng is not None
+    scheduler.request(rng)
+    scheduler.flowing(rng)
+    scheduler.flowing(rng, False)  # its request failed: a retry is coming
+    assert scheduler._steal() is None
+    scheduler.flowing(rng)
+    assert scheduler._steal() is not None
 
 
 def test_a_takeover_never_claims_bytes_already_asked_for() -> None:
-    scheduler = Scheduler([planned("f", 8 * MIB)], lambda job: [(0, job.item.size)], connections=2)
+    items = [planned("f", 8 * MIB)]
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=2, cpu=CpuShare(None))
     rng = scheduler.next()
     assert rng is not None
     rng.asked = 7 * MIB  # a request in flight up to 7 MiB
     scheduler.flowing(rng)
     helper = scheduler.next()
     assert helper is not None and helper.pos == 7 * MIB and rng.end == 7 * MIB
+
+
+def test_no_helper_while_the_client_itself_is_the_bottleneck() -> None:
+    cpu = CpuShare(0.7)
+    scheduler = Scheduler([planned("f", 1 << 30)], lambda job: [(0, job.item.size)], connections=8, cpu=cpu)
+    rng = scheduler.next()
+    assert rng is not None
+    assert scheduler.request(rng) == (1 << 30) // 16  # nothing measured yet: spans a helper can join
+    scheduler.flowing(rng)
+    assert scheduler._steal() is None  # ... but no helper before the first CPU sample
+    cpu.share = 0.3  # the link, not this process, sets the rate (a CDN capping each connection)
+    assert scheduler._steal() is not None
+    scheduler = Scheduler([planned("f", 1 << 30)], lambda job: [(0, job.item.size)], connections=8, cpu=cpu)
+    rng = scheduler.next()
+    assert rng is not None
+    cpu.share = 1.2  # loopback: receiving, writing and hashing take a core; another connection adds nothing
+    assert scheduler.request(rng) == MAX_SPAN  # few long requests
+    scheduler.flowing(rng)
+    assert scheduler._steal() is None
 
 
 def test_the_file_is_finished_once_and_failures_are_reported_once() -> None:

@@ -158,7 +158,9 @@ class StopAfter(NullProgress):
 
 
 def test_an_interrupted_multi_range_file_resumes_only_what_is_missing(tmp_path: Path) -> None:
-    source = MemorySource(delay=0.002)
+    # ~12 MiB/s per connection: slow enough that helpers join (once the first CPU sample, 0.1 s
+    # after the first byte, shows the link and not this process sets the rate) before 3 MiB are in.
+    source = MemorySource(delay=0.005)
     source.add_repo(REPO, {"big.bin": FILES["big.bin"]})
     manifest = manifest_for(tmp_path)
     cancel = threading.Event()

@@ -95,7 +95,7 @@ def download(
             min=1,
             max=64,
             metavar="N",
-            help="Connections shared by all files (default 8, $WANMODELS_WORKERS).",
+            help="Connections shared by all files (default 16, $WANMODELS_WORKERS).",
         ),
     ] = None,
     max_rate: Annotated[
@@ -157,7 +157,6 @@ def download(
     def run() -> int:
         from wanmodels.documents import download_json
         from wanmodels.downloader import download as run_download
-        from wanmodels.report import render_download
 
         settings = resolve_settings(
             workers=workers,
@@ -169,9 +168,10 @@ def download(
             reuse_from=tuple(reuse_from or ()),
         )
         loaded = open_manifest_arg(manifest, root)
-        console = stderr_console(no_color)
+        # rich (~30 ms to import) loads only when something will be printed.
+        console = None if quiet else stderr_console(no_color)
         # A dry run draws no bars, but still says why it waits (a rate limit, a locked root).
-        sink = None if quiet else line_sink(console) if dry_run else progress_sink(console)
+        sink = None if console is None else line_sink(console) if dry_run else progress_sink(console)
         try:
             result = run_download(
                 loaded,
@@ -186,7 +186,10 @@ def download(
         finally:
             if sink is not None:
                 sink.close()
-        render_download(result, console, quiet=quiet)
+        if console is not None or result.failed:  # quiet: only failures are printed
+            from wanmodels.report import render_download
+
+            render_download(result, console or stderr_console(no_color), quiet=quiet)
         if as_json:
             print_json(download_json(result))
         return result.exit_code

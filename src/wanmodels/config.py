@@ -3,7 +3,7 @@
 Environment variables read here (and only here), at call time:
 - `WANMODELS_MANIFEST`: manifest path or preset name when `-m` is not given.
 - `WANMODELS_ROOT`: overrides the manifest's `root`.
-- `WANMODELS_WORKERS`: connections shared by all transfers (default 8).
+- `WANMODELS_WORKERS`: connections shared by all transfers (default 16).
 - `WANMODELS_MAX_RATE`: download rate limit for all connections together (`500K`, `12M`, `1G`).
 - `WANMODELS_RETRY_WAIT`: longest wait between retries, seconds (default 8).
 - `WANMODELS_RATE_LIMIT_WAIT`: longest wait for a rate limit (HTTP 429) to reset, seconds
@@ -27,7 +27,7 @@ from typing import Final
 
 from wanmodels.errors import UsageError
 
-DEFAULT_WORKERS: Final = 8
+DEFAULT_WORKERS: Final = 16  # measured: see docs/cli.md, "--workers"
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_RETRIES: Final = 5
 DEFAULT_RETRY_WAIT: Final = 8.0

@@ -1,7 +1,7 @@
 """Run a plan: pin the entries, then one budget of connections over every byte still missing.
 
 Workers are daemon threads pulling ranges from one `Scheduler` (largest files first, idle
-connections splitting the largest range in flight), so a small repo never waits behind a
+connections taking over what follows a request in flight), so a small repo never waits behind a
 big one and Ctrl-C never waits on a stalled socket. Results are reported in manifest
 order whatever order the transfers finished in.
 """

@@ -1,21 +1,33 @@
 """Share one budget of connections across every file of a plan.
 
 Connections take whole files, largest first, while files remain; a connection that would
-otherwise idle while bytes remain takes over the second half of the largest range still
-in flight. That is how one 30 GB file and three small ones fill a link whose CDN caps
-each connection. Ranges never get smaller than a minimum that grows with the file, so a
-huge file becomes hundreds of requests, not thousands. A file whose server ignores
-`Range` is never split.
+otherwise idle while bytes remain takes over everything after the request in flight of
+the range with the most bytes not yet asked for. That is how one 30 GB file and three
+small ones fill a link whose CDN caps each connection. Ranges never get smaller than a
+minimum that grows with the file, so a huge file becomes hundreds of requests, not
+thousands. A file whose server ignores `Range` is never split.
 
 A range is fetched as a series of requests (spans) that shrink as the plan nears its end.
 A takeover only ever claims bytes no request has asked for yet, so no byte the server has
 already pushed into a socket is wasted; and short spans at the end keep the last seconds
-balanced across connections.
+balanced across connections. Because the victim keeps only its request in flight and the
+helper continues from there (they leapfrog), the ranges of a file finish in file order:
+its contiguous prefix, all a streaming hash can read, trails the last byte by a few spans
+instead of by most of the file (as it did when helpers took the upper half of a range).
+
+Helping pays only when the network, not this process, sets the rate. On a CDN that caps
+each connection the client idles most of the time (~0.2 of a core at 64 MiB/s here) and
+a helper adds a connection's worth of throughput; on loopback or a fast LAN receiving,
+writing and hashing keep a core busy (>1.0 here), a helper only adds contention, and
+splitting made a 2 GiB download 1.7x slower. So helpers wait for the first CPU sample
+(0.1 s after the first byte) and join only while the process uses under `CPU_BOUND` of a
+core; while it uses more, requests are long (`MAX_SPAN`), since no one will take them over.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +41,11 @@ MIN_SEGMENT: Final = 1 << 20
 MAX_SEGMENTS: Final = 256  # per file: above MIN_SEGMENT * this, ranges grow with the file
 MAX_SPAN: Final = 256 << 20
 _ALIGN: Final = 64 << 10
+# Above this much of one core's time per second, this process (receiving, writing, hashing),
+# not the link, sets the rate: another connection would add contention, not throughput.
+CPU_BOUND: Final = 0.7
+_SAMPLE: Final = 0.25  # seconds of wall time per CPU sample
+_FIRST: Final = 0.1  # the first sample, from the first byte: helpers wait for it
 
 
 def min_segment(size: int) -> int:
@@ -47,6 +64,51 @@ def request_span(size: int, left: int, connections: int) -> int:
     return max(min_segment(size), min(MAX_SPAN, share))
 
 
+class CpuShare:
+    """This process's CPU seconds per wall second, sampled as bytes arrive.
+
+    High (loopback, a fast LAN): the client itself (receiving, writing, hashing) is the
+    bottleneck, and a helper connection would only add contention. Low (a CDN that caps each
+    connection): the network sets the rate, and a helper adds a connection's worth. Until the
+    first sample, taken `_FIRST` after the first byte, nothing is known and nobody helps.
+    `limit=None` never counts as busy (helpers always allowed).
+    """
+
+    def __init__(self, limit: float | None = CPU_BOUND) -> None:
+        self.limit = limit
+        self._at: float | None = None
+        self._used = 0.0
+        self.share: float | None = None
+
+    def tick(self, arrived: bool = True) -> bool:
+        """Note that bytes arrived (or, with False, that a connection is idle); True when a
+        new sample was taken. The clock starts at the first byte."""
+        now = time.monotonic()
+        if self._at is None:
+            if arrived:
+                self._at, self._used = now, time.process_time()
+            return False
+        if now - self._at < (_SAMPLE if self.share is not None else _FIRST):
+            return False
+        used = time.process_time()
+        sample = (used - self._used) / (now - self._at)
+        # Smoothed over about half a second: placing a file is a short burst of hashing and
+        # fsync, which must not read as a saturated client.
+        self.share = sample if self.share is None else (self.share + sample) / 2
+        self._at, self._used = now, used
+        return True
+
+    @property
+    def saturated(self) -> bool:
+        """Measured busy: helping does not pay."""
+        return self.limit is not None and self.share is not None and self.share >= self.limit
+
+    @property
+    def busy(self) -> bool:
+        """Not known to have room: no helpers now."""
+        return self.limit is not None and (self.share is None or self.share >= self.limit)
+
+
 class Released(Enum):
     """What a worker must do after its range stopped."""
 
@@ -62,7 +124,8 @@ class Range:
     job: FileJob
     pos: int
     end: int
-    flowing: bool = False  # bytes are arriving: only such a range is worth splitting
+    flowing: bool = False  # bytes are arriving on the current request
+    failing: bool = False  # its last request failed: helpers would only fail too
     asked: int = 0  # where the current request stops: bytes before it are spoken for
 
     @property
@@ -78,6 +141,7 @@ class FileJob:
     pending: deque[Extent] = field(default_factory=deque)
     active: list[Range] = field(default_factory=list)
     single: bool = False  # never split: the server ignores Range, or splitting is off
+    flowed: bool = False  # some range of it received bytes: its server answers ranges
     error: BaseException | None = None
     finishing: bool = False
     reported: bool = False  # a failed job's outcome has been handed out
@@ -102,6 +166,7 @@ class Scheduler:
         *,
         split: bool = True,
         connections: int = 1,
+        cpu: CpuShare | None = None,
     ) -> None:
         self._lock = threading.Condition()
         items = list(items)
@@ -111,6 +176,7 @@ class Scheduler:
         self._jobs: list[FileJob] = []
         self._open_job = open_job
         self._split = split
+        self._cpu = cpu or CpuShare()
         self._closed = False
 
     def next(self) -> Range | None:
@@ -119,12 +185,13 @@ class Scheduler:
             while True:
                 if self._closed:
                     return None
+                self._cpu.tick(arrived=False)  # a stalled link must not hide that helping pays
                 rng = self._pending() or self._start() or self._steal()
                 if rng is not None:
                     return rng
                 if not self._unstarted and not any(j.active or j.finishing for j in self._jobs):
                     return None
-                self._lock.wait(1.0)
+                self._lock.wait(_SAMPLE)  # also re-checks whether helping pays now
 
     def _pending(self) -> Range | None:
         for job in self._jobs:
@@ -152,18 +219,21 @@ class Scheduler:
         return None
 
     def _steal(self) -> Range | None:
-        if not self._split:
+        if not self._split or self._cpu.busy:
             return None
         best: tuple[int, Range, int] | None = None
         for job in self._jobs:
             if job.single or job.error is not None:
                 continue
+            if not job.flowed:
+                continue  # no byte has come yet: the server may be failing, helpers would too
             for rng in job.active:
-                # A range whose server is failing gets no helpers: they would only fail too.
-                if not rng.flowing:
+                # Only a range with a request in flight, and not failing, gets a helper.
+                if rng.failing or rng.asked <= rng.pos:
                     continue
-                # Half of what is left, but never bytes its request already asked for.
-                cut = max(rng.asked, rng.pos + rng.left // 2)
+                # Everything after the request in flight: the victim stops there, so ranges
+                # finish in file order and the prefix hash keeps up with the last byte.
+                cut = max(rng.asked, rng.pos)
                 cut += -cut % _ALIGN
                 taken = rng.end - cut
                 if taken >= min_segment(job.item.size) and (best is None or taken > best[0]):
@@ -186,10 +256,13 @@ class Scheduler:
         with self._lock:
             if rng.job.single:
                 stop = rng.end
+            elif self._cpu.saturated:
+                stop = min(rng.end, rng.pos + MAX_SPAN)  # no helper is coming: few, long requests
             else:
                 span = request_span(rng.job.item.size, self._left, self._connections)
                 stop = min(rng.end, rng.pos + span)
             rng.asked = stop
+            self._lock.notify_all()  # what lies beyond `stop` is now up for takeover
             return stop
 
     def advance(self, rng: Range, nbytes: int) -> int:
@@ -198,15 +271,19 @@ class Scheduler:
             wanted = max(0, min(nbytes, rng.end - rng.pos))
             rng.pos += wanted
             self._left -= wanted
+            if self._cpu.tick():
+                self._lock.notify_all()  # idle connections: helping may pay now
             return wanted
 
     def flowing(self, rng: Range, flowing: bool = True) -> None:
         """Bytes are arriving on `rng` (or, with False, its request failed): idle connections may split it."""
-        if rng.flowing == flowing:
+        if rng.flowing == flowing and rng.failing != flowing:
             return
         with self._lock:
             rng.flowing = flowing
+            rng.failing = not flowing
             if flowing:
+                rng.job.flowed = True
                 self._lock.notify_all()
 
     def limit(self, rng: Range) -> int:
@@ -283,6 +360,7 @@ class Scheduler:
 
     def close(self) -> None:
         """Stop handing out work (Ctrl-C)."""
+
         with self._lock:
             self._closed = True
             self._lock.notify_all()
