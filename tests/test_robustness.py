@@ -100,7 +100,7 @@ class _Crashing(MemorySource):
 
 
 def test_an_unexpected_error_in_a_worker_fails_the_file_and_never_hangs(tmp_path: Path) -> None:
-    """downloader._Pool._worker lets any non-WanmodelsError kill the thread with its range still
+    """pool.Pool._worker let any non-WanmodelsError kill the thread with its range still
     active: with two or more workers every other worker then waits in Scheduler.next forever."""
     source = _Crashing()
     source.add_repo("t/a", {"bad.bin": b"b" * 5000, "good.bin": b"g" * 3000})
@@ -127,7 +127,7 @@ def test_an_unexpected_error_in_a_worker_fails_the_file_and_never_hangs(tmp_path
 
 
 def test_a_cancelled_download_leaves_no_thread_or_descriptor_behind(tmp_path: Path) -> None:
-    """_Pool.run raises Interrupted without closing the transfers in flight: every cancelled run
+    """Pool.run raised Interrupted without closing the transfers in flight: every cancelled run
     leaks a hasher thread per file (polling forever) and its two part/journal descriptors."""
     import os
     import time

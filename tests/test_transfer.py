@@ -217,7 +217,7 @@ def test_placed_files_are_recorded_while_the_run_goes_on(
 ) -> None:
     """A run killed after placing some files must not forget them (they would be re-hashed, and
     never pruned): the state file records each placement during the run, not only at its end."""
-    from wanmodels import downloader
+    from wanmodels import downloader, pool
 
     release = threading.Event()
 
@@ -229,7 +229,7 @@ def test_placed_files_are_recorded_while_the_run_goes_on(
 
     source = Held()
     source.add_repo("t/a", {"fast.bin": b"f" * 1000, "slow.bin": b"s" * 1000})
-    monkeypatch.setattr(downloader, "SAVE_EVERY", 0.0)
+    monkeypatch.setattr(pool, "SAVE_EVERY", 0.0)
     text = "version: 1\nroot: ./models\nmodels:\n  - name: a\n    repo: t/a\n"
     manifest = parse_manifest(text, source="m.yaml", base_dir=tmp_path, lock_path=tmp_path / "m.lock")
     state = manifest.root / ".wanmodels" / "state.json"

@@ -1,0 +1,221 @@
+"""The connection workers of one download: one budget of connections over every byte missing.
+
+Workers are daemon threads pulling ranges from one `Scheduler` (largest files first, idle
+connections taking over what follows a request in flight), so a small repo never waits behind a
+big one and Ctrl-C never waits on a stalled socket. The connection that completes a file hashes
+the tail and places it; a file that fails fails alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Final
+
+from wanmodels.config import Settings
+from wanmodels.errors import EXIT_FAILED, Interrupted, LocalIOError, RevisionNotFoundError, WanmodelsError
+from wanmodels.fetch import Transfer, finish, stream_range
+from wanmodels.partial import Extent
+from wanmodels.planner import Plan, PlannedFile
+from wanmodels.progress import ProgressSink
+from wanmodels.ratelimit import RateLimiter
+from wanmodels.remote import ByteSource
+from wanmodels.results import FileOutcome, Source
+from wanmodels.scheduler import FileJob, Range, Released, Scheduler
+from wanmodels.state import StateCache, partial_folder
+
+SAVE_EVERY: Final = 2.0  # seconds between writes of the state file while files are placed
+_log = logging.getLogger(__name__)
+
+
+class Pool:
+    """The connection workers of one download and the outcome of every file they touch."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        source: ByteSource,
+        settings: Settings,
+        sink: ProgressSink,
+        cancel: threading.Event,
+        cache: StateCache,
+        owner: str,
+        *,
+        relock: str = "wanmodels lock",
+    ) -> None:
+        self.plan = plan
+        self.source = source
+        self.settings = settings
+        self.sink = sink
+        self.cancel = cancel
+        self.cache = cache
+        self.owner = owner
+        self.limiter = RateLimiter(settings.max_rate)
+        self.scheduler = Scheduler(
+            plan.fetch_order(), self._open, split=settings.workers > 1, connections=settings.workers
+        )
+        self.transfers: dict[FileJob, Transfer] = {}
+        self.started: dict[str, float] = {}
+        self.outcomes: dict[str, FileOutcome] = {}
+        self.relock = relock  # the command that re-pins this manifest, for hints
+        self._lock = threading.Lock()
+        self._saved = time.monotonic()
+
+    def run(self) -> dict[str, FileOutcome]:
+        threads = [
+            threading.Thread(target=self._worker, name=f"wanmodels-conn-{i}", daemon=True)
+            for i in range(self.settings.workers)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            # Joining in short slices keeps the main thread responsive to Ctrl-C.
+            for t in threads:
+                while t.is_alive() and not self.cancel.is_set():
+                    t.join(0.2)
+        except KeyboardInterrupt:
+            self.cancel.set()
+        if self.cancel.is_set():
+            self.scheduler.close()
+            # Workers stop at their next chunk. A short grace lets those not blocked in a socket
+            # read finish first; one still blocked checks the flag before it writes again, and
+            # any byte it did write is the right byte at the right offset.
+            deadline = time.monotonic() + 0.1
+            for t in threads:
+                t.join(max(0.0, deadline - time.monotonic()))
+            self._close_all(idle=not any(t.is_alive() for t in threads))
+            self.cache.save()
+            msg = "interrupted; partial downloads are kept. Run the same command again to resume."
+            raise Interrupted(msg)
+        return self.outcomes
+
+    def _close_all(self, *, idle: bool) -> None:
+        """Stop the hasher threads of an interrupted run and, once no worker can still write
+        (`idle`), close its parts: a descriptor closed under a writer could be reused by the
+        next file opened, and the straggler's bytes would land there."""
+        for transfer in list(self.transfers.values()):
+            if idle:
+                transfer.close()
+            else:
+                transfer.hasher.close()
+
+    def _open(self, job: FileJob) -> list[Extent]:
+        item = job.item
+        self.sink.file_started(item)
+        self.started[item.local_path] = time.monotonic()
+        try:
+            transfer = Transfer.open(partial_folder(self.plan.root), job)
+        except WanmodelsError as err:
+            self._fail(item, err)
+            raise
+        self.transfers[job] = transfer
+        return transfer.part.missing()
+
+    def _worker(self) -> None:
+        while not self.cancel.is_set():
+            rng = self.scheduler.next()
+            if rng is None:
+                return
+            try:
+                self._serve(rng)
+            except Interrupted:
+                return
+
+    def _serve(self, rng: Range) -> None:
+        """Fetch one range; the connection that ends a file hashes and places it.
+
+        Any error fails only this file: a worker that died holding a range would leave the
+        others waiting for it forever.
+        """
+        transfer = self.transfers[rng.job]
+        try:
+            stream_range(
+                self.source,
+                self.scheduler,
+                rng,
+                transfer,
+                settings=self.settings,
+                limiter=self.limiter,
+                sink=self.sink,
+                cancel=self.cancel,
+            )
+        except Interrupted:
+            raise
+        except Exception as err:
+            self.scheduler.fail(rng.job, _as_error(err, rng.job.item))
+        released = self.scheduler.release(rng)
+        if released is Released.FAILED:
+            transfer.close()
+            self._fail(rng.job.item, rng.job.error)
+        elif released is Released.FINISH:
+            try:
+                placed = finish(self.plan.root, transfer, self.scheduler, sink=self.sink, cancel=self.cancel)
+            except Interrupted:
+                raise
+            except Exception as err:
+                transfer.close()
+                self.scheduler.finished(rng.job)
+                self._fail(rng.job.item, _as_error(err, rng.job.item))
+                return
+            if placed is not None:
+                self.scheduler.finished(rng.job)
+                self._done(transfer, placed.stat)
+
+    def _done(self, transfer: Transfer, st: os.stat_result) -> None:
+        item = transfer.item
+        self.cache.record_placed(item.local_path, st, item.digest, self.owner)
+        self._save_now_and_then()
+        outcome = FileOutcome.of(
+            item,
+            ok=True,
+            bytes_fetched=transfer.bytes_fetched,
+            resumed_from=transfer.part.resumed_bytes,
+            seconds=time.monotonic() - self.started.get(item.local_path, time.monotonic()),
+            source=Source.NETWORK,
+        )
+        self._report(item, outcome)
+
+    def _save_now_and_then(self) -> None:
+        """Record placed files as the run goes, so a killed run does not forget what it placed
+        (it would re-hash them, and never prune them): at most one write of the state file per
+        SAVE_EVERY seconds, one writer at a time."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._saved < SAVE_EVERY:
+                return
+            self._saved = now
+            try:
+                self.cache.save()
+            except LocalIOError as err:
+                _log.warning("%s", err)  # saved again at the end, where a failure is reported
+
+    def _fail(self, item: PlannedFile, err: BaseException | None) -> None:
+        code = err.exit_code if isinstance(err, WanmodelsError) else EXIT_FAILED
+        if isinstance(err, RevisionNotFoundError):
+            # The commit came from the lockfile (a fresh listing would have found it): re-pin.
+            hint = f"The lockfile pins a commit the Hub no longer has: run `{self.relock}`, then retry."
+            err = RevisionNotFoundError(err.message, hint=hint, repo_id=err.repo_id, revision=err.revision)
+        outcome = FileOutcome.of(
+            item,
+            ok=False,
+            seconds=time.monotonic() - self.started.get(item.local_path, time.monotonic()),
+            error=str(err),
+            exit_code=code,
+        )
+        self._report(item, outcome)
+
+    def _report(self, item: PlannedFile, outcome: FileOutcome) -> None:
+        with self._lock:
+            if item.local_path in self.outcomes:
+                return
+            self.outcomes[item.local_path] = outcome
+        self.sink.file_finished(item, outcome)
+
+
+def _as_error(err: Exception, item: PlannedFile) -> WanmodelsError:
+    """An expected error as is; anything else (a bug, an odd byte source) named for its file."""
+    if isinstance(err, WanmodelsError):
+        return err
+    return WanmodelsError(f"'{item.local_path}': unexpected {type(err).__name__}: {err}")
