@@ -1,7 +1,7 @@
 """The metadata path against the real Hub's failure modes: stalled and failing API answers, rate
 limits, paginated listings leaked by a mirror, disabled repos, Xet-only entries, vanished commits.
 
-The real CLI in a subprocess against the loopback Hub. Time bounds are generous upper bounds on
+The real CLI (`tests.clirun`) against the loopback Hub. Time bounds are generous upper bounds on
 what would otherwise take the whole stall (30 s) or rate-limit window (minutes), and lower bounds
 on waits the server asked for.
 """
