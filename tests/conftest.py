@@ -86,7 +86,7 @@ def workdir(tmp_path: Path) -> Path:
 def cli_env(hub: HubServer, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["HF_ENDPOINT"] = hub.url
-    env["WANMODELS_RETRY_WAIT"] = "0.2"
+    env["WANMODELS_RETRY_WAIT"] = "0.02"
     env.update(extra)
     return env
 
