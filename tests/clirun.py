@@ -6,7 +6,7 @@ of calls, so most run in this process: `runpy` executes `wanmodels.__main__` as 
 stdout and stderr captured apart as UTF-8 bytes, read back as a pipe in text mode reads them. What
 a fresh interpreter would show is shown: warnings and unhandled log records go to that stderr, an
 uncaught exception prints its traceback and exits 1, and the call ends only when the threads it
-started (other than daemons) have.
+started (other than daemons) have and huggingface_hub's connections are closed, as at exit.
 
 A call runs in a child when this process cannot stand in for one: its environment changes a
 variable huggingface_hub reads once, at import (any `HF_*` but `HF_TOKEN`, which it reads per
@@ -118,6 +118,7 @@ def run_in_process(args: Sequence[str], *, cwd: Path, env: Mapping[str, str], ti
             traceback.print_exc(file=err)
             code = 1
         _join_new_threads(before, deadline, args)
+        _at_exit()
     return CliRun(code, _text(out), _text(err))
 
 
@@ -152,6 +153,14 @@ def _join_new_threads(before: set[threading.Thread], deadline: float, args: Sequ
             raise AssertionError(
                 f"`wanmodels {' '.join(args)}` returned but its thread {thread.name} runs on"
             )
+
+
+def _at_exit() -> None:
+    """What a child's exit does that matters here: huggingface_hub's atexit hook closes its shared client,
+    so no connection outlives the call and the next call opens its own, as a new process would."""
+    from huggingface_hub import close_session
+
+    close_session()
 
 
 @contextlib.contextmanager
