@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import runpy
@@ -47,8 +48,6 @@ class CliRun:
     stderr: str
 
     def json(self) -> Any:
-        import json
-
         return json.loads(self.stdout)
 
 
