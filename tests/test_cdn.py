@@ -1,21 +1,20 @@
 """Downloads through a Hub that redirects file bytes to a CDN on another origin, as the real one does.
 
-The real client in a subprocess, against the fake Hub with `cdn=True`: the token must reach the Hub
+The real CLI (`tests.clirun`), against the fake Hub with `cdn=True`: the token must reach the Hub
 and never the CDN, a file's later ranges go straight to its CDN link, refused or failing CDN
 requests are survived, and the rate limit holds. Time bounds are lower bounds only.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliRun, cli_env, write_manifest
+from tests.clirun import CliRun, run_cli
+from tests.conftest import cli_env, write_manifest
 from tests.fixtures import safetensors_bytes
 from tests.hubserver import Fault, HubServer
 
@@ -41,16 +40,8 @@ def cdn_hub() -> Iterator[HubServer]:
 
 def run(srv: HubServer, workdir: Path, *args: str, **env: str) -> CliRun:
     manifest = write_manifest(workdir / "cdn.yaml", f"version: 1\nmodels:\n  - name: cdn\n    repo: {REPO}\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "wanmodels", *args, "-m", str(manifest)],
-        cwd=workdir,
-        env=cli_env(srv, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    return CliRun(proc.returncode, proc.stdout, proc.stderr)
+    argv = [*args, "-m", str(manifest)]
+    return run_cli(argv, cwd=workdir, env=cli_env(srv, **env), changed_env=env, timeout=120)
 
 
 def placed(workdir: Path) -> bytes:

@@ -1,9 +1,9 @@
 """The CDN host behind the Hub's redirects, failing: refused signed links, a host that drops every
 connection, and one transfer's connection error next to another transfer in flight.
 
-The real CLI (or the `Hub` client) in a subprocess against the fake Hub with `cdn=True`, whose CDN
-listens on `localhost:<port>` while the Hub is `127.0.0.1:<port>`, so messages can be checked for
-naming the right host.
+The real CLI (`tests.clirun`; the `Hub` client in a subprocess) against the fake Hub with
+`cdn=True`, whose CDN listens on `localhost:<port>` while the Hub is `127.0.0.1:<port>`, so
+messages can be checked for naming the right host.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import CliRun, cli_env, write_manifest
+from tests.clirun import CliRun, run_cli
+from tests.conftest import cli_env, write_manifest
 from tests.fixtures import safetensors_bytes
 from tests.hubserver import Fault, HubServer, client_env
 
@@ -44,16 +45,8 @@ def cdn_host(srv: HubServer) -> str:
 
 def run(srv: HubServer, workdir: Path, *args: str, **env: str) -> CliRun:
     manifest = write_manifest(workdir / "c.yaml", f"version: 1\nmodels:\n  - name: c\n    repo: {REPO}\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "wanmodels", *args, "-m", str(manifest)],
-        cwd=workdir,
-        env=cli_env(srv, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    return CliRun(proc.returncode, proc.stdout, proc.stderr)
+    argv = [*args, "-m", str(manifest)]
+    return run_cli(argv, cwd=workdir, env=cli_env(srv, **env), changed_env=env, timeout=120)
 
 
 def test_a_cdn_refusing_a_fresh_link_once_is_resolved_again(cdn_hub: HubServer, workdir: Path) -> None:

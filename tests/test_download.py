@@ -1,4 +1,4 @@
-"""download end to end: the real CLI in a subprocess against the loopback Hub server."""
+"""download end to end: the real CLI (`tests.clirun`) against the loopback Hub server."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The metadata path against the real Hub's failure modes: stalled and failing API answers, rate
 limits, paginated listings leaked by a mirror, disabled repos, Xet-only entries, vanished commits.
 
-The real CLI in a subprocess against the loopback Hub. Time bounds are generous upper bounds on
+The real CLI (`tests.clirun`) against the loopback Hub. Time bounds are generous upper bounds on
 what would otherwise take the whole stall (30 s) or rate-limit window (minutes), and lower bounds
 on waits the server asked for.
 """
@@ -64,6 +64,7 @@ def test_a_stalled_metadata_answer_is_abandoned_after_the_timeout_and_retried(
     assert run.returncode == 0, run.stderr
     assert time.monotonic() - started < 60  # not the 120 s of the stall, even on a busy machine
     part = "/tree/" if route == TREE else "/revision/"
+    assert hub.wait_idle(10)  # the log skips a stalled request until the server has seen the client leave
     assert len(api_requests(hub, part)) == 2  # the stalled one, then the retry
     assert "timed out" in run.stderr and "retrying" in run.stderr
     assert "127.0.0.1" in run.stderr  # the host that failed is named

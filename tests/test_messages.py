@@ -1,6 +1,6 @@
 """The CLI's contract and wording for a first-time user (issue 10, items 2-6, 8-10, 13, 14).
 
-Each test runs the real CLI in a subprocess against the fake Hub and checks what a user or a
+Each test runs the real CLI (`tests.clirun`) against the fake Hub and checks what a user or a
 script sees: which lines print under `-q`, that `--json` always yields one document, that
 every suggested command works as given, what `status` knows without a lockfile, what `-v`
 logs, and the words, counts and units of the summaries.

@@ -107,7 +107,7 @@ class HubServer:
         for httpd in self._listeners():
             thread = threading.Thread(
                 target=httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
+                kwargs={"poll_interval": 0.01},
                 name=f"hubserver-{httpd.origin}",
                 daemon=True,
             )
