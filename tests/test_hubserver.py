@@ -14,7 +14,6 @@ import json
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +33,7 @@ from tests.fixtures import (
     safetensors_bytes,
     seed_repos,
 )
-from tests.hubserver import Fault, HubServer, git_blob_sha1, is_lfs
+from tests.hubserver import Fault, HubServer, git_blob_sha1, is_lfs, run_client
 from tests.hubserver import client_env as hub_client_env
 
 HF_CLI = Path(sys.executable).parent / "hf"
@@ -68,22 +67,6 @@ def hub(repos: dict[str, dict[str, bytes]]) -> Iterator[HubServer]:
 
 def client_env(srv: HubServer, tmp_path: Path, **extra: str) -> dict[str, str]:
     return hub_client_env(srv, tmp_path, **extra)
-
-
-def run_client(
-    srv: HubServer, tmp_path: Path, code: str, *, timeout: float = 60, **extra_env: str
-) -> dict[str, Any]:
-    """Run Python with the real client; the snippet reports back by printing one JSON object last."""
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=client_env(srv, tmp_path, **extra_env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run_hf(srv: HubServer, tmp_path: Path, *args: str) -> None:

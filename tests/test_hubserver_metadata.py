@@ -4,22 +4,17 @@ listings, disabled repos, and Xet-only tree entries."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
 from huggingface_hub.utils import hf_raise_for_status, parse_ratelimit_headers
 
 from tests.fixtures import WAN_I2V_REPO_ID, add_repos, seed_repos
-from tests.hubserver import Fault, HubServer, client_env
+from tests.hubserver import Fault, HubServer, run_client
 
 REPO = WAN_I2V_REPO_ID
 
@@ -30,20 +25,6 @@ def hub() -> Iterator[HubServer]:
         add_repos(srv, {REPO: seed_repos()[REPO]})
         yield srv
     assert srv.errors == []
-
-
-def run_client(srv: HubServer, tmp_path: Path, code: str, **env: str) -> dict[str, Any]:
-    """Run the real client; the snippet prints one JSON object on its last line."""
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=client_env(srv, tmp_path, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def api_get(srv: HubServer, path: str, timeout: float = 10) -> httpx2.Response:

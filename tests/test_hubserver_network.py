@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import json
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.fixtures import safetensors_bytes
-from tests.hubserver import Fault, HubServer, client_env
+from tests.hubserver import Fault, HubServer, run_client
 
 REPO = "acme/weights"
 LFS_FILE = "model.safetensors"
@@ -43,20 +38,6 @@ def cdn_hub() -> Iterator[HubServer]:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def run_client(srv: HubServer, tmp_path: Path, code: str, **env: str) -> dict[str, Any]:
-    """Run the real client; the snippet prints one JSON object on its last line."""
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=client_env(srv, tmp_path, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def request(

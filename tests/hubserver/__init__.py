@@ -22,7 +22,7 @@ from __future__ import annotations
 from tests.hubserver.faults import FAULT_KINDS, Fault, ratelimit_headers
 from tests.hubserver.log import RequestRecord
 from tests.hubserver.model import LFS_SUFFIXES, LFS_THRESHOLD, FileEntry, git_blob_sha1, is_lfs, lfs_pointer
-from tests.hubserver.server import HubServer, client_env
+from tests.hubserver.server import HubServer, client_env, run_client
 
 __all__ = [
     "FAULT_KINDS",
@@ -37,4 +37,5 @@ __all__ = [
     "is_lfs",
     "lfs_pointer",
     "ratelimit_headers",
+    "run_client",
 ]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tests.hubserver.cdn import Signer
 from tests.hubserver.faults import Fault, FaultBook
@@ -294,3 +299,20 @@ def client_env(srv: HubServer, home: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def run_client(
+    srv: HubServer, home: Path, code: str, *, timeout: float = 60, **extra_env: str
+) -> dict[str, Any]:
+    """Run Python with the real client in `client_env`; the snippet reports back by printing one
+    JSON object last."""
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=client_env(srv, home, **extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
