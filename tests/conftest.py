@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,13 @@ def _import_hub_client_clean() -> None:
 if "huggingface_hub" in sys.modules:
     raise RuntimeError("huggingface_hub was imported before tests/conftest.py could scrub its settings")
 _import_hub_client_clean()
+
+# A shell that starts a job in the background (`bash .ci/run &`, a CI runner's script) starts it
+# with SIGINT ignored; Python then installs no KeyboardInterrupt handler, and every process spawned
+# from here would inherit the ignore. The Ctrl-C tests need what an interactive run has: restored
+# here, the children get the default disposition (a Python handler resets to it across exec).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
