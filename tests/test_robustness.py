@@ -9,6 +9,7 @@ in-memory byte source (milliseconds, no sockets); the CLI ones use the loopback 
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from tests.conftest import Cli, write_manifest
 from tests.fixtures import VAE_REPO_ID
-from tests.memsource import MemorySource
+from tests.memsource import MemFault, MemorySource
 from wanmodels.config import Settings
 from wanmodels.downloader import download
 from wanmodels.errors import Interrupted, LocalIOError, ManifestError
@@ -289,3 +290,177 @@ def test_prune_follows_its_documented_rule_for_a_replaced_file(tmp_path: Path) -
     one = _manifest(tmp_path, "  - name: a\n    repo: t/a\n    include: [keep.bin]\n")
     result = download(one, settings=_settings(), source=source, prune=True)
     assert result.pruned is not None and result.pruned.removed == ()
+
+
+# -- found by a second review (each failed before its fix) -----------------------------------------
+
+
+def test_prune_keeps_a_copy_put_back_even_after_a_verify(tmp_path: Path) -> None:
+    """docs/cli.md: a copy put back in place of a placed file is another file and stays.
+    A verify (or download) in between re-hashes the copy, and StateCache.record carries
+    placed=True over to the new inode, so prune then deletes the user's copy."""
+    source = MemorySource()
+    source.add_repo("t/a", {"keep.bin": b"k" * 100, "old.bin": b"o" * 100})
+    both = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    assert download(both, settings=_settings(), source=source).exit_code == 0
+    old = both.root / "a" / "old.bin"
+    copy = both.root / "a" / "copy.tmp"
+    shutil.copy2(old, copy)
+    copy.replace(old)  # the user's own copy: same bytes, another inode
+    assert verify(both, settings=_settings(), source=source).ok  # re-hashes the copy
+    one = _manifest(tmp_path, "  - name: a\n    repo: t/a\n    include: [keep.bin]\n")
+    result = download(one, settings=_settings(), source=source, prune=True)
+    assert result.pruned is not None and result.pruned.removed == (), result.pruned
+    assert old.exists()
+
+
+def test_a_failed_periodic_state_save_is_retried_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pool._save_now_and_then logs a failed save and relies on the save at the end ("saved
+    again at the end, where a failure is reported"); but StateCache.save clears _dirty before
+    writing, so the end save is a no-op: the placed file is never recorded, nothing reported."""
+    import wanmodels.pool as pool
+    import wanmodels.state as state
+
+    monkeypatch.setattr(pool, "SAVE_EVERY", 0.0)
+    real = state.atomic_write
+    calls = {"n": 0}
+
+    def flaky(path: Path, data: bytes, **kw: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(28, "No space left on device")
+        real(path, data, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(state, "atomic_write", flaky)
+    source = MemorySource()
+    source.add_repo("t/a", {"w.bin": b"w" * 1000})
+    manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    result = download(manifest, settings=_settings(workers=1), source=source)
+    assert result.exit_code == 0
+    recorded = state.StateCache(manifest.root).placed_by(manifest.identity)
+    assert "a/w.bin" in recorded, f"state file never recorded the placed file ({calls['n']} writes)"
+
+
+def test_a_failed_listing_leaves_the_callers_cancel_event_alone(tmp_path: Path) -> None:
+    """map_threads sets the `cancel` it is given when a job fails; download passes the caller's
+    own event (resolve, reuse), so one failed listing leaves it set and the caller's next
+    download with the same event is 'interrupted' at once."""
+    from wanmodels.errors import HubError
+
+    class OneMissing(MemorySource):
+        def list_repo(self, repo_id: str, revision: str, *, entry: str):  # type: ignore[no-untyped-def]
+            if repo_id == "t/gone":
+                raise HubError("repository 't/gone' not found", status=404)
+            return super().list_repo(repo_id, revision, entry=entry)
+
+    source = OneMissing()
+    source.add_repo("t/a", {"w.bin": b"w" * 1000})
+    bad = _manifest(tmp_path, "  - name: a\n    repo: t/a\n  - name: b\n    repo: t/gone\n")
+    cancel = threading.Event()
+    with pytest.raises(HubError):
+        download(bad, settings=_settings(), source=source, cancel=cancel)
+    assert not cancel.is_set(), "the caller's cancel event was set by a failed listing"
+
+
+def test_no_file_is_placed_after_an_interrupted_download_returned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pool.run gives workers 0.1 s after cancel, then raises Interrupted; download() then
+    releases the root lock. A worker already past the digest check (fsync of a big file takes
+    longer than 0.1 s) still renames its file into the root afterwards: outside the root lock,
+    after the state file was saved (never recorded as placed), and after 'interrupted'."""
+    import time
+
+    import wanmodels.fetch as fetch
+
+    cancel = threading.Event()
+    real = fetch.place
+
+    def slow_place(root: Path, local_path: str, source: Path):  # type: ignore[no-untyped-def]
+        cancel.set()  # Ctrl-C arrives while the file is being flushed/placed
+        time.sleep(0.5)
+        return real(root, local_path, source)
+
+    monkeypatch.setattr(fetch, "place", slow_place)
+    source = MemorySource()
+    source.add_repo("t/a", {"w.bin": b"w" * 1000})
+    manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    with pytest.raises(Interrupted):
+        download(manifest, settings=_settings(workers=1), source=source, cancel=cancel)
+    returned = (manifest.root / "a" / "w.bin").exists()
+    time.sleep(1.0)
+    assert (manifest.root / "a" / "w.bin").exists() == returned, (
+        "a file was placed after download() raised Interrupted and released the root lock"
+    )
+
+
+def test_a_range_cut_to_nothing_is_not_requested(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stream_range checks `rng.pos < limit` and only then _stream_once calls scheduler.request;
+    a fail() (or single_stream()) from another connection in between sets end = pos, so the
+    request asks for [pos, pos): `Range: bytes=pos-(pos-1)`, which RFC 9110 says a server must
+    ignore -> 200 with the whole file -> single_stream() resets the (kept!) part and the failed
+    file is streamed again from byte 0."""
+    from contextlib import contextmanager
+
+    from wanmodels.errors import HubError
+    from wanmodels.partial import list_parts
+    from wanmodels.scheduler import Scheduler
+
+    class Rfc(MemorySource):
+        @contextmanager
+        def open_range(self, repo_id, commit, path, *, start=0, end=None):  # type: ignore[no-untyped-def]
+            if end is not None and end <= start:  # an unsatisfiable byte-range-spec is ignored
+                empty.append((start, end))
+                start, end = 0, None
+                self.add_fault(MemFault(path, "ignore_range"))
+            with super().open_range(repo_id, commit, path, start=start, end=end) as stream:
+                yield stream
+
+    real = Scheduler.request
+    calls = {"n": 0}
+    empty: list[tuple[int, int]] = []
+
+    def request(self: Scheduler, rng):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:  # another connection gives up on the file in the window
+            self.fail(rng.job, HubError("another range of it failed for good"))
+        return real(self, rng)
+
+    monkeypatch.setattr(Scheduler, "request", request)
+    data = bytes(range(256)) * 4096  # 1 MiB
+    source = Rfc(chunk=4096)
+    source.add_repo("t/a", {"w.bin": data})
+    source.add_fault(MemFault("w.bin", "cut", after=300_000))  # the first request ends early
+    manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    result = download(manifest, settings=_settings(workers=1), source=source)
+    assert result.exit_code != 0
+    kept = [p.done_bytes for p in list_parts(manifest.root / ".wanmodels" / "partial")]
+    assert not empty, f"asked for empty ranges {empty}; {source.sent('w.bin')} bytes sent, part holds {kept}"
+    assert kept == [300_000], (
+        f"part of the failed file holds {kept}, and {source.sent('w.bin')} bytes were sent"
+    )
+
+
+def test_prune_removes_a_stale_twin(tmp_path: Path) -> None:
+    """A twin (the same bytes selected twice) is hard-linked to its first copy. Once its entry
+    is dropped, prune's new `kept` check sees the first copy's inode and keeps the twin forever,
+    while verify keeps reporting it as stale with "`verify --prune` deletes it"."""
+    source = MemorySource()
+    source.add_repo("t/a", {"w.bin": b"w" * 1000})
+    two = _manifest(tmp_path, "  - name: a\n    repo: t/a\n  - name: b\n    repo: t/a\n")
+    assert download(two, settings=_settings(), source=source).exit_code == 0
+    assert (two.root / "b" / "w.bin").stat().st_ino == (two.root / "a" / "w.bin").stat().st_ino
+    one = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
+    result = download(one, settings=_settings(), source=source, prune=True)
+    assert result.pruned is not None and result.pruned.removed == ("b/w.bin",), result.pruned
+
+
+def test_settings_refuse_zero_workers() -> None:
+    """A library caller's `Settings(workers=0)` started no connection and failed every file as
+    'a worker stopped unexpectedly'; it is a usage error, as `--workers 0` is."""
+    from wanmodels.errors import UsageError
+
+    with pytest.raises(UsageError, match="workers"):
+        Settings(workers=0)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TypeVar
 
 from wanmodels.errors import Interrupted
@@ -78,3 +79,32 @@ def map_threads(
         msg = "interrupted"
         raise Interrupted(msg)
     return [results[i] for i in range(len(items))]
+
+
+@contextmanager
+def own_event(parent: threading.Event | None) -> Iterator[threading.Event]:
+    """An event for one run, set whenever `parent` (the caller's) is set, never the other way.
+
+    Inside a run a failure sets the event to stop the other jobs; done on the caller's own event,
+    that would leave it set, and the caller's next run would be 'interrupted' at once.
+    """
+    own = threading.Event()
+    if parent is None:
+        yield own
+        return
+    done = threading.Event()
+
+    def relay() -> None:
+        while not done.is_set():
+            if parent.wait(0.1):
+                own.set()
+                return
+
+    if parent.is_set():
+        own.set()
+    thread = threading.Thread(target=relay, name="wanmodels-cancel", daemon=True)
+    thread.start()
+    try:
+        yield own
+    finally:
+        done.set()

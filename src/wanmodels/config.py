@@ -56,6 +56,12 @@ class Settings:
     hf_cache: Path | None = None  # huggingface_hub's cache to look in (resolve_settings finds it)
     reuse_from: tuple[Path, ...] = ()  # other wanmodels roots and model folders to look in
 
+    def __post_init__(self) -> None:
+        # A library caller gets the CLI's bound too: with no connection, nothing would move.
+        if not 1 <= self.workers <= MAX_WORKERS:
+            msg = f"workers must be from 1 to {MAX_WORKERS}, got {self.workers}"
+            raise UsageError(msg)
+
 
 def parse_bool(name: str, value: str | None, default: bool = False) -> bool:
     """Parse a boolean env var; unknown values are an error, not a silent False.

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Final
 
+from wanmodels._parallel import own_event
 from wanmodels._text import count, human_bytes
 from wanmodels.config import Settings
 from wanmodels.errors import (
@@ -115,7 +116,34 @@ def download(
     """
     settings = settings or Settings()
     sink = sink or NullProgress()
-    cancel = cancel or threading.Event()
+    with own_event(cancel) as run_cancel:
+        return _download(
+            manifest,
+            names,
+            settings,
+            source,
+            sink,
+            run_cancel,
+            dry_run=dry_run,
+            frozen=frozen,
+            repair=repair,
+            prune=prune,
+        )
+
+
+def _download(
+    manifest: Manifest,
+    names: tuple[str, ...],
+    settings: Settings,
+    source: ByteSource | None,
+    sink: ProgressSink,
+    cancel: threading.Event,
+    *,
+    dry_run: bool,
+    frozen: bool,
+    repair: bool,
+    prune: bool,
+) -> DownloadResult:
     started = time.monotonic()
     specs = manifest.select(names)
     with root_lock(manifest.root, settings, sink, enabled=not dry_run):

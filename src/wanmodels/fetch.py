@@ -204,6 +204,8 @@ def _stream_once(
 ) -> None:
     item = transfer.item
     stop = scheduler.request(rng)
+    if stop <= rng.pos:
+        return  # cut to nothing meanwhile (the file failed elsewhere): an empty Range is invalid
     asked = None if stop >= item.size else stop  # to the file's end: a plain GET when from 0
     with transfer.lock:
         transfer.requests += 1

@@ -62,6 +62,8 @@ class Pool:
         self.relock = relock  # the command that re-pins this manifest, for hints
         self._lock = threading.Lock()
         self._saved = time.monotonic()
+        self._placing = threading.Condition()  # counts workers inside `_finish`
+        self._busy = 0
 
     def run(self) -> dict[str, FileOutcome]:
         threads = [
@@ -85,6 +87,10 @@ class Pool:
             deadline = time.monotonic() + 0.1
             for t in threads:
                 t.join(max(0.0, deadline - time.monotonic()))
+            # A file being placed is waited for (no network involved: its fsync and rename), so
+            # nothing lands in the root after this run said it was interrupted and let go of it.
+            with self._placing:
+                self._placing.wait_for(lambda: self._busy == 0)
             self._close_all(idle=not any(t.is_alive() for t in threads))
             self.cache.save()
             msg = "interrupted; partial downloads are kept. Run the same command again to resume."
@@ -150,18 +156,32 @@ class Pool:
             transfer.close()
             self._fail(rng.job.item, rng.job.error)
         elif released is Released.FINISH:
+            with self._placing:
+                if self.cancel.is_set():  # checked with the count held: `run` waits for the count
+                    msg = "interrupted before placing"
+                    raise Interrupted(msg)
+                self._busy += 1
             try:
-                placed = finish(self.plan.root, transfer, self.scheduler, sink=self.sink, cancel=self.cancel)
-            except Interrupted:
-                raise
-            except Exception as err:
-                transfer.close()
-                self.scheduler.finished(rng.job)
-                self._fail(rng.job.item, _as_error(err, rng.job.item))
-                return
-            if placed is not None:
-                self.scheduler.finished(rng.job)
-                self._done(transfer, placed.stat)
+                self._finish(rng, transfer)
+            finally:
+                with self._placing:
+                    self._busy -= 1
+                    self._placing.notify_all()
+
+    def _finish(self, rng: Range, transfer: Transfer) -> None:
+        """Hash the tail, place the file and record it (or fail it)."""
+        try:
+            placed = finish(self.plan.root, transfer, self.scheduler, sink=self.sink, cancel=self.cancel)
+        except Interrupted:
+            raise
+        except Exception as err:
+            transfer.close()
+            self.scheduler.finished(rng.job)
+            self._fail(rng.job.item, _as_error(err, rng.job.item))
+            return
+        if placed is not None:
+            self.scheduler.finished(rng.job)
+            self._done(transfer, placed.stat)
 
     def _done(self, transfer: Transfer, st: os.stat_result) -> None:
         item = transfer.item

@@ -93,7 +93,7 @@ def prune_with(
     verify): its unsaved changes to the cache would otherwise be lost. A dry run saves nothing."""
     selections, _ = resolve_selections(manifest, manifest.models, settings or Settings(), source=source)
     stale = stale_files(manifest, selections, cache, names)
-    kept = _identities(manifest.root, {f.local_path for sel in selections for f in sel.files})
+    kept = _entries(manifest.root, {f.local_path for sel in selections for f in sel.files})
     removed = []
     for item in stale:
         if item.shared:
@@ -107,16 +107,21 @@ def prune_with(
     return PruneResult(tuple(removed), dry_run=dry_run)
 
 
-def _identities(root: Path, paths: set[str]) -> set[tuple[int, int]]:
-    """(device, inode) of every selected file on disk, following links: the files to keep."""
-    out = set()
-    for path in paths:
-        try:
-            st = safe_join(root, path).stat()
-        except (OSError, ValueError):
-            continue
-        out.add((st.st_dev, st.st_ino))
-    return out
+def _entry(root: Path, path: str) -> tuple[int, int, str] | None:
+    """A directory entry's identity: its folder (device, inode; symlinks followed) and its name
+    case-folded. Two paths with the same identity are one file under two names (a symlinked
+    folder, a case-insensitive disk); a hard link elsewhere (this run's twin) is another entry."""
+    try:
+        target = safe_join(root, path)
+        folder = target.parent.stat()
+    except (OSError, ValueError):
+        return None
+    return (folder.st_dev, folder.st_ino, target.name.casefold())
+
+
+def _entries(root: Path, paths: set[str]) -> set[tuple[int, int, str]]:
+    """The identities of the selected files: names prune must never delete."""
+    return {e for e in (_entry(root, p) for p in paths) if e is not None}
 
 
 def _still_ours(target: Path, st: os.stat_result, stamp: Stamp) -> bool:
@@ -135,7 +140,7 @@ def _still_ours(target: Path, st: os.stat_result, stamp: Stamp) -> bool:
 
 
 def _remove(
-    manifest: Manifest, cache: StateCache, path: str, kept: set[tuple[int, int]], *, dry_run: bool
+    manifest: Manifest, cache: StateCache, path: str, kept: set[tuple[int, int, str]], *, dry_run: bool
 ) -> bool:
     """Delete one placed file if it is still exactly what wanmodels wrote and nothing selects it."""
     try:
@@ -147,7 +152,7 @@ def _remove(
         return False
     except (OSError, ValueError):
         return False
-    if (st.st_dev, st.st_ino) in kept:
+    if _entry(manifest.root, path) in kept:
         return False  # a selected file reached by another name (a symlinked or case-folded folder)
     stamp = cache.placed_by(manifest.identity).get(path)
     if stamp is None or not _still_ours(target, st, stamp):

@@ -106,6 +106,7 @@ class StateCache:
         self.root = root
         self.path = work_dir(root) / "state.json"
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._stamps: dict[str, Stamp] = self._load()
         self._dirty = False
         self.hashed_bytes = 0  # bytes read to hash files, so callers can show what the cache saved
@@ -131,19 +132,24 @@ class StateCache:
         Raises:
             LocalIOError: it cannot be written.
         """
-        with self._lock:
-            if not self._dirty:
-                return
-            data = {
-                "version": STATE_VERSION,
-                "files": {k: s.to_dict() for k, s in sorted(self._stamps.items())},
-            }
-            self._dirty = False
-        try:
-            atomic_write(self.path, (json.dumps(data, indent=1) + "\n").encode())
-        except OSError as err:
-            msg = f"cannot write the state file '{self.path}': {err.strerror}"
-            raise LocalIOError(msg) from None
+        # One writer at a time, so an older snapshot is never written last; and a write that
+        # failed leaves the cache dirty, so the next save tries again.
+        with self._save_lock:
+            with self._lock:
+                if not self._dirty:
+                    return
+                data = {
+                    "version": STATE_VERSION,
+                    "files": {k: s.to_dict() for k, s in sorted(self._stamps.items())},
+                }
+                self._dirty = False
+            try:
+                atomic_write(self.path, (json.dumps(data, indent=1) + "\n").encode())
+            except OSError as err:
+                with self._lock:
+                    self._dirty = True
+                msg = f"cannot write the state file '{self.path}': {err.strerror}"
+                raise LocalIOError(msg) from None
 
     # -- recording -----------------------------------------------------------------------------
 
@@ -154,7 +160,9 @@ class StateCache:
         with self._lock:
             old = self._stamps.get(local_path)
             stamp = Stamp.of(st, digest)
-            if old is not None and old.digest == stamp.digest and old.placed:
+            # Same bytes in the same file (inode) keep their history; a copy put in its place is
+            # the user's file, never "placed by wanmodels", whatever it hashes to.
+            if old is not None and old.digest == stamp.digest and old.placed and old.inode == stamp.inode:
                 stamp = replace(stamp, placed=True, owners=old.owners)
             if owner is not None and stamp.placed and owner not in stamp.owners:
                 stamp = replace(stamp, owners=(*stamp.owners, owner))
