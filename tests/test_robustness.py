@@ -273,12 +273,14 @@ def test_ctrl_c_while_reused_files_are_copied_stops_the_copies(
     assert placed == [], f"placed after Ctrl-C: {placed}"
 
 
-def test_prune_follows_its_documented_rule_for_a_replaced_file(tmp_path: Path) -> None:
-    """docs/cli.md: a copy put back in the place of a placed file is another file (another
-    inode) and stays, even with the same bytes; only a mere touch of the placed file is forgiven
+@pytest.mark.parametrize("verified_between", [False, True])
+def test_prune_keeps_a_copy_put_back_in_place_of_a_placed_file(
+    tmp_path: Path, verified_between: bool
+) -> None:
+    """docs/cli.md: a copy put back in place of a placed file is another file (another inode)
+    and stays, even with the same bytes, and even after a verify re-hashed it (that used to pass
+    'placed' on to the new inode); only a mere touch of the placed file is forgiven
     (test_prune.py::test_download_prune_after_success_only)."""
-    import shutil
-
     source = MemorySource()
     source.add_repo("t/a", {"keep.bin": b"k" * 100, "old.bin": b"o" * 100})
     both = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
@@ -287,31 +289,15 @@ def test_prune_follows_its_documented_rule_for_a_replaced_file(tmp_path: Path) -
     copy = both.root / "a" / "copy.tmp"
     shutil.copy2(old, copy)  # created while the placed file still exists: surely another inode
     copy.replace(old)  # the user's own copy put in its place: the same bytes, another file
+    if verified_between:
+        assert verify(both, settings=_settings(), source=source).ok  # re-hashes the copy
     one = _manifest(tmp_path, "  - name: a\n    repo: t/a\n    include: [keep.bin]\n")
     result = download(one, settings=_settings(), source=source, prune=True)
     assert result.pruned is not None and result.pruned.removed == ()
+    assert old.exists()
 
 
 # -- found by a second review (each failed before its fix) -----------------------------------------
-
-
-def test_prune_keeps_a_copy_put_back_even_after_a_verify(tmp_path: Path) -> None:
-    """docs/cli.md: a copy put back in place of a placed file is another file and stays.
-    A verify (or download) in between re-hashes the copy, and StateCache.record carries
-    placed=True over to the new inode, so prune then deletes the user's copy."""
-    source = MemorySource()
-    source.add_repo("t/a", {"keep.bin": b"k" * 100, "old.bin": b"o" * 100})
-    both = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
-    assert download(both, settings=_settings(), source=source).exit_code == 0
-    old = both.root / "a" / "old.bin"
-    copy = both.root / "a" / "copy.tmp"
-    shutil.copy2(old, copy)
-    copy.replace(old)  # the user's own copy: same bytes, another inode
-    assert verify(both, settings=_settings(), source=source).ok  # re-hashes the copy
-    one = _manifest(tmp_path, "  - name: a\n    repo: t/a\n    include: [keep.bin]\n")
-    result = download(one, settings=_settings(), source=source, prune=True)
-    assert result.pruned is not None and result.pruned.removed == (), result.pruned
-    assert old.exists()
 
 
 def test_a_failed_periodic_state_save_is_retried_at_the_end(
