@@ -64,12 +64,15 @@ class Pool:
         self._saved = time.monotonic()
         self._placing = threading.Condition()  # counts workers inside `_finish`
         self._busy = 0
+        self._alive = 0  # worker threads still running
+        self._parts_closed = False
 
     def run(self) -> dict[str, FileOutcome]:
         threads = [
             threading.Thread(target=self._worker, name=f"wanmodels-conn-{i}", daemon=True)
             for i in range(self.settings.workers)
         ]
+        self._alive = len(threads)
         for t in threads:
             t.start()
         try:
@@ -91,21 +94,24 @@ class Pool:
             # nothing lands in the root after this run said it was interrupted and let go of it.
             with self._placing:
                 self._placing.wait_for(lambda: self._busy == 0)
-            self._close_all(idle=not any(t.is_alive() for t in threads))
+            for transfer in list(self.transfers.values()):
+                transfer.hasher.close()  # reads only: safe to stop under a straggling writer
+            self._release_parts()
             self.cache.save()
             msg = "interrupted; partial downloads are kept. Run the same command again to resume."
             raise Interrupted(msg)
         return self.outcomes
 
-    def _close_all(self, *, idle: bool) -> None:
-        """Stop the hasher threads of an interrupted run and, once no worker can still write
-        (`idle`), close its parts: a descriptor closed under a writer could be reused by the
-        next file opened, and the straggler's bytes would land there."""
+    def _release_parts(self) -> None:
+        """Close the parts of an interrupted run, once, when no worker is left to write: a
+        descriptor closed under a writer could be reused by the next file opened, and the
+        straggler's bytes would land there. The main thread or the last worker out does it."""
+        with self._lock:
+            if self._alive or self._parts_closed:
+                return
+            self._parts_closed = True
         for transfer in list(self.transfers.values()):
-            if idle:
-                transfer.close()
-            else:
-                transfer.hasher.close()
+            transfer.close()
 
     def _open(self, job: FileJob) -> list[Extent]:
         item = job.item
@@ -120,14 +126,20 @@ class Pool:
         return transfer.part.missing()
 
     def _worker(self) -> None:
-        while not self.cancel.is_set():
-            rng = self.scheduler.next()
-            if rng is None:
-                return
-            try:
-                self._serve(rng)
-            except Interrupted:
-                return
+        try:
+            while not self.cancel.is_set():
+                rng = self.scheduler.next()
+                if rng is None:
+                    return
+                try:
+                    self._serve(rng)
+                except Interrupted:
+                    return
+        finally:
+            with self._lock:
+                self._alive -= 1
+            if self.cancel.is_set():
+                self._release_parts()
 
     def _serve(self, rng: Range) -> None:
         """Fetch one range; the connection that ends a file hashes and places it.

@@ -131,10 +131,9 @@ def _still_ours(target: Path, st: os.stat_result, stamp: Stamp) -> bool:
         return False
     if st.st_mtime_ns == stamp.mtime_ns:
         return True
+    digest = Digest.parse(stamp.digest)
     try:
-        return hash_file(target, Digest.parse(stamp.digest).algorithm, stamp.size) == Digest.parse(
-            stamp.digest
-        )
+        return hash_file(target, digest.algorithm, stamp.size) == digest
     except OSError:
         return False
 

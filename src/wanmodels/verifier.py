@@ -92,10 +92,10 @@ def _verify(
     states = map_threads(look, jobs, workers, name="wanmodels-verify")
     # A shard the index names counts as there when selected: if it is missing or damaged, its own
     # finding says so, and the index is not blamed for it too.
-    good = {item.local_path for _, item in jobs}
+    selected = {item.local_path for _, item in jobs}
     by_entry: dict[str, list[Finding]] = {sel.spec.name: [] for sel in chosen}
     for (sel, item), state in zip(jobs, states, strict=True):
-        finding = _finding(manifest, sel.spec.name, item, state, good)
+        finding = _finding(manifest, sel.spec.name, item, state, selected)
         if finding is not None:
             by_entry[sel.spec.name].append(finding)
         elif state.complete:
@@ -168,7 +168,7 @@ def repair(
 
 
 def _finding(
-    manifest: Manifest, entry: str, item: SelectedFile, state: LocalState, good: set[str]
+    manifest: Manifest, entry: str, item: SelectedFile, state: LocalState, selected: set[str]
 ) -> Finding | None:
     remote = item.remote
     path = item.local_path
@@ -191,14 +191,14 @@ def _finding(
     if state.check is Check.HASH:
         detail = f"content does not match: expected {remote.digest} got {state.actual}"
         return Finding(entry, path, Problem.HASH, detail, str(remote.digest), str(state.actual))
-    problem = _format(manifest, item, good)
+    problem = _format(manifest, item, selected)
     return Finding(entry, path, Problem.FORMAT, problem) if problem is not None else None
 
 
-def _format(manifest: Manifest, item: SelectedFile, good: set[str]) -> str | None:
+def _format(manifest: Manifest, item: SelectedFile, selected: set[str]) -> str | None:
     parent = PurePosixPath(item.local_path).parent
     siblings = frozenset(
-        str(PurePosixPath(p).relative_to(parent)) for p in good if PurePosixPath(p).is_relative_to(parent)
+        str(PurePosixPath(p).relative_to(parent)) for p in selected if PurePosixPath(p).is_relative_to(parent)
     )
     return check_format(safe_join(manifest.root, item.local_path), siblings)
 
