@@ -26,7 +26,7 @@ from tests.hubserver import HubServer
 
 from benchmarks import fixtures
 from benchmarks.cases import cdn, cdn_stack, local, resume, stack
-from benchmarks.harness import MIB, REPO_ROOT, Bench, Row, clean_env, not_run
+from benchmarks.harness import MIB, REPO_ROOT, Bench, Row, byte_compile, clean_env, not_run
 from benchmarks.report import git, load_average, machine_lines, render
 from benchmarks.tools import curl_version, find_aria2c
 
@@ -137,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start_head = git("rev-parse", "--short", "HEAD")
     loads = [f"{load_average()} at start"]
     out = Results()
+    out.commands["byte-compile wanmodels first"] = byte_compile()
     peers: list[str] = []
     with tempfile.TemporaryDirectory(prefix="wanmodels-bench-") as tmp_name:
         tmp = Path(tmp_name)

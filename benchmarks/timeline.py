@@ -26,7 +26,7 @@ from tests.hubserver import RequestRecord
 
 from benchmarks import fixtures
 from benchmarks.cases import cdn_stack
-from benchmarks.harness import BIN_DIR, MIB, Bench, clean_env, fresh_dir
+from benchmarks.harness import BIN_DIR, MIB, Bench, byte_compile, clean_env, fresh_dir
 from benchmarks.partwatch import peak_concurrency
 from benchmarks.tools import find_aria2c
 
@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("extra", nargs="*", help="more `wanmodels download` arguments (after --)")
     args = parser.parse_args(argv)
     divisor = fixtures.SCALES["tiny" if args.tiny else "small" if args.small else "full"]
+    byte_compile()
     with (
         tempfile.TemporaryDirectory(prefix="wanmodels-timeline-") as tmp_name,
         cdn_stack.shaped_server() as srv,

@@ -11,6 +11,7 @@ from wanmodels.partial import PartFile, gaps, list_parts, merge, part_info, part
 from wanmodels.planner import Action, PlannedFile
 from wanmodels.ratelimit import parse_rate
 from wanmodels.scheduler import (
+    END_SEGMENT,
     MAX_SPAN,
     MIN_SEGMENT,
     CpuShare,
@@ -19,6 +20,7 @@ from wanmodels.scheduler import (
     Scheduler,
     min_segment,
     request_span,
+    smallest_takeover,
 )
 
 DIGEST = Digest("sha256", "ab" * 32)
@@ -112,8 +114,29 @@ def test_segments_grow_with_the_file() -> None:
     assert min_segment(30 << 30) == (30 << 30) // 256  # a 30 GB file: ~256 ranges at most
     # Requests are long while much is left, and shrink to about a half-share at the end.
     assert request_span(30 << 30, left=60 << 30, connections=16) == 256 << 20
-    assert request_span(30 << 30, left=1 << 30, connections=16) == min_segment(30 << 30)
+    assert request_span(30 << 30, left=1 << 30, connections=16) == 32 << 20
     assert request_span(10 * MIB, left=64 * MIB, connections=8) == 4 * MIB
+    # A takeover claims at least the file's minimum segment, except in the plan's last stretch,
+    # where the last connections must finish together: down to END_SEGMENT, never below.
+    assert smallest_takeover(30 << 30, left=60 << 30, connections=16) == min_segment(30 << 30)
+    assert smallest_takeover(30 << 30, left=64 << 20, connections=16) == 2 << 20
+    assert smallest_takeover(30 << 30, left=1 << 20, connections=16) == END_SEGMENT
+    assert request_span(30 << 30, left=1 << 20, connections=16) == END_SEGMENT
+
+
+def test_requests_stop_on_boundaries_and_leave_no_tail_too_small_to_take_over() -> None:
+    size = 10 * MIB + 12345
+    scheduler = Scheduler(
+        [planned("f", size)], lambda job: [(0, job.item.size)], connections=4, cpu=CpuShare(None)
+    )
+    rng = scheduler.next()
+    assert rng is not None
+    rng.pos = 777  # bytes already in: the stop is still on a 64 KiB boundary
+    stop = scheduler.request(rng)
+    assert stop % (64 << 10) == 0 and rng.pos < stop < size
+    span = request_span(size, size, 4)
+    rng.pos = size - span - (100 << 10)  # a span would leave ~100 KiB: too little to take over
+    assert scheduler.request(rng) == size
 
 
 def test_whole_files_first_then_a_helper_takes_what_follows_the_request_in_flight() -> None:

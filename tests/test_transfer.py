@@ -158,10 +158,12 @@ class StopAfter(NullProgress):
 
 
 def test_an_interrupted_multi_range_file_resumes_only_what_is_missing(tmp_path: Path) -> None:
-    # ~12 MiB/s per connection: slow enough that helpers join (once the first CPU sample, 0.1 s
-    # after the first byte, shows the link and not this process sets the rate) before 3 MiB are in.
+    # ~12 MiB/s per connection: slow enough that helpers join (once the first CPU sample, just
+    # after the first byte, shows the link and not this process sets the rate) before 3 MiB are
+    # in. 24 MiB in 6 ranges: each request asks for ~2 MiB, so the stop leaves holes between them.
+    big = blob(24 * MIB, 7)
     source = MemorySource(delay=0.005)
-    source.add_repo(REPO, {"big.bin": FILES["big.bin"]})
+    source.add_repo(REPO, {"big.bin": big})
     manifest = manifest_for(tmp_path)
     cancel = threading.Event()
     with pytest.raises(Interrupted):
@@ -173,13 +175,13 @@ def test_an_interrupted_multi_range_file_resumes_only_what_is_missing(tmp_path: 
             cancel=cancel,
         )
     (part,) = list_parts(manifest.root / ".wanmodels" / "partial")
-    assert 0 < part.done_bytes < len(FILES["big.bin"])
+    assert 0 < part.done_bytes < len(big)
     assert len(part.done) > 1  # several ranges were in flight
     first = len(source.requests)
     result = download(manifest, settings=settings(workers=6), source=source)
     assert result.exit_code == 0
-    assert (manifest.root / "mem" / "big.bin").read_bytes() == FILES["big.bin"]
-    size = len(FILES["big.bin"])
+    assert (manifest.root / "mem" / "big.bin").read_bytes() == big
+    size = len(big)
     asked = merge([(r.start, r.end or size) for r in source.requests[first:]])
     overlap = sum(max(0, min(e, de) - max(s, ds)) for s, e in asked for ds, de in part.done)
     assert overlap == 0, "the second run asked again for bytes the journal held"

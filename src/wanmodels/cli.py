@@ -8,6 +8,8 @@ and `--version` stay instant.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import signal
 import sys
 from pathlib import Path
@@ -382,6 +384,10 @@ def import_command(
 def main() -> NoReturn:
     """Console entry point: the single place where errors become messages and exit codes."""
     signal.signal(signal.SIGTERM, on_sigterm)
+    # At exit the interpreter's garbage collector walks every object of ~400 modules: 30 ms
+    # after the work is done. Frozen objects are skipped; the OS reclaims the memory anyway.
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     try:
         code = app(standalone_mode=False)
     except WanmodelsError as err:

@@ -28,7 +28,9 @@ from wanmodels.remote import ByteSource
 from wanmodels.retry import announce, first_backoff, next_backoff, wait_before_retry
 from wanmodels.scheduler import FileJob, Range, Scheduler
 
-FLUSH_STEP: Final = 128 << 20
+# Dirty bytes written back between flushes: what the fsync before placing may still wait for
+# (64 MiB of a 192 MiB file cost 0.05 s after its last byte; 16 MiB is a step no one notices).
+FLUSH_STEP: Final = 16 << 20
 STOPPED: Final = "interrupted; the partial download is kept"
 
 

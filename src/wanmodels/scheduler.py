@@ -5,12 +5,15 @@ otherwise idle while bytes remain takes over everything after the request in fli
 the range with the most bytes not yet asked for. That is how one 30 GB file and three
 small ones fill a link whose CDN caps each connection. Ranges never get smaller than a
 minimum that grows with the file, so a huge file becomes hundreds of requests, not
-thousands. A file whose server ignores `Range` is never split.
+thousands; only the plan's last stretch is split finer (`smallest_takeover`), so that the
+connections finish together. A file whose server ignores `Range` is never split.
 
 A range is fetched as a series of requests (spans) that shrink as the plan nears its end.
 A takeover only ever claims bytes no request has asked for yet, so no byte the server has
 already pushed into a socket is wasted; and short spans at the end keep the last seconds
-balanced across connections. Because the victim keeps only its request in flight and the
+balanced across connections. Requests stop on 64 KiB boundaries and never leave a tail too
+small to take over, since either would cost a round trip of its own at the very end.
+Because the victim keeps only its request in flight and the
 helper continues from there (they leapfrog), the ranges of a file finish in file order:
 its contiguous prefix, all a streaming hash can read, trails the last byte by a few spans
 instead of by most of the file (as it did when helpers took the upper half of a range).
@@ -20,8 +23,9 @@ each connection the client idles most of the time (~0.2 of a core at 64 MiB/s he
 a helper adds a connection's worth of throughput; on loopback or a fast LAN receiving,
 writing and hashing keep a core busy (>1.0 here), a helper only adds contention, and
 splitting made a 2 GiB download 1.7x slower. So helpers wait for the first CPU sample
-(0.1 s after the first byte) and join only while the process uses under `CPU_BOUND` of a
-core; while it uses more, requests are long (`MAX_SPAN`), since no one will take them over.
+(0.03 s after the first byte: until then a capped link runs at the few whole-file
+connections' rate) and join only while the process uses under `CPU_BOUND` of a core; while
+it uses more, requests are long (`MAX_SPAN`), since no one will take them over.
 """
 
 from __future__ import annotations
@@ -39,13 +43,14 @@ from wanmodels.planner import PlannedFile
 
 MIN_SEGMENT: Final = 1 << 20
 MAX_SEGMENTS: Final = 256  # per file: above MIN_SEGMENT * this, ranges grow with the file
+END_SEGMENT: Final = 256 << 10  # the plan's last bytes may be split this finely
 MAX_SPAN: Final = 256 << 20
 _ALIGN: Final = 64 << 10
 # Above this much of one core's time per second, this process (receiving, writing, hashing),
 # not the link, sets the rate: another connection would add contention, not throughput.
 CPU_BOUND: Final = 0.7
 _SAMPLE: Final = 0.25  # seconds of wall time per CPU sample
-_FIRST: Final = 0.1  # the first sample, from the first byte: helpers wait for it
+_FIRST: Final = 0.03  # the first sample, from the first byte: helpers wait for it
 
 
 def min_segment(size: int) -> int:
@@ -53,15 +58,26 @@ def min_segment(size: int) -> int:
     return max(MIN_SEGMENT, size // MAX_SEGMENTS)
 
 
+def smallest_takeover(size: int, left: int, connections: int) -> int:
+    """The fewest bytes an idle connection takes over, with `left` bytes of the plan to arrive.
+
+    The file's minimum segment while much is left; in the plan's last stretch a half-share
+    per connection, down to `END_SEGMENT`. Otherwise the last connections would each stream
+    a whole minimum segment (seconds, for a 30 GB file) while the rest of the link idles.
+    """
+    share = left // max(1, 2 * connections)
+    return max(END_SEGMENT, min(min_segment(size), share))
+
+
 def request_span(size: int, left: int, connections: int) -> int:
     """How much one request asks for, with `left` bytes of the plan still to arrive.
 
     Large while much is left (a round trip per few seconds of transfer is noise), about a
     half-share per connection towards the end (so an idle connection can take over a
-    tail), never below the file's minimum segment.
+    tail), never below what a takeover may claim.
     """
     share = left // max(1, 2 * connections)
-    return max(min_segment(size), min(MAX_SPAN, share))
+    return max(smallest_takeover(size, left, connections), min(MAX_SPAN, share))
 
 
 class CpuShare:
@@ -236,7 +252,8 @@ class Scheduler:
                 cut = max(rng.asked, rng.pos)
                 cut += -cut % _ALIGN
                 taken = rng.end - cut
-                if taken >= min_segment(job.item.size) and (best is None or taken > best[0]):
+                least = smallest_takeover(job.item.size, self._left, self._connections)
+                if taken >= least and (best is None or taken > best[0]):
                     best = (taken, rng, cut)
         if best is None:
             return None
@@ -256,11 +273,16 @@ class Scheduler:
         with self._lock:
             if rng.job.single:
                 stop = rng.end
-            elif self._cpu.saturated:
-                stop = min(rng.end, rng.pos + MAX_SPAN)  # no helper is coming: few, long requests
             else:
-                span = request_span(rng.job.item.size, self._left, self._connections)
-                stop = min(rng.end, rng.pos + span)
+                if self._cpu.saturated:
+                    span = MAX_SPAN  # no helper is coming: few, long requests
+                else:
+                    span = request_span(rng.job.item.size, self._left, self._connections)
+                # Stops on a boundary, where a takeover cuts (spans exceed `_ALIGN`): no sliver
+                # left between the two costs a request of its own.
+                stop = min(rng.end, (rng.pos + span) // _ALIGN * _ALIGN)
+                if rng.end - stop < END_SEGMENT:
+                    stop = rng.end  # a remainder too small to take over would cost its own request
             rng.asked = stop
             self._lock.notify_all()  # what lies beyond `stop` is now up for takeover
             return stop
