@@ -52,7 +52,9 @@ class PrefixHasher:
         part = self._part
         try:
             while not self._stop.is_set():
-                prefix, generation = part.wait_prefix(self._hashed, timeout=0.5)
+                # Woken once a whole read's worth is there (or the file is complete), not per write.
+                batch = min(READ_SIZE, part.size - self._hashed) - 1
+                prefix, generation = part.wait_prefix(self._hashed + max(0, batch), timeout=0.5)
                 if generation != self._generation:
                     self._generation = generation
                     self._hasher.reset()

@@ -97,6 +97,7 @@ class PartFile:
         self.resumed_bytes = 0
         self.generation = 0  # bumped by `reset`, so readers of the prefix know to start over
         self._wakes = 0  # bumped by `poke`, so waiters return at once
+        self._awaited = -1  # the prefix `wait_prefix` waits to pass: writes below it wake no one
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -200,7 +201,8 @@ class PartFile:
                     return  # a reset came between: those bytes belong to the forgotten part
                 os.write(self._jfd, b"%d %d\n" % (offset, at))
                 self._add((offset, at))
-                self.changed.notify_all()
+                if self._prefix() > self._awaited:
+                    self.changed.notify_all()
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EDQUOT):
                 msg = f"disk full while writing '{self.local_path}'; the partial download is kept"
@@ -271,14 +273,20 @@ class PartFile:
     def wait_prefix(self, beyond: int, timeout: float) -> tuple[int, int]:
         """Block until the prefix grows past `beyond` (or `timeout`, or a reset).
 
+        Writes that leave the prefix at or below `beyond` do not wake the waiter: a thread
+        woken for every 64 KiB received costs more CPU than the hashing it does.
         Returns the prefix and the generation it belongs to.
         """
         with self._lock:
             generation, wakes = self.generation, self._wakes
-            self.changed.wait_for(
-                lambda: self._prefix() > beyond or self.generation != generation or self._wakes != wakes,
-                timeout=timeout,
-            )
+            self._awaited = beyond
+            try:
+                self.changed.wait_for(
+                    lambda: self._prefix() > beyond or self.generation != generation or self._wakes != wakes,
+                    timeout=timeout,
+                )
+            finally:
+                self._awaited = -1
             return self._prefix(), self.generation
 
     def poke(self) -> None:
