@@ -173,7 +173,7 @@ def selected_bytes(repos: dict[str, dict[str, Path | bytes]]) -> int:
     return total
 
 
-def build_comfy(base: Path, divisor: int) -> dict[str, Path | bytes]:
+def build_comfy(base: Path, divisor: float) -> dict[str, Path | bytes]:
     """The ComfyUI fp16 stack in its real proportions, `COMFY_TOTAL_MIB / divisor` MiB in all."""
     weight = sum(gb for gb, _ in COMFY_FILES.values())
     files: dict[str, Path | bytes] = {}

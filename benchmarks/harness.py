@@ -65,6 +65,9 @@ class Bench:
         """
         self.record(label, argv, cwd)
         out_path, err_path = self.tmp / "stdout.log", self.tmp / "stderr.log"
+        # Every run starts with no dirty pages of the one before it: the kernel writing back the
+        # last tool's GB while the next one runs made either tool's time vary by up to 30%.
+        os.sync()
         with out_path.open("wb") as out, err_path.open("wb") as err:
             start = time.perf_counter()
             started = time.monotonic()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -31,7 +32,10 @@ from benchmarks.report import git, load_average, machine_lines, render
 from benchmarks.tools import curl_version, find_aria2c
 
 CASE_ROWS: tuple[str, ...] = tuple(
-    sorted((*local.ROWS, *resume.ROWS, *cdn.ROWS, *stack.ROWS), key=lambda row: int(row.split(".", 1)[0]))
+    sorted(
+        (*local.ROWS, *resume.ROWS, *cdn.ROWS, *cdn.SCALED_ROWS, *stack.ROWS),
+        key=lambda row: int(row.split(".", 1)[0]),
+    )
 )
 
 Step = tuple[str, Callable[[], list[Row]], Sequence[str]]
@@ -112,6 +116,15 @@ def cdn_cases(tmp: Path, divisor: int, repeat: int, aria2c: tuple[Path | None, s
         )
         b = Bench(srv, tmp, clean_env(srv, tmp))
         run_steps([("8-9 CDN link", lambda: cdn.case_cdn(b, stack, repeat, *aria2c), cdn.ROWS)], out.rows)
+        # The same repo grows to SCALE_UP times the bytes (a new commit on `main`).
+        shutil.rmtree(tmp / "fixtures" / fixtures.COMFY)
+        scaled_files = fixtures.build_comfy(tmp / "fixtures-scaled", divisor / cdn.SCALE_UP)
+        bigger = cdn_stack.stack_on(srv, scaled_files)
+        out.totals.append(
+            f"case 8, {cdn.SCALE_UP}× the bytes: {bigger.total / MIB:,.1f} MiB in 4 files, the same link"
+        )
+        step = lambda: cdn.case_scaled(b, bigger, repeat, *aria2c)  # noqa: E731
+        run_steps([("8 CDN link, scaled up", step, cdn.SCALED_ROWS)], out.rows)
         out.commands.update(b.commands)
 
 
