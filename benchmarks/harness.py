@@ -192,11 +192,12 @@ def fmt_s(values: Sequence[float]) -> str:
 def ratio_row(case: str, mine: list[float], peer: list[float], peer_name: str, limit: float | None) -> Row:
     """`mine` against `peer`, min over min; `limit` None means the ratio is reported, not judged."""
     ratio = min(mine) / min(peer)
+    digits = 3 if abs(ratio - (limit or 0)) < 0.01 else 2  # near its limit, 1.00× could be either side
     return Row(
         case,
         fmt_s(mine),
         f"{peer_name}: {fmt_s(peer)}",
-        f"{ratio:.2f}× (min/min)",
+        f"{ratio:.{digits}f}× (min/min)",
         f"≤ {limit}×" if limit is not None else "(report)",
         "—" if limit is None else "yes" if ratio <= limit else "NO",
     )

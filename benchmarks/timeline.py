@@ -1,6 +1,7 @@
 """Where the time of one download over the CDN link goes, as the server saw it: phases and link use.
 
-    python -m benchmarks.timeline [--small | --tiny] [--slot 0.25] [--log PATH] [-- EXTRA WANMODELS ARGS]
+    python -m benchmarks.timeline [--small | --tiny] [--times X] [--aria2c] [--slot 0.25] [--log PATH]
+                                  [-- EXTRA WANMODELS ARGS]
 
 Runs `wanmodels download -m wan2.1-comfyui-fp16` once on the shaped Hub of case 8 (see
 `benchmarks.cases.cdn_stack`) and prints: start-up (spawn to first request), plan (to the first file byte
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--times", type=float, default=1.0, help="multiply every file's size (e.g. 10)")
     parser.add_argument("--slot", type=float, default=0.25, help="seconds per slot of the link-use line")
     parser.add_argument("--log", type=Path, help="write wanmodels' stderr here")
     parser.add_argument(
@@ -84,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--aria2c", action="store_true", help="time aria2c -x16 -s16 -k1M -j4 instead")
     parser.add_argument("extra", nargs="*", help="more `wanmodels download` arguments (after --)")
     args = parser.parse_args(argv)
-    divisor = fixtures.SCALES["tiny" if args.tiny else "small" if args.small else "full"]
+    divisor = fixtures.SCALES["tiny" if args.tiny else "small" if args.small else "full"] / args.times
     byte_compile()
     with (
         tempfile.TemporaryDirectory(prefix="wanmodels-timeline-") as tmp_name,
