@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,37 @@ def test_a_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
     assert reopened.resumed_bytes == 30
     assert reopened.read(50, 4) == b"bbbb"
     reopened.close()
+
+
+def test_a_prefix_waiter_wakes_when_its_threshold_is_passed_or_the_part_resets(tmp_path: Path) -> None:
+    part = PartFile(tmp_path, "m/w.bin", 300, DIGEST).open()
+    results: list[tuple[int, int]] = []
+
+    def wait(beyond: int) -> threading.Thread:
+        thread = threading.Thread(target=lambda: results.append(part.wait_prefix(beyond, timeout=60)))
+        thread.start()
+        deadline = time.monotonic() + 60
+        while part._awaited != beyond and time.monotonic() < deadline:  # it is waiting now
+            time.sleep(0.001)
+        return thread
+
+    assert part.wait_prefix(-1, timeout=60) == (0, 0)  # already past: no wait
+    waiter = wait(100)
+    part.write(0, b"a" * 50)  # below the threshold: it keeps waiting
+    part.write(50, b"b" * 40)
+    part.write(200, b"c" * 100)  # past it, but not contiguous
+    part.write(90, b"d" * 20)  # the prefix jumps to 110: past 100
+    waiter.join(60)
+    assert not waiter.is_alive() and results == [(110, 0)]
+    waiter = wait(299)
+    part.reset()  # a reset wakes it at once, with the new generation
+    waiter.join(60)
+    assert not waiter.is_alive() and results[-1] == (0, 1)
+    waiter = wait(299)
+    part.poke()  # so does a poke (a transfer stopped)
+    waiter.join(60)
+    assert not waiter.is_alive() and results[-1] == (0, 1)
+    part.close()
 
 
 def test_a_part_from_an_older_wanmodels_is_a_prefix(tmp_path: Path) -> None:
