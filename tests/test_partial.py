@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_until
 from wanmodels.integrity import Digest
 from wanmodels.partial import PartFile, gaps, list_parts, merge, part_info, part_key, read_part
 from wanmodels.planner import Action, PlannedFile
@@ -71,9 +71,7 @@ def test_a_prefix_waiter_wakes_when_its_threshold_is_passed_or_the_part_resets(t
     def wait(beyond: int) -> threading.Thread:
         thread = threading.Thread(target=lambda: results.append(part.wait_prefix(beyond, timeout=60)))
         thread.start()
-        deadline = time.monotonic() + 60
-        while part._awaited != beyond and time.monotonic() < deadline:  # it is waiting now
-            time.sleep(0.001)
+        wait_until(lambda: part._awaited == [beyond], "the waiter to wait")
         return thread
 
     assert part.wait_prefix(-1, timeout=60) == (0, 0)  # already past: no wait
@@ -93,6 +91,30 @@ def test_a_prefix_waiter_wakes_when_its_threshold_is_passed_or_the_part_resets(t
     waiter.join(60)
     assert not waiter.is_alive() and results[-1] == (0, 1)
     part.close()
+
+
+def test_a_waiter_for_a_short_prefix_is_woken_while_another_waits_for_a_longer_one(tmp_path: Path) -> None:
+    part = PartFile(tmp_path, "m/x.bin", 4 * MIB, DIGEST).open()
+    got: dict[str, int] = {}
+
+    def wait(name: str, beyond: int) -> None:
+        got[name] = part.wait_prefix(beyond, timeout=60)[0]
+
+    short = threading.Thread(target=wait, args=("short", 0), daemon=True)
+    short.start()
+    wait_until(lambda: part._awaited == [0], "the first waiter to wait")
+    long = threading.Thread(target=wait, args=("long", 3 * MIB), daemon=True)
+    long.start()
+    wait_until(lambda: part._awaited == [0, 3 * MIB], "the second waiter to wait")
+    part.write(0, b"x" * (64 << 10))  # past the first waiter's threshold, not the second's
+    try:
+        wait_until(lambda: "short" in got, "the waiter for a prefix past 0 to return", timeout=30)
+        assert got["short"] == 64 << 10 and "long" not in got
+    finally:
+        part.poke()
+        short.join()
+        long.join()
+        part.close()
 
 
 def test_a_part_from_an_older_wanmodels_is_a_prefix(tmp_path: Path) -> None:
@@ -170,6 +192,50 @@ def test_requests_stop_on_boundaries_and_leave_no_tail_too_small_to_take_over() 
     span = request_span(size, size, 4)
     rng.pos = size - span - (100 << 10)  # a span would leave ~100 KiB: too little to take over
     assert scheduler.request(rng) == size
+
+
+def test_a_refetch_after_a_digest_mismatch_asks_in_spans_like_the_first_round() -> None:
+    # Its bytes count as left again: otherwise the plan looks finished and every request of the
+    # second round falls to END_SEGMENT (a 30 GB file in ~120,000 requests).
+    size = 64 * MIB
+    scheduler = Scheduler(
+        [planned("f", size)], lambda job: [(0, job.item.size)], connections=4, cpu=CpuShare(None)
+    )
+    rng = scheduler.next()
+    assert rng is not None
+    first = scheduler.request(rng)
+    assert first == 8 * MIB  # 64 MiB left over 4 connections: half-shares
+    scheduler.advance(rng, size)
+    assert scheduler.release(rng) is Released.FINISH
+    scheduler.restart(rng.job)  # the digest did not match: every byte again
+    again = scheduler.next()
+    assert again is not None and (again.pos, again.end) == (0, size)
+    assert scheduler.request(again) == first
+
+
+def test_a_resumed_file_whose_server_ignores_ranges_counts_all_its_bytes_as_left_again() -> None:
+    # The server sends the whole file from byte 0: the bytes resumed beyond the stream's position
+    # come again too, so the other files' spans must not shrink as if the plan were ending.
+    resumed = PlannedFile("e", "o/r", "c" * 40, "a", "e/a", 64 * MIB, DIGEST, Action.RESUME, 56 * MIB)
+    missing = {"a": [(8 * MIB, 16 * MIB)], "b": [(0, 64 * MIB)]}
+    scheduler = Scheduler(
+        [resumed, planned("b", 64 * MIB)],
+        lambda job: list(missing[job.item.repo_path]),
+        connections=4,
+        cpu=CpuShare(None),
+    )
+    a, b = scheduler.next(), scheduler.next()
+    assert a is not None and b is not None and a.job.item.repo_path == "a"
+    scheduler.request(a)
+    scheduler.single_stream(a.job, a)
+    scheduler.advance(a, 64 * MIB)
+    scheduler.advance(b, 56 * MIB)  # 8 MiB of the plan are left, all of them b's
+    fresh = Scheduler(
+        [planned("b", 8 * MIB)], lambda job: [(0, job.item.size)], connections=4, cpu=CpuShare(None)
+    )
+    alone = fresh.next()
+    assert alone is not None
+    assert scheduler.request(b) - b.pos == fresh.request(alone)
 
 
 def test_whole_files_first_then_a_helper_takes_what_follows_the_request_in_flight() -> None:

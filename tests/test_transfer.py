@@ -26,6 +26,7 @@ from wanmodels.partial import PartFile, list_parts, merge
 from wanmodels.planner import PlannedFile
 from wanmodels.progress import NullProgress
 from wanmodels.results import Source
+from wanmodels.scheduler import CpuShare
 
 REPO = "test/mem"
 MIB = 1 << 20
@@ -130,6 +131,30 @@ def test_wrong_bytes_once_then_right_ones_are_placed(tmp_path: Path, source: Mem
     manifest = manifest_for(tmp_path)
     assert download(manifest, settings=settings(), source=source).exit_code == 0
     assert (manifest.root / "mem" / "mid.bin").read_bytes() == FILES["mid.bin"]
+
+
+def test_a_refetched_file_costs_about_as_many_requests_as_the_first_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As on a link that caps each connection (the client idles): helpers join, spans shrink with
+    # what is left. A file fetched twice (wrong bytes the first time) costs about the same twice.
+    monkeypatch.setattr(CpuShare, "busy", property(lambda self: False))
+    monkeypatch.setattr(CpuShare, "saturated", property(lambda self: False))
+    size = 32 * MIB
+    big = blob(size, 11)
+    source = MemorySource(delay=0.001)
+    source.add_repo(REPO, {"big.bin": big})
+    source.add_fault(MemFault("big.bin", "corrupt", times=1))
+    manifest = manifest_for(tmp_path)
+    result = download(manifest, settings=settings(workers=4), source=source)
+    assert result.exit_code == 0
+    assert (manifest.root / "mem" / "big.bin").read_bytes() == big
+    second = next(i for i, r in enumerate(source.requests) if i and r.start == 0)  # the refetch
+    first_round, second_round = source.requests[:second], source.requests[second:]
+    assert len(second_round) <= 2 * len(first_round) + 4, (
+        f"{len(first_round)} requests the first time, {len(second_round)} the second "
+        f"(spans {sorted({((r.end or size) - r.start) >> 10 for r in second_round})} KiB)"
+    )
 
 
 def test_a_server_ignoring_ranges_makes_the_file_one_stream(tmp_path: Path) -> None:

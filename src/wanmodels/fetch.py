@@ -56,9 +56,11 @@ class PrefixHasher:
                 batch = min(READ_SIZE, part.size - self._hashed) - 1
                 prefix, generation = part.wait_prefix(self._hashed + max(0, batch), timeout=0.5)
                 if generation != self._generation:
-                    self._generation = generation
-                    self._hasher.reset()
-                    self._set_hashed(0)
+                    with self._done:  # `digest` sees the old generation or the new one, whole
+                        self._generation = generation
+                        self._hasher.reset()
+                        self._hashed = 0
+                        self._done.notify_all()
                     continue
                 while self._hashed < prefix and not self._stop.is_set():
                     data = part.read(self._hashed, min(READ_SIZE, prefix - self._hashed))

@@ -97,7 +97,7 @@ class PartFile:
         self.resumed_bytes = 0
         self.generation = 0  # bumped by `reset`, so readers of the prefix know to start over
         self._wakes = 0  # bumped by `poke`, so waiters return at once
-        self._awaited = -1  # the prefix `wait_prefix` waits to pass: writes below it wake no one
+        self._awaited: list[int] = []  # what each `wait_prefix` waits to pass: writes below wake no one
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -201,7 +201,7 @@ class PartFile:
                     return  # a reset came between: those bytes belong to the forgotten part
                 os.write(self._jfd, b"%d %d\n" % (offset, at))
                 self._add((offset, at))
-                if self._prefix() > self._awaited:
+                if self._awaited and self._prefix() > min(self._awaited):
                     self.changed.notify_all()
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -279,14 +279,14 @@ class PartFile:
         """
         with self._lock:
             generation, wakes = self.generation, self._wakes
-            self._awaited = beyond
+            self._awaited.append(beyond)
             try:
                 self.changed.wait_for(
                     lambda: self._prefix() > beyond or self.generation != generation or self._wakes != wakes,
                     timeout=timeout,
                 )
             finally:
-                self._awaited = -1
+                self._awaited.remove(beyond)
             return self._prefix(), self.generation
 
     def poke(self) -> None:

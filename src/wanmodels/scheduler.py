@@ -281,7 +281,7 @@ class Scheduler:
                 # Stops on a boundary, where a takeover cuts (spans exceed `_ALIGN`): no sliver
                 # left between the two costs a request of its own.
                 stop = min(rng.end, (rng.pos + span) // _ALIGN * _ALIGN)
-                if rng.end - stop < END_SEGMENT:
+                if rng.end - stop < smallest_takeover(rng.job.item.size, self._left, self._connections):
                     stop = rng.end  # a remainder too small to take over would cost its own request
             rng.asked = stop
             self._lock.notify_all()  # what lies beyond `stop` is now up for takeover
@@ -352,12 +352,16 @@ class Scheduler:
     def single_stream(self, job: FileJob, rng: Range) -> None:
         """The server ignored `Range`: this file continues as one stream from byte 0 on `rng`."""
         with self._lock:
+            # Every byte comes again, those resumed or received on other ranges too: `left` now
+            # counts the whole file instead of what it still counted of it.
+            counted = sum(end - start for start, end in job.pending)
+            counted += sum(max(0, other.end - other.pos) for other in job.active)
+            self._left += job.item.size - counted
             job.single = True
             job.pending.clear()
             for other in job.active:
                 if other is not rng:
                     other.end = other.pos
-            self._left += rng.pos  # those bytes will come again
             rng.pos = 0
             rng.end = rng.asked = job.item.size
             self._lock.notify_all()
@@ -365,6 +369,7 @@ class Scheduler:
     def restart(self, job: FileJob) -> None:
         """Fetch the whole file again (its bytes failed the digest check once)."""
         with self._lock:
+            self._left += job.item.size  # every byte comes again: spans size themselves on that
             job.finishing = False
             job.pending.clear()
             job.pending.append((0, job.item.size))
