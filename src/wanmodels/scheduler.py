@@ -12,11 +12,11 @@ A range is fetched as a series of requests (spans) that shrink as the plan nears
 A takeover only ever claims bytes no request has asked for yet, so no byte the server has
 already pushed into a socket is wasted; and short spans at the end keep the last seconds
 balanced across connections. Requests stop on 64 KiB boundaries and never leave a tail too
-small to take over, since either would cost a round trip of its own at the very end.
-Because the victim keeps only its request in flight and the
-helper continues from there (they leapfrog), the ranges of a file finish in file order:
-its contiguous prefix, all a streaming hash can read, trails the last byte by a few spans
-instead of by most of the file (as it did when helpers took the upper half of a range).
+small to take over: either would cost a round trip of its own at the very end. Because the
+victim keeps only its request in flight and the helper continues from there (they
+leapfrog), the ranges of a file finish in file order: its contiguous prefix, all a
+streaming hash can read, trails the last byte by a few spans instead of by most of the
+file (as it did when helpers took the upper half of a range).
 
 Helping pays only when the network, not this process, sets the rate. On a CDN that caps
 each connection the client idles most of the time (~0.2 of a core at 64 MiB/s here) and
