@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import shutil
 import sys
 import tempfile
@@ -123,7 +124,7 @@ def cdn_cases(tmp: Path, divisor: int, repeat: int, aria2c: tuple[Path | None, s
         out.totals.append(
             f"case 8, {cdn.SCALE_UP}× the bytes: {bigger.total / MIB:,.1f} MiB in 4 files, the same link"
         )
-        step = lambda: cdn.case_scaled(b, bigger, repeat, *aria2c)  # noqa: E731
+        step = functools.partial(cdn.case_scaled, b, bigger, repeat, *aria2c)
         run_steps([("8 CDN link, scaled up", step, cdn.SCALED_ROWS)], out.rows)
         out.commands.update(b.commands)
 

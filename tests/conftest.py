@@ -136,6 +136,13 @@ def write_manifest(path: Path, text: str) -> Path:
     return path
 
 
+def flip_last_byte(path: Path) -> None:
+    """Damage a file in place without changing its size (only its hash can tell)."""
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 def wait_until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
     """Poll `check` until it holds: tests wait for a state, never a fixed time, so load only slows them."""
     deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, spawn, write_manifest
+from tests.conftest import Cli, flip_last_byte, spawn, write_manifest
 from tests.fixtures import VAE_REPO_ID, add_repos, comfy_repo, safetensors_bytes
 from tests.hubserver import Fault, HubServer
 
@@ -56,12 +56,6 @@ def partial_bytes(workdir: Path, local_path: str) -> int:
 
     infos = list_parts(workdir / "models" / ".wanmodels" / "partial")
     return sum(p.done_bytes for p in infos if p.local_path == local_path)
-
-
-def flip_last_byte(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF
-    path.write_bytes(bytes(data))
 
 
 # -- item 2: `-q` means errors only, and an error names its file ------------------------------------

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, write_manifest
+from tests.conftest import Cli, flip_last_byte, write_manifest
 from tests.fixtures import safetensors_bytes
 from tests.hubserver import HubServer
+from tests.memsource import MemorySource
+from wanmodels import state
+from wanmodels.config import Settings
+from wanmodels.downloader import download
+from wanmodels.manifest import parse_manifest
+from wanmodels.verifier import repair
 
 MODELS = "models"
 
@@ -99,10 +105,7 @@ def test_verify_flags_changed_bytes_when_mtime_moved(cli: Cli, provisioned: Path
 
 def test_a_damaged_shard_is_blamed_once_not_on_its_index_too(cli: Cli, provisioned: Path) -> None:
     """The index names the damaged shard, which is there: only the shard's hash is a finding."""
-    target = provisioned / "wan2.1-i2v" / "diffusion_pytorch_model-00002-of-00003.safetensors"
-    data = bytearray(target.read_bytes())
-    data[-1] ^= 0xFF
-    target.write_bytes(bytes(data))
+    flip_last_byte(provisioned / "wan2.1-i2v" / "diffusion_pytorch_model-00002-of-00003.safetensors")
     run = cli("verify", "--json")
     assert run.returncode == 1
     assert findings(run.json()) == {"wan2.1-i2v/diffusion_pytorch_model-00002-of-00003.safetensors": "hash"}
@@ -181,13 +184,6 @@ def test_verify_reports_broken_safetensors_served_by_the_repo(
 def test_repair_reads_each_good_file_once_per_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`verify --full --repair` hashes every file, re-fetches the bad one, verifies again: the
     download in between re-hashes only the file found bad (the verify forgot its stamp)."""
-    from tests.memsource import MemorySource
-    from wanmodels import state
-    from wanmodels.config import Settings
-    from wanmodels.downloader import download
-    from wanmodels.manifest import parse_manifest
-    from wanmodels.verifier import repair
-
     source = MemorySource()
     source.add_repo("t/a", {"good.bin": b"g" * 4000, "bad.bin": b"b" * 3000})
     text = "version: 1\nroot: ./models\nmodels:\n  - name: a\n    repo: t/a\n"
