@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.hubserver import HubServer
+from tests.hubserver.tls import make_certificate, openssl_missing
 
 from benchmarks import fixtures
 from benchmarks.cases import cdn, cdn_stack, local, resume, stack
@@ -34,7 +35,7 @@ from benchmarks.tools import curl_version, find_aria2c
 
 CASE_ROWS: tuple[str, ...] = tuple(
     sorted(
-        (*local.ROWS, *resume.ROWS, *cdn.ROWS, *cdn.SCALED_ROWS, *stack.ROWS),
+        (*local.ROWS, *resume.ROWS, *cdn.ROWS, *cdn.SCALED_ROWS, *cdn.TLS_ROWS, *stack.ROWS),
         key=lambda row: int(row.split(".", 1)[0]),
     )
 )
@@ -126,6 +127,25 @@ def cdn_cases(tmp: Path, divisor: int, repeat: int, aria2c: tuple[Path | None, s
         )
         step = functools.partial(cdn.case_scaled, b, bigger, repeat, *aria2c)
         run_steps([("8 CDN link, scaled up", step, cdn.SCALED_ROWS)], out.rows)
+        out.commands.update(b.commands)
+    shutil.rmtree(tmp / "fixtures-scaled")
+    tls_case(tmp, divisor, repeat, aria2c, out)
+
+
+def tls_case(tmp: Path, divisor: int, repeat: int, aria2c: tuple[Path | None, str], out: Results) -> None:
+    """Case 8 once more with both origins on HTTPS (a self-signed certificate made by `openssl`)."""
+    why = openssl_missing()
+    if why is not None:
+        out.rows.extend(not_run(case, why) for case in cdn.TLS_ROWS)
+        return
+    cert = make_certificate(tmp / "tls")
+    comfy = fixtures.build_comfy(tmp / "fixtures-tls", divisor)
+    with cdn_stack.shaped_server(cert) as srv:
+        stack = cdn_stack.stack_on(srv, comfy)
+        out.totals.append("case 8 over HTTPS: the same stack and link, both origins serving TLS")
+        b = Bench(srv, tmp, cdn_stack.trust(clean_env(srv, tmp), cert))
+        step = functools.partial(cdn.case_tls, b, stack, repeat, *aria2c, cert)
+        run_steps([("8 CDN link over HTTPS", step, cdn.TLS_ROWS)], out.rows)
         out.commands.update(b.commands)
 
 

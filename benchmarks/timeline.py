@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.hubserver import RequestRecord
+from tests.hubserver.tls import Certificate, make_certificate
 
 from benchmarks import fixtures
 from benchmarks.cases import cdn_stack
@@ -84,94 +85,100 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run it under `py-spy record --threads` into OUT (speedscope)",
     )
     parser.add_argument("--aria2c", action="store_true", help="time aria2c -x16 -s16 -k1M -j4 instead")
+    parser.add_argument("--tls", action="store_true", help="serve both origins over HTTPS (needs openssl)")
     parser.add_argument("extra", nargs="*", help="more `wanmodels download` arguments (after --)")
     args = parser.parse_args(argv)
     divisor = fixtures.SCALES["tiny" if args.tiny else "small" if args.small else "full"] / args.times
     byte_compile()
-    with (
-        tempfile.TemporaryDirectory(prefix="wanmodels-timeline-") as tmp_name,
-        cdn_stack.shaped_server() as srv,
-    ):
+    with tempfile.TemporaryDirectory(prefix="wanmodels-timeline-") as tmp_name:
         tmp = Path(tmp_name)
-        stack = cdn_stack.stack_on(srv, fixtures.build_comfy(tmp / "fixtures", divisor))
-        b = Bench(srv, tmp, clean_env(srv, tmp))
-        mono_to_wall = time.time() - time.monotonic()
-        wrap: list[str] = []
-        if args.py_spy:
-            spy = shutil.which("py-spy") or str(BIN_DIR / "py-spy")
-            wrap = [
-                spy,
-                "record",
-                "--threads",
-                "--rate",
-                "250",
-                "--format",
-                "speedscope",
-                "-o",
-                str(args.py_spy),
-            ]
-            wrap += ["--"]
-        if args.aria2c:
-            aria2c, why = find_aria2c(install=True)
-            if aria2c is None:
-                raise SystemExit(why)
-            done = cdn_stack.aria2c_once(b, stack, aria2c)
-        else:
-            done = cdn_stack.run_wanmodels(
-                b, "wanmodels download", *args.extra, root=fresh_dir(tmp, "root"), wrap=wrap
-            )
-            stack.check(done.root, "wanmodels")
-        if args.log:
-            args.log.write_text(done.run.stderr)
-        t0 = done.run.started
-        ended = t0 + done.run.seconds
-        records = done.records
-        gets = cdn_stack.file_gets(records)
-        first_req = min(r.started for r in records)
-        first_get = min(r.started for r in gets)
-        last_byte = max(r.started + r.elapsed for r in gets)
-        extra = " ".join(args.extra)
-        tool = "aria2c -x16 -s16 -k1M -j4" if args.aria2c else f"wanmodels download {extra}"
-        print(f"{tool}: {done.run.seconds:.3f} s, {stack.total / MIB:.1f} MiB")
-        print(f"link limit {stack.limit:.3f} s; peak RSS {done.run.maxrss_kib / 1024:.1f} MiB")
-        print(f"  start-up  {first_req - t0:7.3f} s  spawn -> first request")
-        print(f"  plan      {first_get - first_req:7.3f} s  -> first file request")
-        print(
-            f"  transfer  {last_byte - first_get:7.3f} s  -> last file byte "
-            f"({stack.total / (last_byte - first_get) / MIB:.1f} MiB/s; link {cdn_stack.LINK / MIB:.0f})"
-        )
-        print(f"  tail      {ended - last_byte:7.3f} s  -> exit")
-        kinds: dict[str, int] = {}
-        for r in records:
-            kind = f"{r.origin} {r.method} {r.status}" + (" (file)" if r.file else "")
-            kinds[kind] = kinds.get(kind, 0) + 1
-        print("requests: " + ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items())))
-        sent = sum(r.bytes_sent for r in gets)
-        print(f"file bytes sent: {sent / MIB:.1f} MiB for {stack.total / MIB:.1f} MiB of files")
-        for path, target in stack.targets.items():
-            mine = cdn_stack.file_gets(records, path)
-            placed = os.stat(done.root / target).st_ctime - mono_to_wall
-            print(
-                f"  {Path(path).name}: {stack.sizes[path] / MIB:.1f} MiB, {len(mine)} GETs, peak "
-                f"{peak_concurrency(mine)} at once, bytes {min(r.started for r in mine) - t0:.3f}-"
-                f"{max(r.started + r.elapsed for r in mine) - t0:.3f} s, placed at {placed - t0:.3f} s"
-            )
-        big = stack.largest
-        mine = cdn_stack.file_gets(records, big)
-        size = stack.sizes[big]
-        end_big = max(r.started + r.elapsed for r in mine)
-        print(f"contiguous prefix of {Path(big).name} (what a streaming hash can have read; approx.), MiB:")
-        for before in (1.0, 0.5, 0.25, 0.1, 0.05, 0.02):
-            reach = prefix_at(mine, size, end_big - before)
-            print(f"  {before:4.2f} s before its last byte: {reach / MIB:6.1f} of {size / MIB:.1f}")
-        slots = link_use(gets, t0, ended, args.slot)
-        print(f"link use per {args.slot:g} s from spawn (%, approx.), file requests in flight:")
-        print("  " + " ".join(f"{100 * u:3.0f}" for u, _ in slots))
-        print("  " + " ".join(f"{f:3d}" for _, f in slots))
-        lost = sum(max(0.0, 1 - u) for u, _ in slots) * args.slot
-        over = done.run.seconds - stack.limit
-        print(f"link idle time over the run: {lost:.3f} s ({over:.3f} s over the limit)")
+        cert = make_certificate(tmp / "tls") if args.tls else None
+        with cdn_stack.shaped_server(cert) as srv:
+            stack = cdn_stack.stack_on(srv, fixtures.build_comfy(tmp / "fixtures", divisor))
+            b = Bench(srv, tmp, cdn_stack.trust(clean_env(srv, tmp), cert))
+            report(args, b, stack, cert)
     return 0
+
+
+def report(args: argparse.Namespace, b: Bench, stack: cdn_stack.Stack, cert: Certificate | None) -> None:
+    """One run on the shaped Hub, and what the server saw of it."""
+    mono_to_wall = time.time() - time.monotonic()
+    wrap: list[str] = []
+    if args.py_spy:
+        spy = shutil.which("py-spy") or str(BIN_DIR / "py-spy")
+        wrap = [
+            spy,
+            "record",
+            "--threads",
+            "--rate",
+            "250",
+            "--format",
+            "speedscope",
+            "-o",
+            str(args.py_spy),
+        ]
+        wrap += ["--"]
+    if args.aria2c:
+        aria2c, why = find_aria2c(install=True)
+        if aria2c is None:
+            raise SystemExit(why)
+        done = cdn_stack.aria2c_once(b, stack, aria2c, cert)
+    else:
+        done = cdn_stack.run_wanmodels(
+            b, "wanmodels download", *args.extra, root=fresh_dir(b.tmp, "root"), wrap=wrap
+        )
+        stack.check(done.root, "wanmodels")
+    if args.log:
+        args.log.write_text(done.run.stderr)
+    t0 = done.run.started
+    ended = t0 + done.run.seconds
+    records = done.records
+    gets = cdn_stack.file_gets(records)
+    first_req = min(r.started for r in records)
+    first_get = min(r.started for r in gets)
+    last_byte = max(r.started + r.elapsed for r in gets)
+    extra = " ".join(args.extra)
+    tool = "aria2c -x16 -s16 -k1M -j4" if args.aria2c else f"wanmodels download {extra}"
+    print(f"{tool}: {done.run.seconds:.3f} s, {stack.total / MIB:.1f} MiB")
+    print(f"served at {b.srv.url}; link limit {stack.limit:.3f} s")
+    print(f"peak RSS {done.run.maxrss_kib / 1024:.1f} MiB")
+    print(f"  start-up  {first_req - t0:7.3f} s  spawn -> first request")
+    print(f"  plan      {first_get - first_req:7.3f} s  -> first file request")
+    print(
+        f"  transfer  {last_byte - first_get:7.3f} s  -> last file byte "
+        f"({stack.total / (last_byte - first_get) / MIB:.1f} MiB/s; link {cdn_stack.LINK / MIB:.0f})"
+    )
+    print(f"  tail      {ended - last_byte:7.3f} s  -> exit")
+    kinds: dict[str, int] = {}
+    for r in records:
+        kind = f"{r.origin} {r.method} {r.status}" + (" (file)" if r.file else "")
+        kinds[kind] = kinds.get(kind, 0) + 1
+    print("requests: " + ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items())))
+    sent = sum(r.bytes_sent for r in gets)
+    print(f"file bytes sent: {sent / MIB:.1f} MiB for {stack.total / MIB:.1f} MiB of files")
+    for path, target in stack.targets.items():
+        mine = cdn_stack.file_gets(records, path)
+        placed = os.stat(done.root / target).st_ctime - mono_to_wall
+        print(
+            f"  {Path(path).name}: {stack.sizes[path] / MIB:.1f} MiB, {len(mine)} GETs, peak "
+            f"{peak_concurrency(mine)} at once, bytes {min(r.started for r in mine) - t0:.3f}-"
+            f"{max(r.started + r.elapsed for r in mine) - t0:.3f} s, placed at {placed - t0:.3f} s"
+        )
+    big = stack.largest
+    mine = cdn_stack.file_gets(records, big)
+    size = stack.sizes[big]
+    end_big = max(r.started + r.elapsed for r in mine)
+    print(f"contiguous prefix of {Path(big).name} (what a streaming hash can have read; approx.), MiB:")
+    for before in (1.0, 0.5, 0.25, 0.1, 0.05, 0.02):
+        reach = prefix_at(mine, size, end_big - before)
+        print(f"  {before:4.2f} s before its last byte: {reach / MIB:6.1f} of {size / MIB:.1f}")
+    slots = link_use(gets, t0, ended, args.slot)
+    print(f"link use per {args.slot:g} s from spawn (%, approx.), file requests in flight:")
+    print("  " + " ".join(f"{100 * u:3.0f}" for u, _ in slots))
+    print("  " + " ".join(f"{f:3d}" for _, f in slots))
+    lost = sum(max(0.0, 1 - u) for u, _ in slots) * args.slot
+    over = done.run.seconds - stack.limit
+    print(f"link idle time over the run: {lost:.3f} s ({over:.3f} s over the limit)")
 
 
 if __name__ == "__main__":

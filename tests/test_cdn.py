@@ -2,7 +2,8 @@
 
 The real CLI (`tests.clirun`), against the fake Hub with `cdn=True`: the token must reach the Hub
 and never the CDN, a file's later ranges go straight to its CDN link, refused or failing CDN
-requests are survived, and the rate limit holds. Time bounds are lower bounds only.
+requests are survived, and the rate limit holds; over HTTPS too, where a certificate this machine
+does not trust fails at once with what to do. Time bounds are lower bounds only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tests.clirun import CliRun, run_cli
 from tests.conftest import cli_env, write_manifest
 from tests.fixtures import safetensors_bytes
 from tests.hubserver import Fault, HubServer
+from tests.hubserver.tls import Certificate, make_certificate, openssl_missing
 
 REPO = "acme/cdn"
 BIG = "big.safetensors"
@@ -33,6 +35,25 @@ TOKEN = "hf_cdn_test_token_not_for_the_cdn_789"
 def cdn_hub() -> Iterator[HubServer]:
     # Paced per connection, as a CDN caps each one: several connections are worth opening.
     with HubServer(cdn=True, conn_rate=4 << 20, rtt=0.005) as srv:
+        srv.add_repo(REPO, FILES)
+        yield srv
+    assert srv.errors == []
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    why = openssl_missing()
+    if why is not None:
+        pytest.skip(why)
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def tls_hub(certificate: Certificate, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
+    """`cdn_hub` with both origins on HTTPS; clients trust nothing but the system's CAs by default."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with HubServer(cdn=True, conn_rate=4 << 20, rtt=0.005, tls=certificate.server_context()) as srv:
         srv.add_repo(REPO, FILES)
         yield srv
     assert srv.errors == []
@@ -110,3 +131,31 @@ def test_verbose_logs_each_range_request_without_signatures(cdn_hub: HubServer, 
     assert len(ranged) >= 2, result.stderr
     assert any("localhost" in line for line in ranged)  # the CDN hop is in the log too
     assert "sig=" not in result.stderr and TOKEN not in result.stderr
+
+
+def test_over_https_the_token_still_reaches_only_the_hub(
+    tls_hub: HubServer, certificate: Certificate, workdir: Path
+) -> None:
+    assert tls_hub.url.startswith("https://")
+    tls_hub.require_token(REPO, TOKEN, gated=False)
+    trusted = str(certificate.bundle)
+    result = run(tls_hub, workdir, "download", "--workers", "8", HF_TOKEN=TOKEN, SSL_CERT_FILE=trusted)
+    assert result.returncode == 0, result.stderr
+    assert placed(workdir) == DATA
+    assert all(r.authorized for r in tls_hub.requests if r.origin == "hub")
+    cdn_side = [r for r in tls_hub.requests if r.origin == "cdn"]
+    assert cdn_side and not any(r.authorized for r in cdn_side)
+    assert len(tls_hub.gets(BIG, origin="cdn")) > 1  # the big file was still split
+    assert tls_hub.bytes_sent(BIG) == len(DATA)
+
+
+def test_an_untrusted_certificate_fails_at_once_naming_the_host_and_ssl_cert_file(
+    tls_hub: HubServer, workdir: Path
+) -> None:
+    result = run(tls_hub, workdir, "download")
+    assert result.returncode == 3, result.stderr
+    host = tls_hub.url.split("://", 1)[1]
+    (line,) = result.stderr.strip().splitlines()  # one line: no retries, no traceback
+    assert host in line and "certificate" in line and "SSL_CERT_FILE" in line
+    assert "retrying" not in result.stderr and "Traceback" not in result.stderr
+    assert tls_hub.requests == []  # the handshake failed: no request was ever read

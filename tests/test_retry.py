@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -9,7 +10,13 @@ from email.utils import formatdate
 
 import pytest
 
-from wanmodels._hublinks import foreign_host, next_page, retry_after_seconds, server_wait
+from wanmodels._hublinks import (
+    foreign_host,
+    next_page,
+    retry_after_seconds,
+    server_wait,
+    untrusted_certificate,
+)
 from wanmodels.config import Settings
 from wanmodels.errors import HubError, Interrupted, TransientHubError
 from wanmodels.retry import RETRY_AFTER_CAP, Wait, announce, retried, wait_before_retry
@@ -160,3 +167,20 @@ def test_foreign_host_compares_origins() -> None:
     assert foreign_host("https://huggingface.co:443/x", "https://huggingface.co") is None
     assert foreign_host("https://cdn-lfs.hf.co/x?sig=1", "https://huggingface.co") == "cdn-lfs.hf.co"
     assert foreign_host("http://localhost:9/x", "http://127.0.0.1:9") == "localhost:9"
+
+
+def test_a_failed_certificate_check_is_found_anywhere_in_the_chain_of_causes() -> None:
+    check = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    check.verify_message = "self-signed certificate"
+    transport = ConnectionError("connect failed")
+    transport.__cause__ = check
+    outer = RuntimeError("wrapped")
+    outer.__context__ = transport
+    assert untrusted_certificate(outer) == "self-signed certificate"
+    other = ConnectionError("refused")
+    other.__context__ = ssl.SSLError(1, "EOF occurred in violation of protocol")
+    assert untrusted_certificate(other) is None  # a dropped handshake may go well next time
+    looped = ConnectionError("a")
+    looped.__context__ = ConnectionError("b")
+    looped.__context__.__context__ = looped
+    assert untrusted_certificate(looped) is None

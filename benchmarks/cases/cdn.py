@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.hubserver.tls import Certificate
+
 from benchmarks.cases.cdn_stack import CONNS, LINK, Stack, WmRun, aria2c_once, file_gets, run_wanmodels
 from benchmarks.fixtures import COMFY
 from benchmarks.harness import MIB, Bench, Row, fmt_s, fresh_dir, hf, not_run, ratio_row, yes_no
@@ -41,6 +43,10 @@ SCALE_UP = 10  # the scaled rows: the same link and stack, ten times the bytes
 SCALED_ROWS = (
     f"8. CDN link, {SCALE_UP}× the bytes: wanmodels / link limit",
     f"8. CDN link, {SCALE_UP}× the bytes: wanmodels / aria2c",
+)
+TLS_ROWS = (
+    "8. CDN link over HTTPS: wanmodels / link limit",
+    "8. CDN link over HTTPS: wanmodels / aria2c",
 )
 
 
@@ -165,16 +171,38 @@ def case_cdn(b: Bench, stack: Stack, repeat: int, aria2c: Path | None, aria2c_wh
 def case_scaled(b: Bench, stack: Stack, repeat: int, aria2c: Path | None, aria2c_why: str) -> list[Row]:
     """wanmodels and aria2c on `SCALE_UP` times the bytes: what start-up costs once per run (a
     Python process, the listing) weighs less, as it does on the real stack (41 GiB, not 240 MiB)."""
+    return _against_limit_and_aria2c(b, stack, repeat, aria2c, aria2c_why, SCALED_ROWS, f"{SCALE_UP}×")
+
+
+def case_tls(
+    b: Bench, stack: Stack, repeat: int, aria2c: Path | None, aria2c_why: str, cert: Certificate
+) -> list[Row]:
+    """wanmodels and aria2c with both origins on HTTPS (`b.srv` serves `cert`), as on the real Hub:
+    each connection pays a handshake and every byte is decrypted, which adds to the CPU share that
+    decides whether helper connections join."""
+    return _against_limit_and_aria2c(b, stack, repeat, aria2c, aria2c_why, TLS_ROWS, "HTTPS", cert)
+
+
+def _against_limit_and_aria2c(
+    b: Bench,
+    stack: Stack,
+    repeat: int,
+    aria2c: Path | None,
+    aria2c_why: str,
+    cases: tuple[str, str],
+    label: str,
+    cert: Certificate | None = None,
+) -> list[Row]:
     times: list[float] = []
     for _ in range(repeat):
-        done = run_wanmodels(b, f"wanmodels download (CDN link, {SCALE_UP}×)")
+        done = run_wanmodels(b, f"wanmodels download (CDN link, {label})")
         stack.check(done.root, "wanmodels")
         times.append(done.run.seconds)
         shutil.rmtree(done.root)
     ratio = min(times) / stack.limit
     rows = [
         Row(
-            SCALED_ROWS[0],
+            cases[0],
             fmt_s(times),
             f"link limit: {stack.limit:.3f} s ({stack.total / MIB:.1f} MiB at {LINK / MIB:.0f} MiB/s)",
             f"{ratio:.3f}× (min/limit)",
@@ -183,9 +211,10 @@ def case_scaled(b: Bench, stack: Stack, repeat: int, aria2c: Path | None, aria2c
         )
     ]
     if aria2c is None:
-        rows.append(not_run(SCALED_ROWS[1], aria2c_why))
+        rows.append(not_run(cases[1], aria2c_why))
     else:
-        rows.append(ratio_row(SCALED_ROWS[1], times, run_aria2c(b, stack, aria2c, repeat), "aria2c", 1.0))
+        peer = run_aria2c(b, stack, aria2c, repeat, cert)
+        rows.append(ratio_row(cases[1], times, peer, "aria2c", 1.0))
     return rows
 
 
@@ -199,10 +228,12 @@ def _attempt(rows: dict[str, Row], case: str, step: Callable[[], None]) -> None:
 # -- peers --------------------------------------------------------------------------------------------------
 
 
-def run_aria2c(b: Bench, stack: Stack, aria2c: Path, repeat: int) -> list[float]:
+def run_aria2c(
+    b: Bench, stack: Stack, aria2c: Path, repeat: int, cert: Certificate | None = None
+) -> list[float]:
     times = []
     for _ in range(repeat):
-        done = aria2c_once(b, stack, aria2c)
+        done = aria2c_once(b, stack, aria2c, cert)
         times.append(done.run.seconds)
         shutil.rmtree(done.root)
     return times

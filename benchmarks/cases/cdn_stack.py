@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.hubserver import HubServer, RequestRecord
+from tests.hubserver.tls import Certificate
 
 from benchmarks.fixtures import COMFY, COMFY_FILES, COMFY_PRESET
 from benchmarks.harness import MIB, Bench, Run, fresh_dir, wm
@@ -22,8 +23,15 @@ CONNS = 8  # one connection carries LINK / CONNS
 RTT = 0.02
 
 
-def shaped_server() -> HubServer:
-    return HubServer(cdn=True, conn_rate=LINK / CONNS, link_rate=LINK, rtt=RTT)
+def shaped_server(cert: Certificate | None = None) -> HubServer:
+    """The shaped Hub; over HTTPS with `cert` (clients must trust it: `trust`)."""
+    tls = cert.server_context() if cert is not None else None
+    return HubServer(cdn=True, conn_rate=LINK / CONNS, link_rate=LINK, rtt=RTT, tls=tls)
+
+
+def trust(env: dict[str, str], cert: Certificate | None) -> dict[str, str]:
+    """`env` for clients that read `SSL_CERT_FILE` (huggingface_hub's, so wanmodels and hf)."""
+    return env if cert is None else {**env, "SSL_CERT_FILE": str(cert.bundle)}
 
 
 @dataclass
@@ -96,8 +104,9 @@ def run_wanmodels(
     return WmRun(r, root, b.srv.requests)
 
 
-def aria2c_once(b: Bench, stack: Stack, aria2c: Path) -> WmRun:
-    """`aria2c -x16 -s16 -k1M -j4` over an input file naming the four resolve URLs and their targets."""
+def aria2c_once(b: Bench, stack: Stack, aria2c: Path, cert: Certificate | None = None) -> WmRun:
+    """`aria2c -x16 -s16 -k1M -j4` over an input file naming the four resolve URLs and their targets
+    (trusting `cert` when the server speaks HTTPS)."""
     root = fresh_dir(b.tmp, "cdn-aria2c")
     listing = root / "urls.txt"
     lines = []
@@ -108,6 +117,8 @@ def aria2c_once(b: Bench, stack: Stack, aria2c: Path) -> WmRun:
     b.srv.wait_idle(10)
     b.srv.clear_log()
     argv = [str(aria2c), "-x16", "-s16", "-k1M", "-j4", "-q", "-i", str(listing)]
+    if cert is not None:
+        argv.append(f"--ca-certificate={cert.cert}")
     r = b.run("aria2c (CDN link)", argv, root)
     b.srv.wait_idle(10)
     stack.check(root, "aria2c")

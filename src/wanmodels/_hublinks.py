@@ -6,6 +6,7 @@ module that imports huggingface_hub and httpx2.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
@@ -49,6 +50,29 @@ def blocked_hint(host: str) -> str:
     return (
         f"If a firewall or proxy blocks {host}, allow it: the Hub serves large files from such "
         "hosts, not from its own address."
+    )
+
+
+def untrusted_certificate(err: BaseException) -> str | None:
+    """OpenSSL's reason when `err` (or what caused it) is a failed certificate check, else None.
+
+    Such a failure is not worth retrying: the same certificate comes back every time.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause.verify_message or cause.reason or "certificate verify failed"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def certificate_hint(host: str) -> str:
+    """What to do when `host`'s certificate is not trusted (a proxy re-signing HTTPS, an old CA store)."""
+    return (
+        f"If a proxy or antivirus re-signs HTTPS traffic to {host}, point SSL_CERT_FILE at a CA bundle "
+        "(PEM) that holds its certificate as well as the public ones; also check the system clock."
     )
 
 

@@ -36,7 +36,16 @@ from huggingface_hub.errors import (
 from huggingface_hub.errors import RevisionNotFoundError as HfRevisionNotFoundError
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, parse_ratelimit_headers
 
-from wanmodels._hublinks import blocked_hint, failed_host, foreign_host, host_of, next_page, server_wait
+from wanmodels._hublinks import (
+    blocked_hint,
+    certificate_hint,
+    failed_host,
+    foreign_host,
+    host_of,
+    next_page,
+    server_wait,
+    untrusted_certificate,
+)
 from wanmodels.config import Settings
 from wanmodels.errors import (
     AccessDeniedError,
@@ -312,8 +321,13 @@ class Hub:
         except httpx2.TransportError as err:
             host = failed_host(err, self.endpoint)
             moved = host != host_of(self.endpoint)
-            kind = "timed out" if isinstance(err, httpx2.TimeoutException) else "failed"
             via = " (a download host the Hub redirected to)" if moved else ""
+            reason = untrusted_certificate(err)
+            if reason is not None:  # the same certificate would come back: no retry
+                trust = f"presents a certificate this machine does not trust ({reason})"
+                msg = f"{what}cannot fetch {where}: {host}{via} {trust}"
+                raise HubError(msg, hint=certificate_hint(host), **ids) from None
+            kind = "timed out" if isinstance(err, httpx2.TimeoutException) else "failed"
             msg = f"{what}connection to {host}{via} {kind} for {where}: {type(err).__name__}"
             hint = blocked_hint(host) if moved else None
             # The shared client stays open: other transfers are using it, and httpx drops only

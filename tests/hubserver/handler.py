@@ -6,6 +6,7 @@ import contextlib
 import json
 import select
 import socket
+import ssl
 import sys
 import time
 import traceback
@@ -36,10 +37,21 @@ class HTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], hub: HubServer, origin: str) -> None:
+    def __init__(
+        self, address: tuple[str, int], hub: HubServer, origin: str, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.hub = hub
         self.origin = origin
+        self.tls = tls
         super().__init__(address, Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Accept; with TLS, the handshake happens on the connection's own thread at its first read
+        (done here, it would make every other client wait on the accepting thread)."""
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Stay quiet about clients going away; keep (and still print) real bugs."""

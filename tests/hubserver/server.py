@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -37,6 +38,10 @@ class HubServer:
     Hub's metadata headers and a signed `Location` on the CDN, valid for `cdn_url_ttl` seconds
     (None = forever); non-LFS files are still served by the Hub itself.
 
+    `tls` (a server-side context, e.g. from `tests.hubserver.tls.server_context`) serves both origins
+    over HTTPS, as the real Hub and its CDNs do: each connection then pays a handshake, and every byte
+    is encrypted and decrypted. Clients must trust its certificate (`SSL_CERT_FILE`).
+
     `tree_page_size` paginates tree listings with a `Link: <...>; rel="next"` header (the real Hub
     uses 1000, or 50 with `expand=True`); `tree_next_base` makes that link point at another base URL,
     like a mirror that leaks its upstream.
@@ -54,9 +59,11 @@ class HubServer:
         cdn_url_ttl: float | None = None,
         tree_page_size: int | None = None,
         tree_next_base: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self._httpd = HTTPServer((host, port), self, "hub")
-        self._cdn_httpd = HTTPServer(("127.0.0.1", 0), self, "cdn") if cdn else None
+        self._scheme = "http" if tls is None else "https"
+        self._httpd = HTTPServer((host, port), self, "hub", tls)
+        self._cdn_httpd = HTTPServer(("127.0.0.1", 0), self, "cdn", tls) if cdn else None
         self._cdn = Signer(self.cdn_url) if self.cdn_url is not None else None
         self._threads: list[threading.Thread] = []
         self._stop_event = threading.Event()
@@ -80,14 +87,14 @@ class HubServer:
     def url(self) -> str:
         """Endpoint to put in `HF_ENDPOINT` (no trailing slash)."""
         host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._scheme}://{host!s}:{port}"
 
     @property
     def cdn_url(self) -> str | None:
         """Base URL of the CDN origin (`http://localhost:<port>`), or None without `cdn=True`."""
         if self._cdn_httpd is None:
             return None
-        return f"http://localhost:{self._cdn_httpd.server_address[1]}"
+        return f"{self._scheme}://localhost:{self._cdn_httpd.server_address[1]}"
 
     @property
     def throttle_bps(self) -> float | None:
