@@ -8,10 +8,12 @@ does not trust fails at once with what to do. Time bounds are lower bounds only.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpcore2
 import pytest
 
 from tests.clirun import CliRun, run_cli
@@ -19,6 +21,8 @@ from tests.conftest import cli_env, write_manifest
 from tests.fixtures import safetensors_bytes
 from tests.hubserver import Fault, HubServer
 from tests.hubserver.tls import Certificate, make_certificate, openssl_missing
+from wanmodels.config import Settings
+from wanmodels.hub import READ_SIZE, Hub
 
 REPO = "acme/cdn"
 BIG = "big.safetensors"
@@ -159,3 +163,11 @@ def test_an_untrusted_certificate_fails_at_once_naming_the_host_and_ssl_cert_fil
     assert host in line and "certificate" in line and "SSL_CERT_FILE" in line
     assert "retrying" not in result.stderr and "Traceback" not in result.stderr
     assert tls_hub.requests == []  # the handshake failed: no request was ever read
+
+
+def test_a_hub_raises_httpcores_read_size_a_knob_that_still_exists() -> None:
+    # httpcore exposes its read size only as this class attribute: an upgrade that drops or stops
+    # reading it must fail here rather than quietly make every fast download an eighth slower.
+    assert "self.READ_NUM_BYTES" in inspect.getsource(httpcore2.HTTP11Connection._receive_event)
+    Hub(Settings())
+    assert vars(httpcore2.HTTP11Connection)["READ_NUM_BYTES"] == READ_SIZE

@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
+import httpcore2
 import httpx2
 from huggingface_hub import constants
 from huggingface_hub.errors import (
@@ -76,6 +77,11 @@ KNOWN_PLACEHOLDERS: Final = {
 }
 TOKEN_HINT: Final = "Pass a token with access: set HF_TOKEN or run `hf auth login`, then re-run."
 RELOCK_HINT: Final = "Run `wanmodels lock` to pin what the revision points to now, then download again."
+# httpcore reads a socket 64 KiB at a time, and each read passes through h11 and httpx (tens of
+# microseconds of Python). Where this process, not the link, sets the rate (loopback, a LAN, a
+# mirror), that overhead was an eighth of a download's time; a larger read returns whatever the
+# socket holds, so a capped link sees no change. httpcore has no knob for it but this attribute.
+READ_SIZE: Final = 256 << 10
 
 
 def is_commit(revision: str) -> bool:
@@ -115,6 +121,7 @@ class Hub:
         # there, saving a round trip each. Signed links expire; a refusal sends us back.
         self._links: dict[tuple[str, str, str], str] = {}
         self._links_lock = threading.Lock()
+        _read_more_per_call()
         _log_responses()
 
     def list_repo(self, repo_id: str, revision: str, *, entry: str) -> RemoteRepo:
@@ -381,6 +388,13 @@ def _remote_file(item: dict[str, Any]) -> tuple[RemoteFile, bool]:
     # Without `lfs`, `oid` is the content's git sha1, except for a Xet-only entry, where it
     # hashes a pointer: `RemoteRepo.unhashed` names those so they are never fetched as is.
     return RemoteFile(path, size, Digest("gitsha1", str(item["oid"]))), not item.get("xetHash")
+
+
+def _read_more_per_call() -> None:
+    """Let every HTTP/1.1 connection of this process read up to `READ_SIZE` bytes per call."""
+    connection = getattr(httpcore2, "HTTP11Connection", None)
+    if connection is not None and getattr(connection, "READ_NUM_BYTES", READ_SIZE) < READ_SIZE:
+        connection.READ_NUM_BYTES = READ_SIZE
 
 
 def _log_responses() -> None:
