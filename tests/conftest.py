@@ -24,8 +24,18 @@ import pytest
 from tests.clirun import CliRun, run_cli
 from tests.fixtures import add_repos, seed_repos
 from tests.hubserver import HubServer
+from wanmodels.partial import PartFile
 
-__all__ = ["Cli", "CliRun", "cli_env", "read_stderr_until", "spawn", "wait_until", "write_manifest"]
+__all__ = [
+    "Cli",
+    "CliRun",
+    "cli_env",
+    "count_writes",
+    "read_stderr_until",
+    "spawn",
+    "wait_until",
+    "write_manifest",
+]
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy")
 
@@ -134,6 +144,19 @@ def spawn(hub: HubServer, cwd: Path, *args: str, quiet: bool = False) -> subproc
 def write_manifest(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every write into a part, from now on."""
+    sizes: list[int] = []
+    write = PartFile.write
+
+    def counted(self: PartFile, offset: int, data: bytes | memoryview) -> None:
+        sizes.append(len(data))
+        write(self, offset, data)
+
+    monkeypatch.setattr(PartFile, "write", counted)
+    return sizes
 
 
 def flip_last_byte(path: Path) -> None:

@@ -112,11 +112,14 @@ class MemorySource:
         if kind == "corrupt":
             body = bytes(b ^ 0xFF for b in body)
         limit = fault.after if kind == "cut" and fault is not None else len(body)
+        sent = body[:limit]
         yield Stream(
             offset=offset,
             length=len(body),
-            chunks=self._chunks(request, body[:limit]),
+            chunks=self._chunks(request, sent),
             whole=kind == "ignore_range",
+            # Without a delay the next chunk is as good as in a socket buffer already.
+            waiting=lambda: not self.delay and request.sent < len(sent),
         )
 
     def _chunks(self, request: Request, body: bytes) -> Iterator[bytes]:

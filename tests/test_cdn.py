@@ -17,7 +17,7 @@ import httpcore2
 import pytest
 
 from tests.clirun import CliRun, run_cli
-from tests.conftest import cli_env, write_manifest
+from tests.conftest import cli_env, count_writes, write_manifest
 from tests.fixtures import safetensors_bytes
 from tests.hubserver import Fault, HubServer
 from tests.hubserver.tls import Certificate, make_certificate, openssl_missing
@@ -151,6 +151,18 @@ def test_over_https_the_token_still_reaches_only_the_hub(
     assert cdn_side and not any(r.authorized for r in cdn_side)
     assert len(tls_hub.gets(BIG, origin="cdn")) > 1  # the big file was still split
     assert tls_hub.bytes_sent(BIG) == len(DATA)
+
+
+def test_over_https_records_that_arrived_together_are_written_together(
+    tls_hub: HubServer, certificate: Certificate, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tls_hub.conn_rate, tls_hub.rtt = None, 0.0  # as fast as loopback goes: records pile up in the socket
+    writes = count_writes(monkeypatch)
+    result = run(tls_hub, workdir, "download", "--workers", "1", SSL_CERT_FILE=str(certificate.bundle))
+    assert result.returncode == 0, result.stderr
+    assert placed(workdir) == DATA
+    assert sum(writes) == sum(len(data) for data in FILES.values())
+    assert max(writes) > 16 << 10  # a TLS record holds at most 16 KiB: that write held several
 
 
 def test_an_untrusted_certificate_fails_at_once_naming_the_host_and_ssl_cert_file(

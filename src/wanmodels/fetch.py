@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -32,12 +31,11 @@ from wanmodels.scheduler import FileJob, Range, Scheduler
 # Dirty bytes written back between flushes: what the fsync before placing may still wait for
 # (64 MiB of a 192 MiB file cost 0.05 s after its last byte; 16 MiB is a step no one notices).
 FLUSH_STEP: Final = 16 << 20
-# Reads that come back to back (less than BATCH_SECONDS apart) are written in batches: a TLS
-# record carries at most 16 KiB, and every write costs two syscalls (the bytes, the journal line)
-# and a few locks, a fifth of an HTTPS download's time on loopback. On a slow link reads are
-# written as they come, so a kill loses no more than one read there.
+# Reads are written in batches of up to BATCH_BYTES while more has already arrived: a TLS record
+# carries at most 16 KiB, and every write costs two syscalls (the bytes, the journal line) and a
+# few locks, a fifth of an HTTPS download's time on loopback. Whatever is held is written as soon
+# as the socket holds no more, so a stalled or slow stream keeps nothing back from its part.
 BATCH_BYTES: Final = 128 << 10
-BATCH_SECONDS: Final = 0.005
 STOPPED: Final = "interrupted; the partial download is kept"
 
 
@@ -255,7 +253,6 @@ def _stream_once(
 
         at = stream.offset
         batch = bytearray()
-        last = 0.0
         try:
             for chunk in stream.chunks:
                 if cancel.is_set():
@@ -265,12 +262,11 @@ def _stream_once(
                     raise HubError(msg, repo_id=item.repo_id, revision=item.commit)
                 at += len(chunk)
                 scheduler.flowing(rng)  # at once, batch or not: idle connections may now help
-                now = time.monotonic()
-                streaming, last = now - last < BATCH_SECONDS, now
-                if batch or (streaming and len(chunk) < BATCH_BYTES):
+                if len(batch) + len(chunk) < BATCH_BYTES and at < stop and stream.waiting():
+                    batch += chunk  # more is here already: write them together
+                    continue
+                if batch:
                     batch += chunk
-                    if streaming and at < stop and len(batch) < BATCH_BYTES:
-                        continue
                     chunk, batch = batch, bytearray()
                 land(chunk)
                 if at >= min(stop, scheduler.limit(rng)):

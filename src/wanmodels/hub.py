@@ -198,6 +198,7 @@ class Hub:
                     length=int(length) if length and length.isdigit() else None,
                     chunks=response.iter_bytes(),
                     whole=not ranged and "Range" in headers,
+                    waiting=_arrived(response),
                 )
             finally:
                 response.close()
@@ -388,6 +389,24 @@ def _remote_file(item: dict[str, Any]) -> tuple[RemoteFile, bool]:
     # Without `lfs`, `oid` is the content's git sha1, except for a Xet-only entry, where it
     # hashes a pointer: `RemoteRepo.unhashed` names those so they are never fetched as is.
     return RemoteFile(path, size, Digest("gitsha1", str(item["oid"]))), not item.get("xetHash")
+
+
+def _arrived(response: httpx2.Response) -> Callable[[], bool]:
+    """Whether more of `response`'s body is already on this machine: decrypted and waiting in the
+    TLS layer, or in the socket (httpcore's `network_stream` extension says where to look)."""
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return _never
+    tls = stream.get_extra_info("ssl_object")
+
+    def arrived() -> bool:
+        return bool((tls is not None and tls.pending()) or stream.get_extra_info("is_readable"))
+
+    return arrived
+
+
+def _never() -> bool:
+    return False
 
 
 def _read_more_per_call() -> None:

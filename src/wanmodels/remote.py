@@ -7,9 +7,9 @@ local sources (another folder, the Hugging Face cache) can stand in for the netw
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from wanmodels.integrity import Digest
@@ -52,6 +52,9 @@ class Stream:
     length: int | None
     chunks: Iterator[bytes]
     whole: bool = False
+    # Whether more bytes have already arrived, so the next chunk comes without waiting: the
+    # reader may then write several together. Never, when the source cannot tell.
+    waiting: Callable[[], bool] = field(default=lambda: False)
 
 
 class ByteSource(Protocol):
