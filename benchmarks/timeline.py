@@ -1,12 +1,12 @@
 """Where the time of one download over the CDN link goes, as the server saw it: phases and link use.
 
-    python -m benchmarks.timeline [--small | --tiny] [--times X] [--aria2c] [--slot 0.25] [--log PATH]
-                                  [-- EXTRA WANMODELS ARGS]
+    python -m benchmarks.timeline [--small | --tiny] [--times X] [--aria2c] [--tls] [--slot 0.25]
+                                  [--log PATH] [-- EXTRA WANMODELS ARGS]
 
 Runs `wanmodels download -m wan2.1-comfyui-fp16` once on the shaped Hub of case 8 (see
 `benchmarks.cases.cdn_stack`) and prints: start-up (spawn to first request), plan (to the first file byte
 request), transfer (to the last file byte), tail (to exit); every file's requests and when it was placed;
-and the link's use per time slot. Times within a request are approximate: its bytes are taken as spread
+and the link's use per time slot; `--tls` serves both origins over HTTPS. Times within a request are approximate: its bytes are taken as spread
 evenly over its duration (fair for wanmodels' short spans, rough for long open-ended requests). `--log` keeps
 wanmodels' stderr (pass `-v` after `--` to log every range); `--py-spy OUT` profiles it (install py-spy
 into the venv first: `pip install py-spy`). Asserts nothing.
