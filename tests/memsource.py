@@ -118,8 +118,9 @@ class MemorySource:
             length=len(body),
             chunks=self._chunks(request, sent),
             whole=kind == "ignore_range",
-            # Without a delay the next chunk is as good as in a socket buffer already.
-            waiting=lambda: not self.delay and request.sent < len(sent),
+            # Without a delay the next chunk is as good as in a socket buffer already; a cut
+            # connection reads as ready too, as a socket does once its end of file is there.
+            waiting=lambda: not self.delay and (request.sent < len(sent) or kind == "cut"),
         )
 
     def _chunks(self, request: Request, body: bytes) -> Iterator[bytes]:

@@ -143,6 +143,23 @@ def test_on_a_slow_link_reads_are_written_as_they_come(
     assert sum(writes) == len(FILES["mid.bin"])
 
 
+def test_bytes_held_when_a_connection_is_cut_are_written_and_the_retry_starts_after_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cut socket reads as ready (its end of file is there), so the reads before the cut are
+    # held in a batch when the stream fails: they must reach the part, and the retry follow them.
+    source = MemorySource(chunk=16 << 10)
+    source.add_repo(REPO, {"mid.bin": FILES["mid.bin"]})
+    source.add_fault(MemFault("mid.bin", "cut", after=100_000))
+    writes = count_writes(monkeypatch)
+    manifest = manifest_for(tmp_path)
+    assert download(manifest, settings=settings(workers=1), source=source).exit_code == 0
+    assert [(r.start, r.sent) for r in source.requests] == [(0, 100_000), (100_000, 200_000)]
+    assert writes[0] == 100_000  # held, then written once the stream failed
+    assert sum(writes) == len(FILES["mid.bin"])
+    assert (manifest.root / "mem" / "mid.bin").read_bytes() == FILES["mid.bin"]
+
+
 def test_wrong_bytes_are_fetched_once_more_then_never_placed(tmp_path: Path, source: MemorySource) -> None:
     source.add_fault(MemFault("mid.bin", "corrupt", times=2))
     manifest = manifest_for(tmp_path)
