@@ -27,6 +27,7 @@ from wanmodels.manifest import Manifest, parse_manifest
 from wanmodels.partial import PartFile, list_parts, merge
 from wanmodels.planner import PlannedFile
 from wanmodels.progress import NullProgress
+from wanmodels.ratelimit import RateLimiter
 from wanmodels.results import Source
 from wanmodels.scheduler import CpuShare
 
@@ -158,6 +159,30 @@ def test_bytes_held_when_a_connection_is_cut_are_written_and_the_retry_starts_af
     assert writes[0] == 100_000  # held, then written once the stream failed
     assert sum(writes) == len(FILES["mid.bin"])
     assert (manifest.root / "mem" / "mid.bin").read_bytes() == FILES["mid.bin"]
+
+
+def test_bytes_held_when_a_connection_is_cut_still_count_against_max_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every byte written must be booked on the rate limiter, or a link that keeps cutting
+    # connections (each ending with a held batch, written unpaced) runs past --max-rate.
+    source = MemorySource(chunk=16 << 10)
+    source.add_repo(REPO, {"mid.bin": FILES["mid.bin"]})
+    source.add_fault(MemFault("mid.bin", "cut", after=100_000, times=2))
+    booked: list[int] = []
+    take = RateLimiter.take
+
+    def counted(self: RateLimiter, nbytes: int, cancel: threading.Event | None = None) -> None:
+        booked.append(nbytes)
+        take(self, nbytes, cancel)
+
+    monkeypatch.setattr(RateLimiter, "take", counted)
+    writes = count_writes(monkeypatch)
+    manifest = manifest_for(tmp_path)
+    limited = Settings(workers=1, retry_wait=0.01, max_rate=1 << 30)  # high: no test time spent
+    assert download(manifest, settings=limited, source=source).exit_code == 0
+    assert sum(writes) == len(FILES["mid.bin"])
+    assert sum(booked) == sum(writes), "bytes written without being paced"
 
 
 def test_wrong_bytes_are_fetched_once_more_then_never_placed(tmp_path: Path, source: MemorySource) -> None:
