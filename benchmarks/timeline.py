@@ -6,10 +6,10 @@
 Runs `wanmodels download -m wan2.1-comfyui-fp16` once on the shaped Hub of case 8 (see
 `benchmarks.cases.cdn_stack`) and prints: start-up (spawn to first request), plan (to the first file byte
 request), transfer (to the last file byte), tail (to exit); every file's requests and when it was placed;
-and the link's use per time slot; `--tls` serves both origins over HTTPS. Times within a request are approximate: its bytes are taken as spread
-evenly over its duration (fair for wanmodels' short spans, rough for long open-ended requests). `--log` keeps
-wanmodels' stderr (pass `-v` after `--` to log every range); `--py-spy OUT` profiles it (install py-spy
-into the venv first: `pip install py-spy`). Asserts nothing.
+and the link's use per time slot (`--tls`: both origins on HTTPS). Times within a request are approximate:
+its bytes are taken as spread evenly over its duration (fair for wanmodels' short spans, rough for long
+open-ended requests). `--log` keeps wanmodels' stderr (pass `-v` after `--` to log every range); `--py-spy
+OUT` profiles it (install py-spy into the venv first: `pip install py-spy`). Asserts nothing.
 """
 
 from __future__ import annotations

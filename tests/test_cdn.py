@@ -22,7 +22,7 @@ from tests.fixtures import safetensors_bytes
 from tests.hubserver import Fault, HubServer
 from tests.hubserver.tls import Certificate, make_certificate, openssl_missing
 from wanmodels.config import Settings
-from wanmodels.hub import READ_SIZE, Hub
+from wanmodels.hub import SOCKET_READ, Hub
 
 REPO = "acme/cdn"
 BIG = "big.safetensors"
@@ -182,4 +182,4 @@ def test_a_hub_raises_httpcores_read_size_a_knob_that_still_exists() -> None:
     # reading it must fail here rather than quietly make every fast download an eighth slower.
     assert "self.READ_NUM_BYTES" in inspect.getsource(httpcore2.HTTP11Connection._receive_event)
     Hub(Settings())
-    assert vars(httpcore2.HTTP11Connection)["READ_NUM_BYTES"] == READ_SIZE
+    assert vars(httpcore2.HTTP11Connection)["READ_NUM_BYTES"] == SOCKET_READ

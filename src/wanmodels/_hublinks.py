@@ -64,6 +64,7 @@ def untrusted_certificate(err: BaseException) -> str | None:
         seen.add(id(cause))
         if isinstance(cause, ssl.SSLCertVerificationError):
             return cause.verify_message or cause.reason or "certificate verify failed"
+        # Context too, even when suppressed: httpcore re-raises its ConnectError `from None`.
         cause = cause.__cause__ or cause.__context__
     return None
 

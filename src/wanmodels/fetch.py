@@ -33,8 +33,9 @@ from wanmodels.scheduler import FileJob, Range, Scheduler
 FLUSH_STEP: Final = 16 << 20
 # Reads are written in batches of up to BATCH_BYTES while more has already arrived: a TLS record
 # carries at most 16 KiB, and every write costs two syscalls (the bytes, the journal line) and a
-# few locks, a fifth of an HTTPS download's time on loopback. Whatever is held is written as soon
-# as the socket holds no more, so a stalled or slow stream keeps nothing back from its part.
+# few locks. Whatever is held is written once the socket holds nothing more, so a slow stream
+# keeps nothing back from its part; over TLS the socket may hold only part of the next record,
+# and a stall right there keeps up to one batch back until the read fails (then it is written).
 BATCH_BYTES: Final = 128 << 10
 STOPPED: Final = "interrupted; the partial download is kept"
 
@@ -239,7 +240,7 @@ def _stream_once(
             )
             raise HubError(msg, repo_id=item.repo_id, revision=item.commit)
 
-        def land(data: bytes | bytearray, *, pace: bool = True) -> None:
+        def land(data: bytes | bytearray) -> None:
             """Write `data`, the range's next bytes, as far as the range still reaches."""
             wanted = min(len(data), scheduler.limit(rng) - rng.pos)
             if wanted <= 0:
@@ -248,8 +249,7 @@ def _stream_once(
             scheduler.advance(rng, wanted)
             transfer.wrote(wanted)
             sink.advance(item, wanted)
-            if pace:
-                limiter.take(wanted, cancel)
+            limiter.take(wanted, cancel)
 
         at = stream.offset
         batch = bytearray()
@@ -272,8 +272,10 @@ def _stream_once(
                 if at >= min(stop, scheduler.limit(rng)):
                     return  # this request is done, or another connection took over the range's tail
         finally:
-            if batch:  # what came before a failure is kept: the retry, or the next run, starts after it
-                land(batch, pace=False)
+            # What came before a failure is kept (the retry starts after it, and it counts against
+            # --max-rate); after Ctrl-C nothing more is written, as the pool expects.
+            if batch and not cancel.is_set():
+                land(batch)
     if rng.pos < scheduler.limit(rng):
         msg = f"the connection ended after {rng.pos} of {item.size} bytes of '{item.repo_path}'"
         raise TransientHubError(msg, repo_id=item.repo_id, revision=item.commit)

@@ -81,7 +81,7 @@ RELOCK_HINT: Final = "Run `wanmodels lock` to pin what the revision points to no
 # microseconds of Python). Where this process, not the link, sets the rate (loopback, a LAN, a
 # mirror), that overhead was an eighth of a download's time; a larger read returns whatever the
 # socket holds, so a capped link sees no change. httpcore has no knob for it but this attribute.
-READ_SIZE: Final = 256 << 10
+SOCKET_READ: Final = 256 << 10
 
 
 def is_commit(revision: str) -> bool:
@@ -410,10 +410,10 @@ def _never() -> bool:
 
 
 def _read_more_per_call() -> None:
-    """Let every HTTP/1.1 connection of this process read up to `READ_SIZE` bytes per call."""
+    """Let every HTTP/1.1 connection of this process read up to `SOCKET_READ` bytes per call."""
     connection = getattr(httpcore2, "HTTP11Connection", None)
-    if connection is not None and getattr(connection, "READ_NUM_BYTES", READ_SIZE) < READ_SIZE:
-        connection.READ_NUM_BYTES = READ_SIZE
+    if connection is not None and getattr(connection, "READ_NUM_BYTES", SOCKET_READ) < SOCKET_READ:
+        connection.READ_NUM_BYTES = SOCKET_READ
 
 
 def _log_responses() -> None:

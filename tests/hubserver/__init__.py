@@ -7,9 +7,9 @@ resolution (`HEAD`/`GET /{id}/resolve/{rev}/{path}`) with byte ranges. It never 
 client stays on plain HTTP.
 
 It can take the real network's shape (per-connection and link rates, a round trip per request, a CDN
-origin behind 302 redirects with expiring signed URLs, HTTPS on both origins), misbehave on purpose (see `Fault`) and log every
-request, because the point is to prove that the downloader survives what real networks and the real
-Hub do to it.
+origin behind 302 redirects with expiring signed URLs, HTTPS on both origins), misbehave on purpose (see
+`Fault`) and log every request, because the point is to prove that the downloader survives what real
+networks and the real Hub do to it.
 
 Modules: `model` (files, hashes, commits), `faults` (what a fault targets and when), `shaping` (rates
 and round trips), `api` (JSON routes), `files` (resolve, ranges, bodies), `cdn` (signed URLs, the CDN
