@@ -177,6 +177,9 @@ def test_a_failed_certificate_check_is_found_anywhere_in_the_chain_of_causes() -
     outer = RuntimeError("wrapped")
     outer.__context__ = transport
     assert untrusted_certificate(outer) == "self-signed certificate"
+    hidden = ConnectionError("connect failed")  # as httpcore re-raises it: `from None`
+    hidden.__context__, hidden.__suppress_context__ = check, True
+    assert untrusted_certificate(hidden) == "self-signed certificate"
     other = ConnectionError("refused")
     other.__context__ = ssl.SSLError(1, "EOF occurred in violation of protocol")
     assert untrusted_certificate(other) is None  # a dropped handshake may go well next time
