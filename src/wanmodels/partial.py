@@ -274,7 +274,7 @@ class PartFile:
         """Block until the prefix grows past `beyond` (or `timeout`, or a reset).
 
         Writes that leave the prefix at or below `beyond` do not wake the waiter: a thread
-        woken for every 64 KiB received costs more CPU than the hashing it does.
+        woken for every write received costs more CPU than the hashing it does.
         Returns the prefix and the generation it belongs to.
         """
         with self._lock:
