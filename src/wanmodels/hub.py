@@ -59,7 +59,7 @@ from wanmodels.errors import (
     UsageError,
 )
 from wanmodels.integrity import Digest
-from wanmodels.remote import RemoteFile, RemoteRepo, Stream
+from wanmodels.remote import RemoteFile, RemoteRepo, Stream, never_waiting
 from wanmodels.retry import retried
 
 _log = logging.getLogger(__name__)
@@ -396,17 +396,13 @@ def _arrived(response: httpx2.Response) -> Callable[[], bool]:
     TLS layer, or in the socket (httpcore's `network_stream` extension says where to look)."""
     stream = response.extensions.get("network_stream")
     if stream is None:
-        return _never
+        return never_waiting
     tls = stream.get_extra_info("ssl_object")
 
     def arrived() -> bool:
         return bool((tls is not None and tls.pending()) or stream.get_extra_info("is_readable"))
 
     return arrived
-
-
-def _never() -> bool:
-    return False
 
 
 def _read_more_per_call() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from wanmodels.integrity import Digest
@@ -40,6 +40,11 @@ class RemoteRepo:
     unhashed: frozenset[str] = frozenset()
 
 
+def never_waiting() -> bool:
+    """`Stream.waiting` of a source that cannot tell whether more bytes have arrived."""
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Stream:
     """An open read of a file: where its bytes start, how many follow, and the bytes.
@@ -54,7 +59,7 @@ class Stream:
     whole: bool = False
     # Whether more bytes have already arrived, so the next chunk comes without waiting: the
     # reader may then write several together. Never, when the source cannot tell.
-    waiting: Callable[[], bool] = field(default=lambda: False)
+    waiting: Callable[[], bool] = never_waiting
 
 
 class ByteSource(Protocol):

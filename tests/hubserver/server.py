@@ -38,7 +38,7 @@ class HubServer:
     Hub's metadata headers and a signed `Location` on the CDN, valid for `cdn_url_ttl` seconds
     (None = forever); non-LFS files are still served by the Hub itself.
 
-    `tls` (a server-side context, e.g. from `tests.hubserver.tls.server_context`) serves both origins
+    `tls` (a server-side context, e.g. `tests.hubserver.tls.Certificate.server_context()`) serves both origins
     over HTTPS, as the real Hub and its CDNs do: each connection then pays a handshake, and every byte
     is encrypted and decrypted. Clients must trust its certificate (`SSL_CERT_FILE`).
 
@@ -91,7 +91,7 @@ class HubServer:
 
     @property
     def cdn_url(self) -> str | None:
-        """Base URL of the CDN origin (`http://localhost:<port>`), or None without `cdn=True`."""
+        """Base URL of the CDN origin (`http[s]://localhost:<port>`), or None without `cdn=True`."""
         if self._cdn_httpd is None:
             return None
         return f"{self._scheme}://localhost:{self._cdn_httpd.server_address[1]}"
