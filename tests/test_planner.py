@@ -372,14 +372,28 @@ def test_select_never_maps_two_remote_files_to_one_local_path() -> None:
     [
         pytest.param(LocalState(), 100, (Action.DOWNLOAD, 0), id="nothing_on_disk"),
         pytest.param(LocalState(Check.OK), 100, (Action.KEEP, 100), id="complete"),
-        pytest.param(LocalState(Check.HASH), 100, (Action.REPLACE, 0), id="wrong_file_on_disk"),
+        pytest.param(LocalState(Check.WRONG_HASH, ours=True), 100, (Action.REPLACE, 0), id="ours_damaged"),
+        pytest.param(LocalState(Check.WRONG_HASH), 100, (Action.CONFLICT, 0), id="users_file"),
+        pytest.param(LocalState(Check.WRONG_SIZE, 40), 100, (Action.CONFLICT, 0), id="users_truncated_file"),
+        pytest.param(LocalState(Check.NOT_FILE), 100, (Action.CONFLICT, 0), id="users_folder"),
+        pytest.param(
+            LocalState(Check.WRONG_SIZE, 40, part_bytes=40), 100, (Action.CONFLICT, 0), id="users_file_wins"
+        ),
         pytest.param(LocalState(part_bytes=40), 100, (Action.RESUME, 40), id="partial"),
         pytest.param(LocalState(part_bytes=100), 100, (Action.RESUME, 100), id="partial_whole_length"),
         pytest.param(LocalState(part_bytes=101), 100, (Action.DOWNLOAD, 0), id="partial_too_long"),
         pytest.param(
-            LocalState(Check.HASH, part_bytes=101), 100, (Action.REPLACE, 0), id="too_long_and_wrong"
+            LocalState(Check.WRONG_HASH, part_bytes=101, ours=True),
+            100,
+            (Action.REPLACE, 0),
+            id="too_long_and_wrong",
         ),
-        pytest.param(LocalState(Check.SIZE, part_bytes=40), 100, (Action.RESUME, 40), id="wrong_but_partial"),
+        pytest.param(
+            LocalState(Check.WRONG_SIZE, part_bytes=40, ours=True),
+            100,
+            (Action.RESUME, 40),
+            id="wrong_but_partial",
+        ),
         pytest.param(LocalState(Check.OK, part_bytes=40), 100, (Action.KEEP, 100), id="complete_wins"),
         pytest.param(LocalState(), 0, (Action.DOWNLOAD, 0), id="empty_file_missing"),
         pytest.param(LocalState(Check.OK), 0, (Action.KEEP, 0), id="empty_file_complete"),
@@ -389,6 +403,20 @@ def test_decide_picks_action_from_local_state(
     local: LocalState, size: int, expected: tuple[Action, int]
 ) -> None:
     assert decide(local, size) == expected
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [
+        pytest.param(LocalState(Check.WRONG_HASH), (Action.REPLACE, 0), id="users_file"),
+        pytest.param(LocalState(Check.WRONG_SIZE, 40, part_bytes=40), (Action.RESUME, 40), id="with_part"),
+        pytest.param(LocalState(Check.OK), (Action.KEEP, 100), id="the_right_bytes_are_kept"),
+    ],
+)
+def test_replace_foreign_moves_the_users_file_aside_instead(
+    local: LocalState, expected: tuple[Action, int]
+) -> None:
+    assert decide(local, 100, replace_foreign=True) == expected
 
 
 # --- make_plan / fetch_order -------------------------------------------------------------------------
@@ -449,7 +477,7 @@ def test_make_plan_accounts_present_and_to_fetch() -> None:
         {
             "vae/model.safetensors": LocalState(Check.OK),
             "t5/pytorch_model.bin": LocalState(part_bytes=4000),
-            "t5/spiece.model": LocalState(Check.HASH),
+            "t5/spiece.model": LocalState(Check.WRONG_HASH, ours=True),
         }
     )
     actions = {f.local_path: (f.action, f.present, f.to_fetch) for f in plan.files}

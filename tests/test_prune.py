@@ -92,7 +92,12 @@ def test_prune_removes_what_a_switched_stack_no_longer_selects(
     assert [f["path"] for f in verify.json()["stale"]] == ["diffusion_models/" + fp8.name]
     assert "--prune" in verify.stderr
     preview = cli("verify", "--prune", "--dry-run", "--json")
-    assert preview.json()["pruned"] == {"dry_run": True, "removed": ["diffusion_models/" + fp8.name]}
+    assert preview.json()["pruned"] == {
+        "dry_run": True,
+        "removed": ["diffusion_models/" + fp8.name],
+        "released": [],
+        "changed": [],
+    }
     assert "would remove diffusion_models/" + fp8.name in preview.stderr
     assert fp8.is_file()
     run = cli("verify", "--prune", "--json")

@@ -19,8 +19,8 @@ from tests.conftest import Cli, write_manifest
 from tests.fixtures import VAE_REPO_ID, seed_repos
 from tests.hubserver import HubServer, client_env
 from tests.test_reliability import small_disk
-from wanmodels._place import place_reused
-from wanmodels.config import Settings, hf_hub_cache, resolve_settings
+from wanmodels._place import SMALL_FILE, Link, Placer
+from wanmodels.config import LinkMode, Settings, hf_hub_cache, resolve_settings
 from wanmodels.errors import IntegrityError, UsageError
 from wanmodels.integrity import Digest, hash_file
 from wanmodels.planner import Action, Found, ModelPlan, Origin, Plan, PlannedFile, with_origins
@@ -85,16 +85,18 @@ def test_files_in_the_hf_cache_need_no_request_and_verify_full(
     assert {f["source"] for f in files_of(plan)} == {"hf-cache"}
     assert all(f["reuse_from"].startswith(str(hf_home / "hub")) for f in files_of(plan))
 
-    run = cli("download", "--json", HF_HOME=str(hf_home))
+    run = cli("download", "--json", "--link-mode", "hardlink", HF_HOME=str(hf_home))
     assert run.returncode == 0, run.stderr
     assert hub.requests == []  # not one request: the lockfile pins, the cache holds every byte
     doc = run.json()
     assert doc["bytes"]["fetched"] == 0 and doc["bytes"]["reused"] == doc["bytes"]["total"]
     assert {(f["source"], f["origin"]) for f in files_of(doc)} == {("hf-cache", "hf-cache")}
-    assert "reused 15 files already on this machine: 15 hard-linked" in run.stderr
+    assert {f["link"] for f in files_of(doc)} == {"hardlink"}
+    assert "reused 15 files already on this machine: 15 hard-linked read-only" in run.stderr
     assert "reused 161.8 KiB" in run.stderr.splitlines()[-1]
     target = workdir / "models" / "wan2.1-i2v" / LARGEST
     assert os.path.samefile(target, blob(hf_home, hub, WAN, LARGEST))  # a hard link: no extra space
+    assert stat.S_IMODE(target.stat().st_mode) & 0o222 == 0  # one inode with the cache: read-only
     check = cli("verify", "--full")
     assert check.returncode == 0, check.stderr
     assert hub.requests == []
@@ -148,7 +150,7 @@ def test_cache_on_another_filesystem_is_copied(
         run = cli("download", HF_HOME=str(hf_home))
         assert run.returncode == 0, run.stderr
         assert hub.requests == []
-        assert "0 hard-linked (no extra disk space), 15 copied" in run.stderr
+        assert "reused 15 files already on this machine: 15 copied" in run.stderr
         target = workdir / "models" / "wan2.1-i2v" / LARGEST
         assert target.stat().st_nlink == 1
         assert target.read_bytes() == seed_repos()[WAN][LARGEST]
@@ -193,7 +195,7 @@ def test_same_file_selected_twice_is_fetched_once(cli: Cli, hub: HubServer, work
     plan = cli("download", "-m", "twice.yaml", "--dry-run", "--json").json()
     assert plan["bytes"]["to_fetch"] == plan["bytes"]["total"] // 2
     hub.clear_log()
-    run = cli("download", "-m", "twice.yaml", "--json")
+    run = cli("download", "-m", "twice.yaml", "--json", "--link-mode", "hardlink")
     assert run.returncode == 0, run.stderr
     fetched = sorted(r.file for r in hub.gets())
     assert fetched == ["config.json", "diffusion_pytorch_model.safetensors"]  # once each
@@ -221,7 +223,7 @@ def test_a_second_manifest_in_the_same_root_reuses_the_first_ones_files(
     )
     assert cli("download", "-m", "one.yaml").returncode == 0
     hub.clear_log()
-    run = cli("download", "-m", "two.yaml")
+    run = cli("download", "-m", "two.yaml", "--link-mode", "hardlink")
     assert run.returncode == 0, run.stderr
     assert hub.gets() == []
     assert os.path.samefile(
@@ -239,9 +241,9 @@ def test_reuse_from_another_wanmodels_root(cli: Cli, hub: HubServer, workdir: Pa
     run = cli("download", "--root", "other", "--reuse-from", "models")
     assert run.returncode == 0, run.stderr
     assert hub.gets() == []
-    assert os.path.samefile(
-        workdir / "other" / "sd-vae" / "config.json", workdir / "models" / "sd-vae" / "config.json"
-    )
+    mine, theirs = workdir / "other" / "sd-vae" / "config.json", workdir / "models" / "sd-vae" / "config.json"
+    assert mine.read_bytes() == theirs.read_bytes()
+    assert not os.path.samefile(mine, theirs)  # a small file is copied: an edit stays in its root
     assert cli("verify", "--root", "other", "--full").returncode == 0
 
 
@@ -332,32 +334,67 @@ def test_finder_hashes_only_files_of_the_right_size(tmp_path: Path) -> None:
     assert finder.find(_item("e/none.bin", b"z" * 7)) is None
 
 
+def _placer(root: Path, mode: LinkMode = LinkMode.AUTO) -> Placer:
+    return Placer(root, StateCache(root), "m.yaml", link_mode=mode)
+
+
 def test_place_reused_never_places_wrong_bytes(tmp_path: Path) -> None:
     source = tmp_path / "source.bin"
     source.write_bytes(b"not the right bytes")
     item = _item("e/file.bin", b"the right bytes....")  # same size
     with pytest.raises(IntegrityError):
-        place_reused(tmp_path / "root", item, source, vouched=lambda st: False, cancel=threading.Event())
+        _placer(tmp_path / "root").place_reused(
+            item, source, vouched=lambda st: False, cancel=threading.Event()
+        )
     assert sorted(p.name for p in (tmp_path / "root" / "e").iterdir()) == []
 
 
-@pytest.mark.parametrize("link", [True, False])
+@pytest.mark.parametrize(
+    ("mode", "size", "link"),
+    [
+        pytest.param(LinkMode.HARDLINK, 7000, Link.HARDLINK, id="hardlink"),
+        pytest.param(LinkMode.COPY, SMALL_FILE + 1, Link.COPY, id="copy"),
+        pytest.param(LinkMode.AUTO, 7000, Link.COPY, id="auto_small_is_copied"),
+        pytest.param(LinkMode.AUTO, SMALL_FILE, Link.HARDLINK, id="auto_large_is_linked_where_no_clone"),
+        pytest.param(LinkMode.CLONE, SMALL_FILE, Link.COPY, id="clone_falls_back_to_a_copy_on_ext4"),
+    ],
+)
 def test_place_reused_links_or_copies_atomically(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, link: bool
+    tmp_path: Path, mode: LinkMode, size: int, link: Link
 ) -> None:
-    if not link:
-        monkeypatch.setattr("wanmodels._place._try_link", lambda source, tmp: False)
+    """tmp_path is on ext4 or tmpfs here, neither of which can reflink (see the next test)."""
+    data = (b"payload" * (size // 7 + 1))[:size]
     source = tmp_path / "source.bin"
-    source.write_bytes(b"payload" * 1000)
-    source.chmod(0o444)
-    item = _item("e/file.bin", b"payload" * 1000)
-    placed = place_reused(tmp_path / "root", item, source, vouched=lambda st: False, cancel=threading.Event())
+    source.write_bytes(data)
+    item = _item("e/file.bin", data)
+    placer = _placer(tmp_path / "root", mode)
+    placed = placer.place_reused(item, source, vouched=lambda st: False, cancel=threading.Event())
     target = tmp_path / "root" / "e" / "file.bin"
-    assert placed.linked is link
-    assert os.path.samefile(target, source) is link
+    assert placed.link is link
+    assert os.path.samefile(target, source) is (link is Link.HARDLINK)
     assert hash_file(target, "sha256") == item.digest
     assert sorted(p.name for p in target.parent.iterdir()) == ["file.bin"]
-    assert stat.S_IMODE(target.stat().st_mode) == (0o444 if link else 0o644 & ~_umask())
+    writable = 0o666 & ~_umask()
+    assert stat.S_IMODE(target.stat().st_mode) == (writable & ~0o222 if link is Link.HARDLINK else writable)
+    assert StateCache(tmp_path / "root").stamps()["e/file.bin"].placed  # journaled as it was placed
+
+
+def test_an_edit_of_a_reused_small_file_never_reaches_the_cache(
+    cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path
+) -> None:
+    """Default link mode: configs and other small files are copied, so `echo >> config.json` in a
+    project changes only that project's copy (the HF blob and other roots stay as they were)."""
+    hf_home = fill_hf_cache(hub, tmp_path, *seed_repos())
+    run = cli("download", "--json", HF_HOME=str(hf_home))
+    assert run.returncode == 0, run.stderr
+    assert {f["link"] for f in files_of(run.json())} == {"copy"}  # every fixture file is under 4 MiB
+    config = workdir / "models" / "sd-vae" / "config.json"
+    cached = blob(hf_home, hub, VAE_REPO_ID, "config.json")
+    before = cached.read_bytes()
+    with config.open("a") as f:
+        f.write("my notes\n")
+    assert cached.read_bytes() == before
+    assert not os.path.samefile(config, cached)
 
 
 def _umask() -> int:

@@ -19,9 +19,10 @@ import pytest
 from tests.conftest import Cli, write_manifest
 from tests.fixtures import VAE_REPO_ID
 from tests.memsource import MemFault, MemorySource
-from wanmodels.config import Settings
+from wanmodels.config import LinkMode, Settings
 from wanmodels.downloader import download
 from wanmodels.errors import Interrupted, LocalIOError, ManifestError
+from wanmodels.integrity import Digest
 from wanmodels.manifest import Manifest, parse_manifest
 from wanmodels.status import status
 from wanmodels.verifier import verify
@@ -249,7 +250,7 @@ def test_ctrl_c_while_reused_files_are_copied_stops_the_copies(
     import _thread
     import time
 
-    from wanmodels import reuse
+    from wanmodels._place import Placer
 
     source = MemorySource()
     files = {f"w{i}.bin": bytes([i]) * 1000 for i in range(4)}
@@ -258,9 +259,9 @@ def test_ctrl_c_while_reused_files_are_copied_stops_the_copies(
     other.mkdir()
     for name, data in files.items():
         (other / name).write_bytes(data)
-    real = reuse.place_reused
+    real = Placer.place_reused
 
-    def long_copy(*args: object, **kwargs: object) -> object:  # checks `cancel` per chunk, as _copy does
+    def long_copy(*args: object, **kwargs: object) -> object:  # checks `cancel` per chunk, as a copy does
         cancel = kwargs["cancel"]
         for _ in range(300):
             if cancel.is_set():  # type: ignore[attr-defined]
@@ -268,7 +269,7 @@ def test_ctrl_c_while_reused_files_are_copied_stops_the_copies(
             time.sleep(0.01)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(reuse, "place_reused", long_copy)
+    monkeypatch.setattr(Placer, "place_reused", long_copy)
     manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
@@ -306,16 +307,12 @@ def test_prune_keeps_a_copy_put_back_in_place_of_a_placed_file(
 # -- found by a second review (each failed before its fix) -----------------------------------------
 
 
-def test_a_failed_periodic_state_save_is_retried_at_the_end(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """pool._save_now_and_then logs a failed save and relies on the save at the end ("saved
-    again at the end, where a failure is reported"); but StateCache.save clears _dirty before
-    writing, so the end save is a no-op: the placed file is never recorded, nothing reported."""
-    import wanmodels.pool as pool
+def test_a_failed_state_save_is_retried_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """StateCache.save used to clear its dirty flag before writing, so after a failed write (disk
+    full) the next save was a no-op and the placed file was never recorded. The changes of a
+    failed save must be replayed by the next one."""
     import wanmodels.state as state
 
-    monkeypatch.setattr(pool, "SAVE_EVERY", 0.0)
     real = state.atomic_write
     calls = {"n": 0}
 
@@ -326,13 +323,18 @@ def test_a_failed_periodic_state_save_is_retried_at_the_end(
         real(path, data, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(state, "atomic_write", flaky)
-    source = MemorySource()
-    source.add_repo("t/a", {"w.bin": b"w" * 1000})
-    manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
-    result = download(manifest, settings=_settings(workers=1), source=source)
-    assert result.exit_code == 0
-    recorded = state.StateCache(manifest.root).placed_by(manifest.identity)
-    assert "a/w.bin" in recorded, f"state file never recorded the placed file ({calls['n']} writes)"
+    root = tmp_path / "models"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "w.bin").write_bytes(b"w" * 1000)
+    cache = state.StateCache(root)
+    stamp = state.Stamp.of((root / "a" / "w.bin").stat(), Digest("sha256", "0" * 64))
+    cache.record_placed("a/w.bin", stamp, "m.yaml")
+    with pytest.raises(LocalIOError):
+        cache.save()
+    cache.save()
+    assert calls["n"] == 2
+    recorded = json.loads((root / ".wanmodels" / "state.json").read_text())["files"]
+    assert recorded["a/w.bin"]["placed"] is True, recorded
 
 
 def test_a_failed_listing_leaves_the_callers_cancel_event_alone(tmp_path: Path) -> None:
@@ -365,17 +367,17 @@ def test_no_file_is_placed_after_an_interrupted_download_returned(
     after the state file was saved (never recorded as placed), and after 'interrupted'."""
     import time
 
-    import wanmodels.fetch as fetch
+    from wanmodels._place import Placer
 
     cancel = threading.Event()
-    real = fetch.place
+    real = Placer.place_part
 
-    def slow_place(root: Path, local_path: str, source: Path):  # type: ignore[no-untyped-def]
+    def slow_place(self: Placer, item: object, part: Path, cancel_: threading.Event):  # type: ignore[no-untyped-def]
         cancel.set()  # Ctrl-C arrives while the file is being flushed/placed
         time.sleep(0.5)
-        return real(root, local_path, source)
+        return real(self, item, part, cancel_)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(fetch, "place", slow_place)
+    monkeypatch.setattr(Placer, "place_part", slow_place)
     source = MemorySource()
     source.add_repo("t/a", {"w.bin": b"w" * 1000})
     manifest = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
@@ -436,13 +438,14 @@ def test_a_range_cut_to_nothing_is_not_requested(tmp_path: Path, monkeypatch: py
 
 
 def test_prune_removes_a_stale_twin(tmp_path: Path) -> None:
-    """A twin (the same bytes selected twice) is hard-linked to its first copy. Once its entry
+    """A twin (the same bytes selected twice) hard-linked to its first copy. Once its entry
     is dropped, prune's new `kept` check sees the first copy's inode and keeps the twin forever,
     while verify keeps reporting it as stale with "`verify --prune` deletes it"."""
     source = MemorySource()
     source.add_repo("t/a", {"w.bin": b"w" * 1000})
     two = _manifest(tmp_path, "  - name: a\n    repo: t/a\n  - name: b\n    repo: t/a\n")
-    assert download(two, settings=_settings(), source=source).exit_code == 0
+    hardlink = _settings(link_mode=LinkMode.HARDLINK)
+    assert download(two, settings=hardlink, source=source).exit_code == 0
     assert (two.root / "b" / "w.bin").stat().st_ino == (two.root / "a" / "w.bin").stat().st_ino
     one = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
     result = download(one, settings=_settings(), source=source, prune=True)

@@ -6,9 +6,7 @@ tests/test_reliability.py prove the same behaviours through the real client and 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -314,7 +312,8 @@ def test_placed_files_are_recorded_while_the_run_goes_on(
 ) -> None:
     """A run killed after placing some files must not forget them (they would be re-hashed, and
     never pruned): the state file records each placement during the run, not only at its end."""
-    from wanmodels import downloader, pool
+    from wanmodels import downloader
+    from wanmodels.state import StateCache
 
     release = threading.Event()
 
@@ -326,10 +325,8 @@ def test_placed_files_are_recorded_while_the_run_goes_on(
 
     source = Held()
     source.add_repo("t/a", {"fast.bin": b"f" * 1000, "slow.bin": b"s" * 1000})
-    monkeypatch.setattr(pool, "SAVE_EVERY", 0.0)
     text = "version: 1\nroot: ./models\nmodels:\n  - name: a\n    repo: t/a\n"
     manifest = parse_manifest(text, source="m.yaml", base_dir=tmp_path, lock_path=tmp_path / "m.lock")
-    state = manifest.root / ".wanmodels" / "state.json"
     run = threading.Thread(
         target=downloader.download,
         args=(manifest,),
@@ -339,9 +336,10 @@ def test_placed_files_are_recorded_while_the_run_goes_on(
     try:
         deadline = time.monotonic() + 30
         recorded: dict[str, object] = {}
+        # Placements are journaled (.wanmodels/placed.jsonl) before their rename.
         while time.monotonic() < deadline and "a/fast.bin" not in recorded:
-            with contextlib.suppress(OSError, ValueError):
-                recorded = json.loads(state.read_text())["files"]
+            # What another process (a later run after a kill) would read: state.json and the journal.
+            recorded = {p: s for p, s in StateCache(manifest.root).stamps().items() if s.placed}
             time.sleep(0.02)
         assert "a/fast.bin" in recorded, "the placed file was not recorded while the run went on"
         assert run.is_alive()  # ...and it was recorded before the run ended

@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessDeniedError",
     "ByteSource",
+    "ConflictError",
     "DiskFullError",
     "DownloadResult",
     "HubError",
@@ -75,6 +76,7 @@ _LAZY = {
 }
 _ERRORS = {
     "AccessDeniedError",
+    "ConflictError",
     "DiskFullError",
     "HubError",
     "IntegrityError",
@@ -97,6 +99,7 @@ if TYPE_CHECKING:
     from wanmodels.downloader import download, plan
     from wanmodels.errors import (
         AccessDeniedError,
+        ConflictError,
         DiskFullError,
         HubError,
         IntegrityError,

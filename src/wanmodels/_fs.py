@@ -8,11 +8,13 @@ out of the root), so nothing is ever written outside the model root.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 
 def check_relative(path: str) -> str | None:
@@ -56,6 +58,28 @@ def safe_join(root: Path, relative: str) -> Path:
         msg = f"path {relative!r} resolves outside the model root through a symlink"
         raise ValueError(msg)
     return target
+
+
+# FS_IOC_GETVERSION: the inode's generation number, which changes when an inode number is reused.
+_GETVERSION: Final = 0x80087601
+
+
+def inode_generation(path: Path) -> int | None:
+    """The generation of the inode at `path` (not following a final symlink), None where the
+    filesystem keeps none (or it cannot be opened): with the inode number it tells "the very file"
+    from "a new file that got the old one's number", which ext4 hands out again at once."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        buf = bytearray(8)
+        fcntl.ioctl(fd, _GETVERSION, buf, True)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return int.from_bytes(buf[:4], sys.byteorder)
 
 
 def fsync_dir(path: Path) -> None:

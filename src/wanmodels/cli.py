@@ -22,15 +22,18 @@ from wanmodels import __version__
 from wanmodels.cli_help import (
     DOWNLOAD_EXAMPLES,
     IMPORT_EXAMPLES,
+    PRUNE_EXAMPLES,
     VERIFY_EXAMPLES,
     Command,
     JsonOpt,
+    LinkModeOpt,
     ManifestOpt,
     NamesArg,
     NoColorOpt,
     OfflineOpt,
     PruneOpt,
     QuietOpt,
+    ReplaceOpt,
     RootOpt,
     VerboseOpt,
     epilog,
@@ -149,11 +152,14 @@ def download(
             "--no-reuse", help="Fetch every byte from the network: use no file already on this machine."
         ),
     ] = False,
+    link_mode: LinkModeOpt = None,
+    replace: ReplaceOpt = False,
 ) -> None:
     """Fetch every selected file, resumably, and place it only once its hash matches.
 
     Files already on this machine (the Hugging Face cache, --reuse-from folders, this root,
-    the same file selected twice) are hard-linked or copied instead, after a hash check.
+    the same file selected twice) are cloned, hard-linked read-only or copied instead, after a
+    hash check. A file of yours at a target path is never replaced without --replace.
     """
 
     def run() -> int:
@@ -168,6 +174,7 @@ def download(
             max_rate=max_rate,
             reuse=not no_reuse,
             reuse_from=tuple(reuse_from or ()),
+            link_mode=link_mode,
         )
         loaded = open_manifest_arg(manifest, root)
         # rich (~30 ms to import) loads only when something will be printed.
@@ -183,6 +190,7 @@ def download(
                 frozen=frozen,
                 repair=repair,
                 prune=prune,
+                replace=replace,
                 sink=sink,
             )
         finally:
@@ -221,6 +229,8 @@ def verify(
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
     verbose: VerboseOpt = False,
+    replace: ReplaceOpt = False,
+    link_mode: LinkModeOpt = None,
 ) -> None:
     """Check that every selected file is present, the right size and hash, and well-formed."""
 
@@ -230,14 +240,16 @@ def verify(
         from wanmodels.verifier import repair as run_repair
         from wanmodels.verifier import verify as run_verify
 
-        settings = resolve_settings(offline=offline)
+        settings = resolve_settings(offline=offline, link_mode=link_mode)
         loaded = open_manifest_arg(manifest, root)
         console = stderr_console(no_color)
         selected = tuple(names or ())
         if repair and not dry_run:
             sink = None if quiet else progress_sink(console)
             try:
-                repaired = run_repair(loaded, selected, settings=settings, full=full, prune=prune, sink=sink)
+                repaired = run_repair(
+                    loaded, selected, settings=settings, full=full, prune=prune, replace=replace, sink=sink
+                )
             finally:
                 if sink is not None:
                     sink.close()
@@ -280,6 +292,47 @@ def lock_command(
         return result.exit_code
 
     finish("lock", as_json, verbose, run)
+
+
+@app.command(
+    "prune",
+    cls=Command,
+    epilog=epilog(PRUNE_EXAMPLES),
+    short_help="Release a manifest's claim on a root: delete what only it placed.",
+)
+def prune_command(
+    names: NamesArg = None,
+    manifest: ManifestOpt = None,
+    root: RootOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be deleted, delete nothing.")
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Exit 4 at once if another process holds the root.")
+    ] = False,
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Delete the files wanmodels placed for this manifest that no other manifest uses.
+
+    What you run after switching a root to another preset: the old preset's files go, files
+    the new one shares stay, files you changed or placed yourself are never touched.
+    """
+
+    def run() -> int:
+        from wanmodels.documents import prune_json
+        from wanmodels.pruner import prune
+        from wanmodels.report import render_pruned
+
+        loaded = open_manifest_arg(manifest, root)
+        settings = resolve_settings(wait_for_lock=not no_wait)
+        result = prune(loaded, tuple(names or ()), settings=settings, dry_run=dry_run, release=True)
+        render_pruned(result, stderr_console(False))
+        if as_json:
+            print_json(prune_json(result))
+        return result.exit_code
+
+    finish("prune", as_json, verbose, run)
 
 
 @app.command("status", cls=Command, short_help="Per entry: complete, missing or partial (no network).")

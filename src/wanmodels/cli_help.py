@@ -24,6 +24,10 @@ VERIFY_EXAMPLES: Final = [
     "wanmodels verify --repair           (re-fetch only what fails)",
     "wanmodels verify --prune --dry-run  (what --prune would delete)",
 ]
+PRUNE_EXAMPLES: Final = [
+    "wanmodels prune -m wan2.1-comfyui --root ~/ComfyUI/models --dry-run",
+    "wanmodels prune -m old.yaml          (after moving a stack to another manifest)",
+]
 IMPORT_EXAMPLES: Final = [
     "wanmodels import image_to_video_wan.json   (writes ./wanmodels.yaml)",
     "wanmodels import a.json b.json --root ~/ComfyUI/models -o comfy.yaml",
@@ -106,5 +110,23 @@ PruneOpt = Annotated[
     typer.Option(
         "--prune",
         help="Delete files wanmodels placed earlier that the manifest no longer selects (nothing else).",
+    ),
+]
+ReplaceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--replace",
+        help="Move files of yours that hold a target with other bytes aside under <root>/.wanmodels/"
+        "replaced/, then place the manifest's (default: leave them and fail).",
+    ),
+]
+LinkModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--link-mode",
+        metavar="MODE",
+        help="How files already on this machine are placed: auto (small files copied, large ones "
+        "cloned, else hard-linked read-only), clone, hardlink or copy ($WANMODELS_LINK_MODE).",
+        show_default=False,
     ),
 ]

@@ -9,6 +9,8 @@ Environment variables read here (and only here), at call time:
 - `WANMODELS_RATE_LIMIT_WAIT`: longest wait for a rate limit (HTTP 429) to reset, seconds
   (default 300: the Hub counts requests in 5-minute windows).
 - `WANMODELS_DEBUG`: show tracebacks for expected errors.
+- `WANMODELS_LINK_MODE`: how files already on this machine are put in place (`auto`, `clone`,
+  `hardlink`, `copy`; see `--link-mode`).
 - `WANMODELS_REUSE_FROM`: folders to take already-downloaded files from (`os.pathsep`-separated),
   added to `--reuse-from`.
 - `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `HF_HOME`, `XDG_CACHE_HOME`: where huggingface_hub
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Final
 
@@ -37,6 +40,15 @@ MAX_SECONDS: Final = 86_400.0  # a day: the longest wait or timeout any setting 
 LOCAL_MANIFEST: Final = "wanmodels.yaml"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
+
+
+class LinkMode(str, Enum):
+    """How bytes already on this machine are put in place (`--link-mode`, `WANMODELS_LINK_MODE`)."""
+
+    AUTO = "auto"  # small files copied; large ones cloned, else hard-linked read-only, else copied
+    CLONE = "clone"  # a reflink (copy on write) where the filesystem can, else a copy
+    HARDLINK = "hardlink"  # a hard link, made read-only, else a copy
+    COPY = "copy"  # always a copy of its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +67,7 @@ class Settings:
     reuse: bool = True  # place files already on this machine instead of fetching them
     hf_cache: Path | None = None  # huggingface_hub's cache to look in (resolve_settings finds it)
     reuse_from: tuple[Path, ...] = ()  # other wanmodels roots and model folders to look in
+    link_mode: LinkMode = LinkMode.AUTO
 
     def __post_init__(self) -> None:
         # A library caller gets the CLI's bound too: with no connection, nothing would move.
@@ -128,6 +141,7 @@ def resolve_settings(
     max_rate: str | None = None,
     reuse: bool = True,
     reuse_from: tuple[str, ...] = (),
+    link_mode: str | None = None,
 ) -> Settings:
     """Combine flags with the environment into `Settings`.
 
@@ -176,6 +190,9 @@ def resolve_settings(
         msg = "--no-reuse and --reuse-from contradict each other"
         raise UsageError(msg, hint="Drop one of them.")
     return Settings(
+        link_mode=_link_mode(link_mode, "--link-mode")
+        if link_mode
+        else _link_mode(env.get("WANMODELS_LINK_MODE"), "WANMODELS_LINK_MODE"),
         endpoint=endpoint,
         offline=offline,
         workers=workers,
@@ -219,6 +236,16 @@ def _reuse_dirs(flags: tuple[str, ...]) -> tuple[Path, ...]:
         if path not in dirs:
             dirs.append(path)
     return tuple(dirs)
+
+
+def _link_mode(value: str | None, name: str) -> LinkMode:
+    if value is None or not value.strip():
+        return LinkMode.AUTO
+    try:
+        return LinkMode(value.strip().lower())
+    except ValueError:
+        msg = f"{name} {value!r} is not a link mode"
+        raise UsageError(msg, hint=f"Use one of: {', '.join(m.value for m in LinkMode)}.") from None
 
 
 def _rate(value: str | None, name: str) -> int | None:

@@ -85,14 +85,25 @@ def _file(item: PlannedFile, outcome: FileOutcome) -> dict[str, Any]:
         "bytes_fetched": outcome.bytes_fetched,
         "resumed_from": outcome.resumed_from,
         "seconds": round(outcome.seconds, 3),
+        "link": outcome.link.value if outcome.link is not None else None,
+        "moved_aside": str(outcome.moved_aside) if outcome.moved_aside is not None else None,
         "error": outcome.error,
     }
+
+
+def prune_json(result: PruneResult) -> dict[str, Any]:
+    return _doc("prune", Status.OK.value, pruned=_pruned(result))
 
 
 def _pruned(result: PruneResult | None) -> dict[str, Any] | None:
     if result is None:
         return None
-    return {"dry_run": result.dry_run, "removed": list(result.removed)}
+    return {
+        "dry_run": result.dry_run,
+        "removed": list(result.removed),
+        "released": list(result.released),
+        "changed": list(result.changed),
+    }
 
 
 def _finding(f: Finding) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from wanmodels._parallel import own_event
+from wanmodels._place import Placer, conflict
 from wanmodels._text import count, human_bytes
 from wanmodels.config import Settings
 from wanmodels.errors import (
@@ -48,6 +49,7 @@ def plan(
     settings: Settings | None = None,
     source: ByteSource | None = None,
     repair: bool = False,
+    replace: bool = False,
 ) -> Plan:
     """What `download` would do: every selected file with its action and bytes, nothing fetched.
 
@@ -59,7 +61,8 @@ def plan(
     settings = settings or Settings()
     selections, _ = resolve_selections(manifest, manifest.select(names), settings, source=source)
     cache = StateCache(manifest.root)
-    return _plan(manifest, selections, cache, repair=repair, finder=Finder(manifest.root, settings, cache))
+    finder = Finder(manifest.root, settings, cache)
+    return _plan(manifest, selections, cache, repair=repair, replace=replace, finder=finder)
 
 
 def _plan(
@@ -68,15 +71,18 @@ def _plan(
     cache: StateCache,
     *,
     repair: bool,
+    replace: bool,
     finder: Finder,
 ) -> Plan:
-    """Compare the selections with the disk; `repair` re-hashes instead of trusting the cache.
+    """Compare the selections with the disk; `repair` re-hashes instead of trusting the records,
+    `replace` plans to move files of the user's aside instead of leaving them (a conflict).
     Unless `settings.reuse` is off, files get their bytes from this machine where it has them."""
     hashing = Hashing.ALWAYS if repair else Hashing.CHANGED
     planned = make_plan(
         manifest.root,
         selections,
         lambda item: cache.inspect(item.local_path, item.remote.size, item.remote.digest, hashing=hashing),
+        replace_foreign=replace,
     )
     return with_origins(planned, finder.find) if finder.settings.reuse else planned
 
@@ -91,6 +97,7 @@ def download(
     frozen: bool = False,
     repair: bool = False,
     prune: bool = False,
+    replace: bool = False,
     sink: ProgressSink | None = None,
     cancel: threading.Event | None = None,
 ) -> DownloadResult:
@@ -102,7 +109,9 @@ def download(
     cache always. With `repair`, every file on disk is re-hashed (not trusted from the
     state cache), so a file damaged in place is re-fetched; good files are kept. With
     `prune`, a successful run then deletes the files wanmodels placed earlier for this
-    manifest that it no longer selects (see `wanmodels.prune`).
+    manifest that it no longer selects (see `wanmodels.prune`). A file wanmodels did not place
+    that holds a target with other bytes is left alone and fails (a conflict), unless
+    `replace`: it is then moved aside under `<root>/.wanmodels/replaced/`, never deleted.
 
     Args:
         source: where bytes come from; default: the Hub of `settings`.
@@ -128,6 +137,7 @@ def download(
             frozen=frozen,
             repair=repair,
             prune=prune,
+            replace=replace,
         )
 
 
@@ -143,6 +153,7 @@ def _download(
     frozen: bool,
     repair: bool,
     prune: bool,
+    replace: bool,
 ) -> DownloadResult:
     started = time.monotonic()
     specs = manifest.select(names)
@@ -152,7 +163,9 @@ def _download(
         )
         cache = StateCache(manifest.root)
         finder = Finder(manifest.root, settings, cache)
-        plan = _plan(manifest, selections, cache, repair=repair, finder=finder)
+        plan = _plan(manifest, selections, cache, repair=repair, replace=replace, finder=finder)
+        for warning in claimed_elsewhere(plan, cache, manifest.identity):
+            sink.message(warning)
         if dry_run:
             planned = tuple(_unfetched(m.spec.name, m.spec.repo, m.commit, m.files) for m in plan.models)
             pruned = None
@@ -173,11 +186,25 @@ def _download(
 
                 source = Hub(settings)
             relock = manifest.command("lock")
-            return Pool(todo, source, settings, sink, cancel, cache, manifest.identity, relock=relock).run()
+            return Pool(todo, source, settings, sink, cancel, placer, relock=relock).run()
 
+        placer = Placer(
+            manifest.root,
+            cache,
+            manifest.identity,
+            replace_foreign=replace,
+            link_mode=settings.link_mode,
+            fix=manifest.command("download", "--replace"),
+        )
         # Reused files are placed before the network pool starts, this run's twins after it.
-        reuser = Reuser(finder, cache, manifest.identity, sink, cancel)
+        reuser = Reuser(finder, placer, sink, cancel)
         outcomes = reuser.provide(plan, fetch)
+        for item in plan.unique_files:
+            if item.action is Action.CONFLICT:
+                err = conflict(item, item.foreign, placer.fix)
+                outcomes[item.local_path] = FileOutcome.of(
+                    item, ok=False, error=str(err), exit_code=err.exit_code
+                )
         for item in plan.unique_files:
             if item.action is Action.KEEP:
                 cache.claim(item.local_path, manifest.identity)
@@ -198,6 +225,26 @@ def _download(
     return DownloadResult(
         plan, tuple(models), False, time.monotonic() - started, lock_written=lock_written, pruned=pruned
     )
+
+
+def claimed_elsewhere(plan: Plan, cache: StateCache, owner: str) -> list[str]:
+    """Warnings for files this plan replaces that wanmodels placed for another manifest with
+    other bytes: two manifests that pin one path to different files undo each other."""
+    warnings = []
+    for item in plan.unique_files:
+        if item.action not in (Action.REPLACE, Action.RESUME, Action.DOWNLOAD):
+            continue
+        stamp = cache.stamp(item.local_path)
+        if stamp is None or not stamp.placed or stamp.digest in (None, item.digest):
+            continue
+        others = [o for o in stamp.owners if o != owner]
+        if others and cache.is_ours(item.local_path):
+            warnings.append(
+                f"warning: '{item.local_path}' was placed for {', '.join(others)} as {stamp.digest.short}; "
+                f"this manifest pins {item.digest.short} there and replaces it (the other manifest "
+                "will put its own back when it runs: give one of them another path)"
+            )
+    return warnings
 
 
 def _drop_superseded(plan: Plan, sink: ProgressSink) -> None:

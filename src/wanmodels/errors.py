@@ -16,6 +16,7 @@ WanmodelsError
 ├── LocalIOError               exit 4   disk full, permission, root locked (--no-wait)
 │   └── DiskFullError
 ├── IntegrityError             exit 1   bytes do not match their digest
+├── ConflictError              exit 1   a file wanmodels did not place holds a target (left alone)
 └── Interrupted                exit 130 Ctrl-C or SIGTERM; partial downloads are kept
 ```
 The library raises these; only `wanmodels.cli` turns them into messages and exit codes.
@@ -153,6 +154,16 @@ class IntegrityError(WanmodelsError):
         self.path = path
         self.expected = expected
         self.actual = actual
+
+
+class ConflictError(WanmodelsError):
+    """Raised when a file wanmodels did not place holds a target path with other bytes."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
 
 
 class Interrupted(WanmodelsError):

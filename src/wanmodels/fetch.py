@@ -10,13 +10,12 @@ whose size and digest match; a mismatch starts the file once more from zero, the
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from wanmodels._fs import fsync_dir, safe_join
+from wanmodels._place import Placement, Placer
 from wanmodels.config import Settings
 from wanmodels.errors import HubError, IntegrityError, Interrupted, LocalIOError, TransientHubError
 from wanmodels.integrity import READ_SIZE, Digest, Hasher
@@ -281,20 +280,14 @@ def _stream_once(
         raise TransientHubError(msg, repo_id=item.repo_id, revision=item.commit)
 
 
-@dataclass(frozen=True, slots=True)
-class Placed:
-    """A file put in place: what it is on disk now."""
-
-    stat: os.stat_result
-
-
 def finish(
-    root: Path, transfer: Transfer, scheduler: Scheduler, *, sink: ProgressSink, cancel: threading.Event
-) -> Placed | None:
+    placer: Placer, transfer: Transfer, scheduler: Scheduler, *, sink: ProgressSink, cancel: threading.Event
+) -> Placement | None:
     """Check a complete part's digest and put it in place; None when it is being fetched again.
 
     Raises:
         IntegrityError: the bytes did not match twice (the part is deleted).
+        ConflictError: a file wanmodels did not place took the target meanwhile (part kept).
         LocalIOError: it cannot be flushed or placed.
         Interrupted: `cancel` was set while the last bytes were hashed.
     """
@@ -305,10 +298,10 @@ def finish(
         # The journal goes first: a kill before the rename then leaves a complete part that
         # reads as a whole prefix, never a journal whose bytes have moved away.
         transfer.part.forget_journal()
-        st = place(root, item.local_path, transfer.part.path)
+        placed = placer.place_part(item, transfer.part.path, cancel)
         transfer.close()
         transfer.part.delete()
-        return Placed(st)
+        return placed
     if transfer.rounds >= 2:
         transfer.close()
         transfer.part.delete()
@@ -328,21 +321,3 @@ def finish(
     transfer.part.reset()
     scheduler.restart(transfer.job)
     return None
-
-
-def place(root: Path, local_path: str, source: Path) -> os.stat_result:
-    """Rename a finished file into place and make the rename durable.
-
-    Raises:
-        LocalIOError: the target is unsafe (a symlink leading out of the root) or not writable.
-    """
-    try:
-        target = safe_join(root, local_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        safe_join(root, local_path)  # re-check: a symlink may have appeared meanwhile
-        os.replace(source, target)
-        fsync_dir(target.parent)
-        return target.stat()
-    except (OSError, ValueError) as err:
-        msg = f"cannot place '{local_path}': {err}"
-        raise LocalIOError(msg) from None

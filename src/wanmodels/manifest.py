@@ -6,6 +6,7 @@ execute code); this module walks them by hand, so every error names the line and
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ MANIFEST_VERSION: Final = 1
 DEFAULT_ROOT: Final = "./models"
 DEFAULT_REVISION: Final = "main"
 RESERVED_DIR: Final = ".wanmodels"  # the root's work folder (partials, state, lock)
+PRESET_OWNER: Final = "preset:"  # a bundled preset's name in a root's records
 _SHA256_RE: Final = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 _FILE_KEYS: Final = ("path", "sha256")
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
@@ -85,10 +87,13 @@ class Manifest:
 
     @property
     def identity(self) -> str:
-        """What names this manifest in a root's records, whatever the current directory."""
+        """What names this manifest in a root's records, whatever the current directory: its
+        path relative to the root, so a project moved with its models keeps its claims."""
         if self.preset is not None:
-            return f"preset:{self.preset}"
-        return str(self.path.resolve()) if self.path is not None else self.source
+            return f"{PRESET_OWNER}{self.preset}"
+        if self.path is None:
+            return self.source
+        return os.path.relpath(self.path.resolve(), self.root.resolve())
 
     def select(self, names: tuple[str, ...] | list[str] = ()) -> tuple[ModelSpec, ...]:
         """The entries named in `names` (all when empty), in manifest order.
@@ -115,6 +120,15 @@ class Manifest:
         lock_path = preset_lock_path(root, self.preset) if self.preset is not None else self.lock_path
         args = self.cli_args if root == self.root else (*_without_root(self.cli_args), "--root", str(root))
         return replace(self, root=root, lock_path=lock_path, cli_args=args)
+
+
+def owner_exists(root: Path, owner: str) -> bool:
+    """Whether the manifest a root's records name as `owner` is still there: a claim of a
+    manifest that was deleted or moved away holds nothing back."""
+    if owner.startswith(PRESET_OWNER):
+        return True
+    path = Path(owner)  # relative to the root; records of older versions hold absolute paths
+    return (path if path.is_absolute() else root / path).is_file()
 
 
 def _without_root(args: tuple[str, ...]) -> tuple[str, ...]:

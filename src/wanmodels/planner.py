@@ -24,6 +24,7 @@ class Action(str, Enum):
     DOWNLOAD = "download"  # missing: fetch from byte 0
     RESUME = "resume"  # a partial download exists: continue from its length
     REPLACE = "replace"  # on disk but wrong: fetch, then swap in atomically
+    CONFLICT = "conflict"  # a file wanmodels did not place holds other bytes: left alone, fails
 
 
 class Origin(str, Enum):
@@ -45,12 +46,12 @@ class Found:
 class Check(str, Enum):
     """What one look at a target found."""
 
-    OK = "ok"  # right size and digest (hashed now, or vouched for by the state cache)
-    SIZED = "sized"  # right size, not hashed (a look that only compares sizes)
+    OK = "ok"  # right size and digest (hashed now, or vouched for by the records)
+    UNHASHED = "unhashed"  # right size, not hashed (a look that only compares sizes)
     MISSING = "missing"
     NOT_FILE = "not a file"
-    SIZE = "size"
-    HASH = "hash"
+    WRONG_SIZE = "wrong size"
+    WRONG_HASH = "wrong hash"
     UNREADABLE = "unreadable"
 
 
@@ -62,6 +63,7 @@ class LocalState:
     size: int | None = None  # the target's size on disk, when it is a file
     actual: Digest | None = None  # the digest it hashed to, when it was hashed
     part_bytes: int = 0  # bytes a partial download already holds, 0 when none
+    ours: bool = False  # the file there is the very one wanmodels placed (it may be repaired)
 
     @property
     def complete(self) -> bool:
@@ -70,6 +72,11 @@ class LocalState:
     @property
     def exists(self) -> bool:
         return self.check is not Check.MISSING
+
+    @property
+    def foreign(self) -> bool:
+        """Something wanmodels did not place holds the target, with other bytes: the user's."""
+        return self.exists and not self.complete and not self.ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +95,16 @@ class PlannedFile:
     origin: Origin = Origin.NETWORK  # where the bytes come from, when it needs any
     reuse_from: Path | None = None  # the file to link or copy, for HF_CACHE and LOCAL
     twin_of: str | None = None  # the local path of this run's file with the same bytes, placed first
+    foreign: LocalState | None = None  # what holds the target when it is not wanmodels' file
 
     @property
     def needs_bytes(self) -> bool:
-        return self.action is not Action.KEEP
+        return self.action not in (Action.KEEP, Action.CONFLICT)
+
+    @property
+    def moves_aside(self) -> bool:
+        """Placing it moves a file of the user's aside (`--replace`)."""
+        return self.foreign is not None and self.needs_bytes
 
     @property
     def to_fetch(self) -> int:
@@ -176,24 +189,35 @@ class Plan:
         return tuple(sorted(todo, key=lambda f: (f.twin_of is not None, f.local_path)))
 
 
-def decide(local: LocalState, size: int) -> tuple[Action, int]:
-    """The action for one file given what the disk holds, and the bytes already usable."""
+def decide(local: LocalState, size: int, *, replace_foreign: bool = False) -> tuple[Action, int]:
+    """The action for one file given what the disk holds, and the bytes already usable.
+
+    A file wanmodels did not place is never replaced unless `replace_foreign` (it is then
+    moved aside when the new one is placed); one it placed and that is now wrong is repaired.
+    """
     if local.complete:
         return Action.KEEP, size
+    if local.foreign and not replace_foreign:
+        return Action.CONFLICT, 0
     if 0 < local.part_bytes <= size:
         return Action.RESUME, local.part_bytes
     return (Action.REPLACE if local.exists else Action.DOWNLOAD), 0
 
 
 def make_plan(
-    root: Path, selections: Iterable[Selection], probe: Callable[[SelectedFile], LocalState]
+    root: Path,
+    selections: Iterable[Selection],
+    probe: Callable[[SelectedFile], LocalState],
+    *,
+    replace_foreign: bool = False,
 ) -> Plan:
     """Build the plan: `probe` reports what the disk holds for each selected file."""
     models = []
     for sel in selections:
         planned = []
         for item in sel.files:
-            action, present = decide(probe(item), item.remote.size)
+            local = probe(item)
+            action, present = decide(local, item.remote.size, replace_foreign=replace_foreign)
             planned.append(
                 PlannedFile(
                     entry=sel.spec.name,
@@ -205,6 +229,7 @@ def make_plan(
                     digest=item.remote.digest,
                     action=action,
                     present=present,
+                    foreign=local if local.foreign else None,
                 )
             )
         models.append(ModelPlan(spec=sel.spec, commit=sel.commit, files=tuple(planned)))
@@ -228,7 +253,7 @@ def with_origins(plan: Plan, find: Callable[[PlannedFile], Found | None]) -> Pla
         need = [f for f in group if f.needs_bytes]
         if not need:
             continue
-        kept = next((f for f in group if not f.needs_bytes), None)
+        kept = next((f for f in group if f.action is Action.KEEP), None)
         if kept is not None:
             for f in need:
                 origins[f.local_path] = (Origin.LOCAL, plan.root / kept.local_path, None)

@@ -9,13 +9,12 @@ the tail and places it; a file that fails fails alone.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from typing import Final
 
+from wanmodels._place import Placement, Placer
 from wanmodels.config import Settings
-from wanmodels.errors import EXIT_FAILED, Interrupted, LocalIOError, RevisionNotFoundError, WanmodelsError
+from wanmodels.errors import EXIT_FAILED, Interrupted, RevisionNotFoundError, WanmodelsError
 from wanmodels.fetch import Transfer, finish, stream_range
 from wanmodels.partial import Extent
 from wanmodels.planner import Plan, PlannedFile
@@ -24,9 +23,8 @@ from wanmodels.ratelimit import RateLimiter
 from wanmodels.remote import ByteSource
 from wanmodels.results import FileOutcome, Source
 from wanmodels.scheduler import FileJob, Range, Released, Scheduler
-from wanmodels.state import StateCache, partial_folder
+from wanmodels.state import partial_folder
 
-SAVE_EVERY: Final = 2.0  # seconds between writes of the state file while files are placed
 _log = logging.getLogger(__name__)
 
 
@@ -40,8 +38,7 @@ class Pool:
         settings: Settings,
         sink: ProgressSink,
         cancel: threading.Event,
-        cache: StateCache,
-        owner: str,
+        placer: Placer,
         *,
         relock: str = "wanmodels lock",
     ) -> None:
@@ -50,8 +47,7 @@ class Pool:
         self.settings = settings
         self.sink = sink
         self.cancel = cancel
-        self.cache = cache
-        self.owner = owner
+        self.placer = placer
         self.limiter = RateLimiter(settings.max_rate)
         self.scheduler = Scheduler(
             plan.fetch_order(), self._open, split=settings.workers > 1, connections=settings.workers
@@ -61,7 +57,6 @@ class Pool:
         self.outcomes: dict[str, FileOutcome] = {}
         self.relock = relock  # the command that re-pins this manifest, for hints
         self._lock = threading.Lock()
-        self._saved = time.monotonic()
         self._placing = threading.Condition()  # counts workers inside `_finish`
         self._busy = 0
         self._alive = 0  # worker threads still running
@@ -97,7 +92,7 @@ class Pool:
             for transfer in list(self.transfers.values()):
                 transfer.hasher.close()  # reads only: safe to stop under a straggling writer
             self._release_parts()
-            self.cache.save()
+            self.placer.cache.save()
             msg = "interrupted; partial downloads are kept. Run the same command again to resume."
             raise Interrupted(msg)
         return self.outcomes
@@ -183,7 +178,7 @@ class Pool:
     def _finish(self, rng: Range, transfer: Transfer) -> None:
         """Hash the tail, place the file and record it (or fail it)."""
         try:
-            placed = finish(self.plan.root, transfer, self.scheduler, sink=self.sink, cancel=self.cancel)
+            placed = finish(self.placer, transfer, self.scheduler, sink=self.sink, cancel=self.cancel)
         except Interrupted:
             raise
         except Exception as err:
@@ -193,12 +188,10 @@ class Pool:
             return
         if placed is not None:
             self.scheduler.finished(rng.job)
-            self._done(transfer, placed.stat)
+            self._done(transfer, placed)
 
-    def _done(self, transfer: Transfer, st: os.stat_result) -> None:
+    def _done(self, transfer: Transfer, placed: Placement) -> None:
         item = transfer.item
-        self.cache.record_placed(item.local_path, st, item.digest, self.owner)
-        self._save_now_and_then()
         outcome = FileOutcome.of(
             item,
             ok=True,
@@ -206,22 +199,9 @@ class Pool:
             resumed_from=transfer.part.resumed_bytes,
             seconds=time.monotonic() - self.started.get(item.local_path, time.monotonic()),
             source=Source.NETWORK,
+            moved_aside=placed.moved_aside,
         )
         self._report(item, outcome)
-
-    def _save_now_and_then(self) -> None:
-        """Record placed files as the run goes, so a killed run does not forget what it placed
-        (it would re-hash them, and never prune them): at most one write of the state file per
-        SAVE_EVERY seconds, one writer at a time."""
-        with self._lock:
-            now = time.monotonic()
-            if now - self._saved < SAVE_EVERY:
-                return
-            self._saved = now
-            try:
-                self.cache.save()
-            except LocalIOError as err:
-                _log.warning("%s", err)  # saved again at the end, where a failure is reported
 
     def _fail(self, item: PlannedFile, err: BaseException | None) -> None:
         code = err.exit_code if isinstance(err, WanmodelsError) else EXIT_FAILED

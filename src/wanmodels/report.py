@@ -27,6 +27,7 @@ from wanmodels.results import (
     EntryState,
     FileOutcome,
     LockResult,
+    Problem,
     PruneResult,
     RepairResult,
     StatusReport,
@@ -184,6 +185,9 @@ def render_download(result: DownloadResult, console: Console, *, quiet: bool = F
         )
         if result.lock_written is not None:
             console.print(f"wrote {result.lock_written}", markup=False)
+    for f in result.unique_files:
+        if f.moved_aside is not None:
+            console.print(f"moved your '{f.local_path}' aside to '{f.moved_aside}'", markup=False)
     render_pruned(result.pruned, console)
 
 
@@ -216,7 +220,16 @@ def render_pruned(pruned: PruneResult | None, console: Console) -> None:
     verb = "would remove" if pruned.dry_run else "removed"
     for path in pruned.removed:
         console.print(f"{verb} {path}", markup=False)
-    if not pruned.removed:
+    kept = "would keep" if pruned.dry_run else "kept"
+    for path in pruned.released:
+        console.print(
+            f"{kept} {path}: another manifest also uses it (only this one's claim goes)", markup=False
+        )
+    for path in pruned.changed:
+        console.print(
+            f"{kept} {path}: changed since wanmodels placed it (delete it yourself if unneeded)", markup=False
+        )
+    if not (pruned.removed or pruned.released or pruned.changed):
         console.print("nothing to prune: no file wanmodels placed is unselected", markup=False)
 
 
@@ -234,7 +247,8 @@ def render_verify(report: VerifyReport, console: Console, *, quiet: bool = False
             console.print(f"  {f.problem.value}: {f.path}{detail}", markup=False)
     if not quiet:
         for f in report.stale:
-            console.print(f"  warning: {f.path}: {f.detail}", markup=False)
+            label = "note" if f.problem is Problem.OTHER else "warning"
+            console.print(f"  {label}: {f.path}: {f.detail}", markup=False)
     failed = sum(not m.ok for m in report.models)
     if report.ok:
         if not quiet:

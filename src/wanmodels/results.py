@@ -12,6 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Final
 
+from wanmodels._place import Link
 from wanmodels.errors import EXIT_FAILED, EXIT_HUB, EXIT_LOCAL_IO, EXIT_OK, EXIT_USAGE
 from wanmodels.lockfile import Lockfile
 from wanmodels.planner import Action, Origin, Plan, PlannedFile
@@ -82,6 +83,8 @@ class FileOutcome:
     error: str | None = None
     exit_code: int = EXIT_OK
     source: Source = Source.NONE
+    link: Link | None = None  # reused bytes: cloned, hard-linked or copied
+    moved_aside: Path | None = None  # where --replace moved the user's file that held the target
 
     @classmethod
     def of(cls, item: PlannedFile, *, ok: bool, **details: object) -> FileOutcome:
@@ -117,6 +120,8 @@ class PruneResult:
 
     removed: tuple[str, ...]
     dry_run: bool = False
+    released: tuple[str, ...] = ()  # still claimed by another manifest: only this one's claim went
+    changed: tuple[str, ...] = ()  # changed since wanmodels placed them: left for the user
 
     @property
     def exit_code(self) -> int:
@@ -174,6 +179,7 @@ class Problem(str, Enum):
     HASH = "hash"
     FORMAT = "format"
     STALE = "stale"  # placed by wanmodels earlier, no longer selected: `--prune` removes it
+    OTHER = "other"  # placed for another manifest only, in this one's folders: `wanmodels prune -m` it
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +195,7 @@ class Finding:
 
     @property
     def is_error(self) -> bool:
-        return self.problem is not Problem.STALE
+        return self.problem not in (Problem.STALE, Problem.OTHER)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,15 +22,23 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
 from wanmodels._fs import safe_join
 from wanmodels._parallel import map_threads
-from wanmodels._place import Placed, hash_stream_exact, place_reused
+from wanmodels._place import Link, Placement, Placer, hash_stream_exact
+from wanmodels._text import count
 from wanmodels.config import Settings
-from wanmodels.errors import EXIT_FAILED, IntegrityError, Interrupted, LocalIOError, WanmodelsError
+from wanmodels.errors import (
+    EXIT_FAILED,
+    ConflictError,
+    IntegrityError,
+    Interrupted,
+    LocalIOError,
+    WanmodelsError,
+)
 from wanmodels.integrity import Digest
 from wanmodels.lockfile import read_lock
 from wanmodels.partial import PartFile, part_info
@@ -78,8 +86,8 @@ class Finder:
             if work_dir(folder).is_dir():
                 self.roots.append(folder)
             self.folders.append(folder)
-        self._own: dict[str, list[Path]] | None = None
-        self._records: dict[str, list[Path]] | None = None
+        self._own: dict[Digest, list[Path]] | None = None
+        self._records: dict[Digest, list[Path]] | None = None
         self._sizes: dict[int, list[Path]] | None = None
         self._hf_repos: dict[Path, list[Path]] = {}
         self._hashed: dict[_StatKey, Digest] = {}
@@ -94,14 +102,14 @@ class Finder:
             self._own = {}
             for local, stamp in self.cache.stamps().items():
                 self._note(self._own, self.root, local, stamp.digest)
-        for path in self._own.get(str(item.digest), []):
+        for path in self._own.get(item.digest, []):
             if path != target and self._sized(path, item.size):
                 return Found(Origin.LOCAL, path)
         for hf_cache in self.hf_caches:
             path = self._hf_blob(hf_cache, item)
             if path is not None:
                 return Found(Origin.HF_CACHE, path)
-        for path in self._by_record(str(item.digest)):
+        for path in self._by_record(item.digest):
             if path != target and self._sized(path, item.size):
                 return Found(Origin.LOCAL, path)
         for path in self._by_size(item.size):
@@ -123,10 +131,10 @@ class Finder:
                 return blob
         return None
 
-    def _by_record(self, digest: str) -> list[Path]:
+    def _by_record(self, digest: Digest) -> list[Path]:
         """Files other wanmodels roots recorded with `digest` (state cache first, then lockfiles)."""
         if self._records is None:
-            records: dict[str, list[Path]] = {}
+            records: dict[Digest, list[Path]] = {}
             for root in self.roots:
                 for local, stamp in StateCache(root).stamps().items():
                     self._note(records, root, local, stamp.digest)
@@ -137,13 +145,13 @@ class Finder:
                         continue  # a damaged record only means fewer leads
                     for model in lock.models if lock is not None else ():
                         for f in model.files:
-                            self._note(records, root, f.local, str(f.digest))
+                            self._note(records, root, f.local, f.digest)
             self._records = records
         return self._records.get(digest, [])
 
-    def _note(self, records: dict[str, list[Path]], root: Path, local: str, digest: str) -> None:
+    def _note(self, records: dict[Digest, list[Path]], root: Path, local: str, digest: Digest | None) -> None:
         path = self._inside(root, local)
-        if path is not None and path not in records.setdefault(digest, []):
+        if digest is not None and path is not None and path not in records.setdefault(digest, []):
             records[digest].append(path)
 
     def _by_size(self, size: int) -> list[Path]:
@@ -204,8 +212,8 @@ class Finder:
             local = source.relative_to(self.root).as_posix()
         except ValueError:
             return False
-        stamp = self.cache.stamps().get(local)
-        return stamp is not None and stamp.digest == str(digest) and stamp.still_matches(st)
+        stamp = self.cache.stamp(local)
+        return stamp is not None and stamp.vouches(st, digest)
 
 
 def _walk(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
@@ -228,12 +236,13 @@ class Reuser:
     """Places the reused files of one download around its network transfers."""
 
     finder: Finder
-    cache: StateCache
-    owner: str
+    placer: Placer
     sink: ProgressSink
     cancel: threading.Event
-    _linked: int = 0
-    _count: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def cache(self) -> StateCache:
+        return self.placer.cache
 
     def provide(self, plan: Plan, fetch: Fetch) -> dict[str, FileOutcome]:
         """Place every file found on this machine, fetch the rest with `fetch` (not called when
@@ -264,8 +273,6 @@ class Reuser:
             self.cache.save()
             msg = "interrupted; partial downloads are kept. Run the same command again to resume."
             raise Interrupted(msg)
-        if outcomes:
-            self.cache.save()  # what is placed stays recorded even if the network part fails
         plan = self._to_network(plan, fallback)
         if plan.fetch_order():  # also a part that holds every byte: it still has to be hashed and placed
             outcomes.update(fetch(plan))
@@ -289,6 +296,8 @@ class Reuser:
                 "fetching it from the network instead"
             )
             return None
+        except ConflictError as err:
+            return FileOutcome.of(item, ok=False, error=str(err), exit_code=err.exit_code)
         except LocalIOError as err:
             self.sink.message(f"'{item.local_path}': cannot reuse it from {where} ({err}); fetching it")
             return None
@@ -309,41 +318,39 @@ class Reuser:
             placed = self._copy_in(twin)
         except WanmodelsError as err:
             return FileOutcome.of(twin, ok=False, error=str(err), exit_code=err.exit_code)
-        outcome = self._done(twin, placed, started)
-        self.cache.save()
-        return outcome
+        return self._done(twin, placed, started)
 
-    def _copy_in(self, item: PlannedFile) -> Placed:
-        """Link or copy `item.reuse_from` into place, checked against the digest (see place_reused)."""
+    def _copy_in(self, item: PlannedFile) -> Placement:
+        """Bring `item.reuse_from`'s bytes into place, checked against the digest (see Placer)."""
         source = item.reuse_from
         assert source is not None
-        return place_reused(
-            self.finder.root,
-            item,
-            source,
-            vouched=lambda st: self.finder.vouched(st, item.digest, source),
-            cancel=self.cancel,
+        return self.placer.place_reused(
+            item, source, vouched=lambda st: self.finder.vouched(st, item.digest, source), cancel=self.cancel
         )
 
-    def _done(self, item: PlannedFile, placed: Placed, started: float) -> FileOutcome:
-        with self._count:
-            self._linked += placed.linked
-        self.cache.record_placed(item.local_path, placed.stat, item.digest, self.owner)
+    def _done(self, item: PlannedFile, placed: Placement, started: float) -> FileOutcome:
         self.finder.remember(placed.stat, item.digest)
         PartFile(partial_folder(self.finder.root), item.local_path, item.size, item.digest).delete()
         outcome = FileOutcome.of(
-            item, ok=True, seconds=time.monotonic() - started, source=Source.planned(item)
+            item,
+            ok=True,
+            seconds=time.monotonic() - started,
+            source=Source.planned(item),
+            link=placed.link,
+            moved_aside=placed.moved_aside,
         )
         self.sink.file_finished(item, outcome)
         return outcome
 
     def _summary(self, outcomes: list[FileOutcome]) -> None:
-        linked = self._linked
-        noun = "file" if len(outcomes) == 1 else "files"
-        self.sink.message(
-            f"reused {len(outcomes)} {noun} already on this machine: {linked} hard-linked "
-            f"(no extra disk space), {len(outcomes) - linked} copied"
-        )
+        ways = {
+            Link.CLONE: "cloned (copy on write)",
+            Link.HARDLINK: "hard-linked read-only (shared with the other copy)",
+            Link.COPY: "copied",
+        }
+        parts = [f"{n} {text}" for link, text in ways.items() if (n := sum(o.link is link for o in outcomes))]
+        noun = count(len(outcomes), "file")
+        self.sink.message(f"reused {noun} already on this machine: {', '.join(parts)}")
 
     def _to_network(self, plan: Plan, paths: set[str]) -> Plan:
         """The plan with `paths` fetched from the network after all (resuming any partial download)."""

@@ -1,6 +1,7 @@
 """One writer per root: `<root>/.wanmodels/lock` is held by whoever changes files under the root.
 
-Downloads, repairs and prunes take it; a dry run and a plain verify read without it.
+Downloads, repairs and prunes take it for the whole run; a plain verify takes it only to save
+what it learnt, and only when it is free; a dry run and status never take it.
 """
 
 from __future__ import annotations
@@ -46,5 +47,23 @@ def root_lock(
         lock.acquire()
     try:
         yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def lock_if_free(root: Path) -> Iterator[bool]:
+    """Hold the root lock if no other process does (True), else do nothing (False): for a
+    writer of records that can skip its write rather than wait for a download to end."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(work_dir(root) / "lock"))
+    try:
+        lock.acquire(timeout=0)
+    except (Timeout, OSError):
+        yield False
+        return
+    try:
+        yield True
     finally:
         lock.release()

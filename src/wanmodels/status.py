@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from wanmodels.integrity import Digest
 from wanmodels.manifest import Manifest, ModelSpec
 from wanmodels.partial import list_parts
 from wanmodels.planner import Check
@@ -39,7 +38,7 @@ def status(manifest: Manifest, names: tuple[str, ...] = ()) -> StatusReport:
         partial = 0
         for f in locked.files:
             state = cache.inspect(f.local, f.size, f.digest, hashing=Hashing.NEVER)
-            if state.check in (Check.OK, Check.SIZED):
+            if state.check in (Check.OK, Check.UNHASHED):
                 present += f.size
             else:
                 missing += 1
@@ -74,11 +73,11 @@ def _unlocked(manifest: Manifest, spec: ModelSpec, cache: StateCache) -> ModelSt
             return path in targets
         return PurePosixPath(path).is_relative_to(folder)
 
-    verified = {p: s for p, s in cache.stamps().items() if belongs(p)}
+    verified = {p: s for p, s in cache.stamps().items() if belongs(p) and s.digest is not None}
     present = 0
     for path, stamp in verified.items():
-        state = cache.inspect(path, stamp.size, Digest.parse(stamp.digest), hashing=Hashing.NEVER)
-        if state.check in (Check.OK, Check.SIZED):
+        state = cache.inspect(path, stamp.size, stamp.digest, hashing=Hashing.NEVER)
+        if state.check in (Check.OK, Check.UNHASHED):
             present += stamp.size
     partial = sum(p.done_bytes for p in list_parts(partial_folder(manifest.root)) if belongs(p.local_path))
     return ModelStatus(

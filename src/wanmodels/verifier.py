@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import threading
 import time
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from wanmodels._fs import safe_join
 from wanmodels._parallel import map_threads
@@ -22,14 +23,14 @@ from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError
 from wanmodels.formats import check_format
 from wanmodels.lockfile import Lockfile
-from wanmodels.manifest import Manifest
+from wanmodels.manifest import PRESET_OWNER, Manifest, owner_exists
 from wanmodels.planner import Check, LocalState
 from wanmodels.progress import ProgressSink
 from wanmodels.pruner import prune_with, stale_files
 from wanmodels.remote import ByteSource
 from wanmodels.resolve import locked_selection, resolve_selections
 from wanmodels.results import Finding, ModelReport, Problem, RepairResult, VerifyReport
-from wanmodels.rootlock import root_lock
+from wanmodels.rootlock import lock_if_free, root_lock
 from wanmodels.selection import SelectedFile, Selection
 from wanmodels.state import Hashing, StateCache
 
@@ -100,20 +101,12 @@ def _verify(
             by_entry[sel.spec.name].append(finding)
         elif state.complete:
             cache.claim(item.local_path, manifest.identity)
-    stale = []
     everything = _all_selections(manifest, chosen, lock)
-    for item in stale_files(manifest, everything, cache, names) if everything is not None else ():
-        prune_it = manifest.command("verify", "--prune")
-        detail = f"placed by wanmodels earlier, no longer selected; `{prune_it}` deletes it"
-        if item.shared:
-            detail = "placed by wanmodels earlier, no longer selected here (another manifest still uses it)"
-        stale.append(Finding("", item.path, Problem.STALE, detail))
-    try:
-        if not dry_run:
-            cache.save()
-    except LocalIOError as err:
-        # A read-only root can still be verified; it just cannot remember the result.
-        _log.warning("%s", err)
+    stale = _stale(manifest, everything, cache, names) if everything is not None else []
+    if everything is not None:
+        stale += _others(manifest, everything, cache)
+    if not dry_run:
+        _save(cache, locked=prune)
     pruned = None
     if prune:
         pruned = prune_with(cache, manifest, names, settings=settings, source=source, dry_run=dry_run)
@@ -139,10 +132,13 @@ def repair(
     source: ByteSource | None = None,
     full: bool = False,
     prune: bool = False,
+    replace: bool = False,
     sink: ProgressSink | None = None,
     cancel: threading.Event | None = None,
 ) -> RepairResult:
     """Verify; when something fails, re-fetch only the bad files (good ones are kept); verify again.
+
+    A file wanmodels did not place is repaired only with `replace` (moved aside, as `download`).
 
     Raises:
         as `verify` and `wanmodels.download`.
@@ -158,13 +154,76 @@ def repair(
             sink.message(f"repairing {count(len(bad), 'file')} that failed: {', '.join(bad[:5])}{more}")
         # The verify just done forgot every bad file's stamp and saved the cache, so the download
         # re-hashes only those: repair=True would read every good file a second time.
-        fetched = download(manifest, names, settings=settings, source=source, sink=sink, cancel=cancel)
+        fetched = download(
+            manifest, names, settings=settings, source=source, replace=replace, sink=sink, cancel=cancel
+        )
     after = (
         verify(manifest, names, settings=settings, source=source, full=full, prune=prune)
         if (fetched is not None or prune)
         else before
     )
     return RepairResult(before, fetched, after)
+
+
+def _save(cache: StateCache, *, locked: bool) -> None:
+    """Remember what was hashed. Without the root lock already held, only if it is free: the
+    records are merged under it, and a verify never waits behind a download for a cache."""
+    try:
+        if locked:
+            cache.save()
+            return
+        with lock_if_free(cache.root) as held:
+            if held:
+                cache.save()
+    except LocalIOError as err:
+        # A read-only root can still be verified; it just cannot remember the result.
+        _log.warning("%s", err)
+
+
+def _stale(
+    manifest: Manifest, everything: tuple[Selection, ...], cache: StateCache, names: tuple[str, ...]
+) -> list[Finding]:
+    found = []
+    why = "placed by wanmodels earlier, no longer selected"
+    for item in stale_files(manifest, everything, cache, names):
+        if item.shared:
+            detail = f"{why} here (also claimed by {', '.join(item.others)})"
+        elif item.unchanged:
+            detail = f"{why}; `{manifest.command('verify', '--prune')}` deletes it"
+        else:
+            detail = f"{why}, and changed since: --prune leaves it; delete it yourself if you do not need it"
+        found.append(Finding("", item.path, Problem.STALE, detail))
+    return found
+
+
+def _others(manifest: Manifest, everything: tuple[Selection, ...], cache: StateCache) -> list[Finding]:
+    """Files in this manifest's folders that wanmodels placed for other manifests only (say,
+    the fp8 files left when a root moved to an fp16 preset): named, with the command that frees them."""
+    selected = {f.local_path for sel in everything for f in sel.files}
+    folders = {PurePosixPath(spec.folder) for spec in manifest.models}
+    found = []
+    for path, stamp in sorted(cache.stamps().items()):
+        if not stamp.placed or manifest.identity in stamp.owners or path in selected:
+            continue
+        if not any(PurePosixPath(path).is_relative_to(f) for f in folders):
+            continue
+        live = [o for o in stamp.owners if owner_exists(manifest.root, o)]
+        if not live:
+            continue
+        free = " or ".join(f"`{_release_command(manifest, o)}`" for o in live)
+        detail = f"placed for {', '.join(live)}, which this manifest does not select; {free} removes it"
+        found.append(Finding("", path, Problem.OTHER, detail))
+    return found
+
+
+def _release_command(manifest: Manifest, owner: str) -> str:
+    """The `wanmodels prune` that releases `owner`'s claim on this root."""
+    if owner.startswith(PRESET_OWNER):
+        target = owner[len(PRESET_OWNER) :]
+    else:
+        path = Path(owner)
+        target = str(path if path.is_absolute() else os.path.normpath(manifest.root / path))
+    return shlex.join(["wanmodels", "prune", "-m", target, "--root", str(manifest.root)])
 
 
 def _finding(
@@ -185,10 +244,10 @@ def _finding(
         return Finding(entry, path, Problem.UNREADABLE, "cannot be read", expected, None)
     if state.check is Check.NOT_FILE:
         return Finding(entry, path, Problem.SIZE, "is not a regular file", expected, None)
-    if state.check is Check.SIZE:
+    if state.check is Check.WRONG_SIZE:
         detail = f"size is {state.size:,} bytes, expected {remote.size:,} (truncated or replaced)"
         return Finding(entry, path, Problem.SIZE, detail, expected, str(state.size))
-    if state.check is Check.HASH:
+    if state.check is Check.WRONG_HASH:
         detail = f"content does not match: expected {remote.digest} got {state.actual}"
         return Finding(entry, path, Problem.HASH, detail, str(remote.digest), str(state.actual))
     problem = _format(manifest, item, selected)
