@@ -1,8 +1,10 @@
 """Filesystem safety: turning repo paths into disk paths under a root, and atomic writes.
 
 Every path that comes from a manifest or from the server passes through `check_relative`
-(pure, before the disk is touched) and `safe_join` (which also refuses symlinks that lead
-out of the root), so nothing is ever written outside the model root.
+(pure, before the disk is touched) and `safe_join`, so no such path can name anything outside
+the model root. Folder symlinks inside the root are the user's (wanmodels makes none; ComfyUI
+users link `loras/` to another disk) and are followed; a symlink at a target is never written
+through (see `wanmodels._place`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ import fcntl
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Final
+
+NAME_MAX: Final = 255  # bytes in one file name (ext4, xfs, btrfs, APFS, NTFS in UTF-16 units)
+PATH_MAX: Final = 3072  # bytes of a path under the root, leaving room for the root itself (4096)
 
 
 def check_relative(path: str) -> str | None:
@@ -36,28 +42,24 @@ def check_relative(path: str) -> str | None:
         return "contains '..'"
     if any(part in ("", ".") for part in path.split("/")):
         return "has an empty or '.' component"
+    if any(len(part.encode("utf-8")) > NAME_MAX for part in parts):
+        return f"has a name longer than {NAME_MAX} bytes, which no common filesystem stores"
+    if len(path.encode("utf-8")) > PATH_MAX:
+        return f"is longer than {PATH_MAX} bytes"
     return None
 
 
 def safe_join(root: Path, relative: str) -> Path:
-    """Join a relative POSIX path onto `root`, refusing anything that could land outside it.
+    """Join a relative POSIX path onto `root`, refusing any that could climb out of it.
 
     Raises:
-        ValueError: the path is absolute, has `..`, or an existing symlink on the way leads out.
+        ValueError: the path is empty, absolute, has `..` or a component no filesystem stores.
     """
     reason = check_relative(relative)
     if reason is not None:
         msg = f"path {relative!r} {reason}"
         raise ValueError(msg)
-    target = root.joinpath(*PurePosixPath(relative).parts)
-    real_root = os.path.realpath(root)
-    # realpath follows any symlink already on disk, so a link planted inside the root that
-    # points elsewhere is caught here, before a byte is written through it.
-    real_target = os.path.realpath(target)
-    if os.path.commonpath([real_root, real_target]) != real_root:
-        msg = f"path {relative!r} resolves outside the model root through a symlink"
-        raise ValueError(msg)
-    return target
+    return root.joinpath(*PurePosixPath(relative).parts)
 
 
 # FS_IOC_GETVERSION: the inode's generation number, which changes when an inode number is reused.
@@ -82,6 +84,22 @@ def inode_generation(path: Path) -> int | None:
     return int.from_bytes(buf[:4], sys.byteorder)
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process's umask: from /proc where Linux shows it, else by setting it and setting it
+    straight back (under a lock, so two threads never leave the wrong one behind)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
 def fsync_dir(path: Path) -> None:
     """Flush a directory entry so a rename survives a crash (no-op where unsupported)."""
     with contextlib.suppress(OSError):
@@ -103,6 +121,8 @@ def atomic_writer(path: Path, *, durable: bool = True) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600; records and manifests are read by others on a shared root.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()

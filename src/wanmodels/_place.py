@@ -55,7 +55,7 @@ class Placement:
     moved_aside: Path | None = None  # where the user's file that was there went (--replace)
 
 
-def conflict(item: PlannedFile, found: LocalState | None, fix: str) -> ConflictError:
+def conflict(root: Path, item: PlannedFile, found: LocalState | None, fix: str) -> ConflictError:
     """The refusal for a target held by a file wanmodels did not place; `fix` is the command
     that moves it aside instead."""
     if found is not None and found.check is Check.NOT_FILE:
@@ -69,8 +69,8 @@ def conflict(item: PlannedFile, found: LocalState | None, fix: str) -> ConflictE
     else:
         what = "a file"
     msg = (
-        f"'{item.local_path}' holds {what} that wanmodels did not place and that is not the "
-        f"manifest's file ({item.digest.short}); it was left as it is"
+        f"'{item.local_path}' (in {root}) holds {what} that wanmodels did not place and that is "
+        f"not the manifest's file ({item.digest.short}); it was left as it is"
     )
     hint = f"Move it away, or run `{fix}` to move it aside under .wanmodels/replaced/."
     return ConflictError(msg, path=item.local_path, hint=hint)
@@ -106,7 +106,7 @@ class Placer:
                 target.lstat()
                 if not self.cache.is_ours(item.local_path):
                     if not self.replace_foreign:
-                        raise conflict(item, item.foreign, self.fix)
+                        raise conflict(self.root, item, item.foreign, self.fix)
                     aside = self._move_aside(item.local_path, target)
             st = ready.stat()
             stamp = Stamp.of(st, item.digest, inode_generation(ready))

@@ -201,7 +201,7 @@ def _download(
         outcomes = reuser.provide(plan, fetch)
         for item in plan.unique_files:
             if item.action is Action.CONFLICT:
-                err = conflict(item, item.foreign, placer.fix)
+                err = conflict(manifest.root, item, item.foreign, placer.fix)
                 outcomes[item.local_path] = FileOutcome.of(
                     item, ok=False, error=str(err), exit_code=err.exit_code
                 )

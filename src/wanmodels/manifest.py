@@ -27,7 +27,7 @@ _SHA256_RE: Final = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 _FILE_KEYS: Final = ("path", "sha256")
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 REPO_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-_TOP_KEYS: Final = ("version", "description", "root", "models")
+_TOP_KEYS: Final = ("version", "description", "root", "allow_hidden", "models")
 _MODEL_KEYS: Final = (
     "name",
     "repo",
@@ -204,7 +204,8 @@ def parse_manifest(
     if not isinstance(models_node.value, list) or not models_node.value:
         msg = "must be a non-empty list of entries"
         raise ManifestError(msg, file=source, line=models_node.line, key="models")
-    models = tuple(_model(node, source) for node in models_node.value)
+    allow_hidden = _flag(top, "allow_hidden", source)
+    models = tuple(_model(node, source, allow_hidden=allow_hidden) for node in models_node.value)
     _check_unique(models, source)
     description = opt_string(top, "description", source) or ""
     return Manifest(
@@ -224,7 +225,30 @@ def _resolve_root(text: str, base_dir: Path, source: str, line: int) -> Path:
     return root if root.is_absolute() else (base_dir / root).resolve()
 
 
-def _model(node: _Node, source: str) -> ModelSpec:
+def _flag(top: dict[str, _Node], key: str, source: str) -> bool:
+    node = top.get(key)
+    if node is None or node.value is None:
+        return False
+    if not isinstance(node.value, bool):
+        msg = f"must be true or false, got {type_name(node.value)}"
+        raise ManifestError(msg, file=source, line=node.line, key=key)
+    return node.value
+
+
+def _check_visible(path: str, source: str, line: int, key: str, *, is_file: bool) -> None:
+    """A target inside a hidden folder (`.ssh/`, `.config/`) is refused unless the manifest says
+    `allow_hidden: true`: no model runtime reads from one, and a shared manifest could aim there."""
+    parts = path.split("/")
+    hidden = next((p for p in (parts[:-1] if is_file else parts) if p.startswith(".")), None)
+    if hidden is not None:
+        msg = f"path {path!r} lies inside the hidden folder {hidden!r}"
+        hint = (
+            "Models never live there; if this is meant, add 'allow_hidden: true' at the top of the manifest."
+        )
+        raise ManifestError(msg, file=source, line=line, key=key, hint=hint)
+
+
+def _model(node: _Node, source: str, *, allow_hidden: bool = False) -> ModelSpec:
     if not isinstance(node.value, dict):
         msg = "each entry must be a mapping with at least 'name' and 'repo'"
         raise ManifestError(msg, file=source, line=node.line, key="models")
@@ -242,8 +266,13 @@ def _model(node: _Node, source: str) -> ModelSpec:
         raise ManifestError(msg, file=source, line=repo_node.line, key="repo")
     revision = opt_string(entry, "revision", source) or DEFAULT_REVISION
     folder = opt_string(entry, "folder", source) or name
-    _check_path(folder, source, entry["folder"].line if "folder" in entry else name_node.line, "folder")
+    folder_line = entry["folder"].line if "folder" in entry else name_node.line
+    _check_path(folder, source, folder_line, "folder")
     files, sha256 = _files(entry.get("files"), source)
+    if not allow_hidden:
+        _check_visible(folder, source, folder_line, "folder", is_file=False)
+        for _, target in files:
+            _check_visible(target, source, entry["files"].line, "files", is_file=True)
     expect = string_list(entry.get("expect"), "expect", source)
     for item, line in expect:
         _check_path(item, source, line, "expect")

@@ -110,7 +110,7 @@ class PartFile:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             done = self._recover()
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             if not done or os.fstat(self._fd).st_size > self.size:
                 os.ftruncate(self._fd, self.size if done else 0)
             self._write_journal(done)

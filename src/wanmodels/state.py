@@ -315,9 +315,14 @@ class StateCache:
         """
         try:
             target = safe_join(self.root, local_path)
-            st = target.stat()
-        except (OSError, ValueError):
-            return self._with_part(LocalState(Check.MISSING), local_path, size, digest)
+        except ValueError:
+            return LocalState(Check.MISSING)
+        try:
+            st = target.stat()  # a symlinked file is judged by what it points at
+        except OSError:
+            # A dangling symlink is still something of the user's at the target.
+            check = Check.NOT_FILE if target.is_symlink() else Check.MISSING
+            return self._with_part(LocalState(check), local_path, size, digest)
         if not stat.S_ISREG(st.st_mode):
             self.forget(local_path)
             return self._with_part(LocalState(Check.NOT_FILE), local_path, size, digest)
