@@ -141,18 +141,27 @@ def test_files_placed_before_a_sigkill_are_owned_by_the_rerun(
     hub.add_fault(Fault(path="diffusion_pytorch_model-00001-of-00003.safetensors", kind="stall", seconds=60))
     proc = spawn(hub, workdir, "download", "--workers", "2", quiet=True)
     try:
-        wait_until(lambda: len(_placed(root)) >= 8, "eight files placed")
+        wait_until(lambda: len(_on_disk(root)) >= 8, "eight files in place")  # then kill at once
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-    placed_before = _placed(root)
-    assert len(placed_before) >= 8
+    on_disk = _on_disk(root)
+    assert _placed(root) == on_disk  # every file in place is known as wanmodels', before any rerun
+    placed_before = on_disk
     hub.clear_faults()
     assert cli("download").returncode == 0
     after = StateCache(root).stamps()
     assert all(after[p].placed and after[p].owners == ("preset:wan2.1-i2v",) for p in placed_before)
     status = cli("status", "--json").json()
     assert all(m["state"] == "complete" for m in status["models"])
+
+
+def _on_disk(root: Path) -> set[str]:
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and ".wanmodels" not in p.relative_to(root).parts and not p.name.startswith(".wm-")
+    }
 
 
 def _placed(root: Path) -> set[str]:
