@@ -175,6 +175,29 @@ def small_disk(path: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
+@contextlib.contextmanager
+def reflink_disk(path: Path) -> Iterator[Path]:
+    """An XFS filesystem (which can reflink) in a sparse image file, loop-mounted at `path`."""
+    image = path.with_name(path.name + ".img")
+    path.mkdir(parents=True, exist_ok=True)
+    if shutil.which("mkfs.xfs") is None:
+        pytest.skip("mkfs.xfs is not installed (Debian's xfsprogs; .ci/run installs it)")
+    with image.open("wb") as f:
+        f.truncate(320 << 20)  # sparse: the filesystem's minimum, nearly no real space
+    made = subprocess.run(["mkfs.xfs", "-q", str(image)], capture_output=True)
+    mounted = made.returncode == 0 and (
+        subprocess.run(["mount", "-o", "loop", str(image), str(path)], capture_output=True).returncode == 0
+    )
+    if not mounted:
+        image.unlink()
+        pytest.skip("cannot loop-mount a filesystem image here (needs root)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+        image.unlink()
+
+
 def fill(path: Path, leave: int) -> None:
     """Grow `path` until its disk has at most `leave` bytes free, or is full."""
     with path.open("wb", buffering=0) as f:

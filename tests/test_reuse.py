@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import Cli, write_manifest
 from tests.fixtures import VAE_REPO_ID, seed_repos
 from tests.hubserver import HubServer, client_env
-from tests.test_reliability import small_disk
+from tests.test_reliability import reflink_disk, small_disk
 from wanmodels._place import SMALL_FILE, Link, Placer
 from wanmodels.config import LinkMode, Settings, hf_hub_cache, resolve_settings
 from wanmodels.errors import IntegrityError, UsageError
@@ -138,6 +138,33 @@ def test_damaged_blob_is_caught_and_fetched_instead(
     assert not os.path.samefile(target, damaged)
     assert cli("verify", "-m", "w.yaml", "--full").returncode == 0
     assert not list((workdir / "models" / "wan").glob(".*.reuse"))  # no temp file left behind
+
+
+def test_a_cache_with_huggingface_hubs_shared_blob_store_is_followed(
+    cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path
+) -> None:
+    """huggingface_hub 2.4+ may keep a repo's `blobs/<etag>` as a relative symlink into a cache-wide
+    store (`<cache>/blobs/<xx>/<xet hash>`, utils/_shared_blobs.py). Reuse follows the link, and
+    still hashes what it finds: a damaged store entry is fetched instead."""
+    hf_home = fill_hf_cache(hub, tmp_path, *seed_repos())
+    cache = hf_home / "hub"
+    for repo_blob in sorted(cache.glob("models--*/blobs/*")):
+        xet_hash = hashlib.sha256(repo_blob.name.encode()).hexdigest()  # any 64-hex name will do
+        shared = cache / "blobs" / xet_hash[:2] / xet_hash
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        repo_blob.replace(shared)
+        repo_blob.symlink_to(os.path.relpath(shared, repo_blob.parent))
+    assert cli("lock", HF_HOME=str(hf_home)).returncode == 0
+    damaged = blob(hf_home, hub, WAN, LARGEST).resolve()
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    hub.clear_log()
+    run = cli("download", "--json", HF_HOME=str(hf_home))
+    assert run.returncode == 0, run.stderr
+    assert [r.file for r in hub.gets()] == [LARGEST]  # only the damaged one, every other from the store
+    assert {f["source"] for f in files_of(run.json()) if f["repo_path"] != LARGEST} == {"hf-cache"}
+    assert cli("verify", "--full").returncode == 0
 
 
 def test_cache_on_another_filesystem_is_copied(
@@ -377,6 +404,26 @@ def test_place_reused_links_or_copies_atomically(
     writable = 0o666 & ~_umask()
     assert stat.S_IMODE(target.stat().st_mode) == (writable & ~0o222 if link is Link.HARDLINK else writable)
     assert StateCache(tmp_path / "root").stamps()["e/file.bin"].placed  # journaled as it was placed
+
+
+def test_a_large_file_is_cloned_where_the_filesystem_can(tmp_path: Path) -> None:
+    """On a filesystem with reflinks (XFS here), `auto` clones a large file: no bytes copied, yet
+    a file of its own, so an edit changes the placed file and never the source."""
+    with reflink_disk(tmp_path / "xfs") as disk:
+        data = os.urandom(SMALL_FILE + 4096)
+        source = disk / "cache" / "blob"
+        source.parent.mkdir()
+        source.write_bytes(data)
+        item = _item("e/file.bin", data)
+        placed = _placer(disk / "root").place_reused(
+            item, source, vouched=lambda st: False, cancel=threading.Event()
+        )
+        target = disk / "root" / "e" / "file.bin"
+        assert placed.link is Link.CLONE
+        assert not os.path.samefile(target, source)
+        with target.open("r+b") as f:
+            f.write(b"edited")
+        assert source.read_bytes() == data
 
 
 def test_an_edit_of_a_reused_small_file_never_reaches_the_cache(
