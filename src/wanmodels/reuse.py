@@ -106,9 +106,9 @@ class Finder:
             if path != target and self._sized(path, item.size):
                 return Found(Origin.LOCAL, path)
         for hf_cache in self.hf_caches:
-            path = self._hf_blob(hf_cache, item)
-            if path is not None:
-                return Found(Origin.HF_CACHE, path)
+            blob = self._hf_blob(hf_cache, item)
+            if blob is not None:
+                return Found(Origin.HF_CACHE, blob)
         for path in self._by_record(item.digest):
             if path != target and self._sized(path, item.size):
                 return Found(Origin.LOCAL, path)

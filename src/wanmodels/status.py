@@ -76,6 +76,7 @@ def _unlocked(manifest: Manifest, spec: ModelSpec, cache: StateCache) -> ModelSt
     verified = {p: s for p, s in cache.stamps().items() if belongs(p) and s.digest is not None}
     present = 0
     for path, stamp in verified.items():
+        assert stamp.digest is not None
         state = cache.inspect(path, stamp.size, stamp.digest, hashing=Hashing.NEVER)
         if state.check in (Check.OK, Check.UNHASHED):
             present += stamp.size
