@@ -59,8 +59,9 @@ def lock_if_free(root: Path) -> Iterator[bool]:
 
     lock = FileLock(str(work_dir(root) / "lock"))
     try:
+        work_dir(root).mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
-    except (Timeout, OSError):
+    except (Timeout, OSError):  # held, or a root this user cannot write: nothing to save then
         yield False
         return
     try:
