@@ -29,7 +29,9 @@ def _comfy(hub: HubServer) -> None:
     add_repos(hub, comfy_repo())
 
 
-def vae_manifest(workdir: Path, name: str = "one.yaml", target: str = "wan_2.1_vae.safetensors") -> Path:
+def vae_manifest(
+    workdir: Path, name: str = "one.yaml", target: str = "wan_2.1_vae.safetensors", repo_path: str = VAE
+) -> Path:
     return write_manifest(
         workdir / name,
         f"""version: 1
@@ -39,7 +41,7 @@ models:
     repo: {COMFY_REPO_ID}
     folder: vae
     files:
-      {VAE}: {target}
+      {repo_path}: {target}
 """,
     )
 
@@ -243,18 +245,7 @@ def test_switching_presets_names_the_old_files_and_prune_frees_them(cli: Cli, wo
 
 def test_two_manifests_pinning_one_path_to_different_files_are_warned(cli: Cli, workdir: Path) -> None:
     vae_manifest(workdir, "a.yaml")
-    write_manifest(
-        workdir / "b.yaml",
-        f"""version: 1
-root: ./ComfyUI/models
-models:
-  - name: vae
-    repo: {COMFY_REPO_ID}
-    folder: vae
-    files:
-      split_files/clip_vision/clip_vision_h.safetensors: wan_2.1_vae.safetensors
-""",
-    )
+    vae_manifest(workdir, "b.yaml", repo_path="split_files/clip_vision/clip_vision_h.safetensors")
     assert cli("download", "-m", "a.yaml").returncode == 0
     plan = cli("download", "-m", "b.yaml", "--dry-run")
     assert "warning: 'vae/wan_2.1_vae.safetensors' was placed for" in plan.stderr
@@ -374,6 +365,23 @@ def test_a_symlinked_folder_the_user_made_works(
     assert cli("verify", "-m", "one.yaml", "--full").returncode == 0
     assert cli("download", "-m", "one.yaml").returncode == 0
     assert hub.gets() == []
+
+
+def test_a_folder_linked_to_another_filesystem_gets_a_copy(cli: Cli, workdir: Path, tmp_path: Path) -> None:
+    """The part lives in <root>/.wanmodels/partial; a rename cannot cross to another disk, so the
+    verified part is copied beside the target (hashed again as it is copied), then renamed."""
+    from tests.test_reliability import small_disk
+
+    with small_disk(tmp_path / "other-fs", "8m") as other_disk:
+        vae_manifest(workdir)
+        comfy_root(workdir).mkdir(parents=True)
+        (comfy_root(workdir) / "vae").symlink_to(other_disk, target_is_directory=True)
+        run = cli("download", "-m", "one.yaml")
+        assert run.returncode == 0, run.stderr
+        assert (other_disk / "wan_2.1_vae.safetensors").read_bytes() == comfy_repo()[COMFY_REPO_ID][VAE]
+        assert sorted(p.name for p in other_disk.iterdir()) == ["wan_2.1_vae.safetensors"]  # no temp left
+        assert not list((comfy_root(workdir) / ".wanmodels" / "partial").iterdir())
+        assert cli("verify", "-m", "one.yaml", "--full").returncode == 0
 
 
 @pytest.mark.parametrize("right", [True, False], ids=["right_bytes", "wrong_bytes"])

@@ -143,22 +143,12 @@ class Placer:
         Raises:
             ConflictError, LocalIOError: as `put`; IntegrityError: the copy came out different.
         """
-        tmp = self._tmp_beside(item)
-        if not _other_device(part, tmp.parent):
+        if not _other_device(part, self._tmp_beside(item).parent):
             return self.put(item, part)
-        try:
-            with part.open("rb", buffering=0) as src:
-                self._check(item, _copy_hashed(src, tmp, item, cancel), part)
-            placed = self.put(item, tmp)
-        except OSError as err:
-            msg = f"cannot place '{item.local_path}': {err}"
-            raise LocalIOError(msg) from None
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        copied = self.place_reused(item, part, vouched=lambda st: False, cancel=cancel, mode=LinkMode.COPY)
         with contextlib.suppress(OSError):
             part.unlink()
-        return placed
+        return Placement(copied.stat, moved_aside=copied.moved_aside)
 
     # -- bytes from elsewhere on this machine --------------------------------------------------
 
@@ -169,11 +159,12 @@ class Placer:
         *,
         vouched: Callable[[os.stat_result], bool],
         cancel: threading.Event,
+        mode: LinkMode | None = None,
     ) -> Placement:
         """Put `source`'s bytes at `item`'s target, only if they hash to its digest.
 
-        The bytes arrive beside the target as the link mode says (see `LinkMode`); they are
-        hashed unless `vouched` says these exact bytes were already checked.
+        The bytes arrive beside the target as `mode` (default: the run's link mode) says; they
+        are hashed unless `vouched` says these exact bytes were already checked.
 
         Raises:
             IntegrityError: the bytes are not `item`'s (nothing is placed).
@@ -183,7 +174,7 @@ class Placer:
         """
         tmp = self._tmp_beside(item)
         try:
-            link, actual = self._arrive(item, source, tmp, vouched, cancel)
+            link, actual = self._arrive(item, source, tmp, vouched, cancel, mode or self.link_mode)
             if actual is not None:
                 self._check(item, actual, source)
             placed = self.put(item, tmp)
@@ -202,9 +193,9 @@ class Placer:
         tmp: Path,
         vouched: Callable[[os.stat_result], bool],
         cancel: threading.Event,
+        mode: LinkMode,
     ) -> tuple[Link, Digest | None]:
         """Bring the bytes to `tmp`; the digest they hashed to, None when they were vouched for."""
-        mode = self.link_mode
         small = item.size < SMALL_FILE
         if mode is LinkMode.CLONE or (mode is LinkMode.AUTO and not small):
             before = source.stat()
@@ -221,7 +212,8 @@ class Placer:
     # -- helpers -------------------------------------------------------------------------------
 
     def _tmp_beside(self, item: PlannedFile) -> Path:
-        """A short temporary name in the target's folder (a long file name would not fit twice)."""
+        """A short temporary name in the target's folder (made if missing; a long file name would
+        not fit twice)."""
         try:
             target = safe_join(self.root, item.local_path)
             target.parent.mkdir(parents=True, exist_ok=True)
