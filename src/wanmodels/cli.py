@@ -33,6 +33,7 @@ from wanmodels.cli_help import (
     QuietOpt,
     RootOpt,
     VerboseOpt,
+    WithOpt,
     epilog,
 )
 from wanmodels.cli_run import (
@@ -90,6 +91,7 @@ def download(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
     root: RootOpt = None,
+    with_: WithOpt = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -169,7 +171,7 @@ def download(
             reuse=not no_reuse,
             reuse_from=tuple(reuse_from or ()),
         )
-        loaded = open_manifest_arg(manifest, root)
+        loaded = open_manifest_arg(manifest, root, with_)
         # rich (~30 ms to import) loads only when something will be printed.
         console = None if quiet else stderr_console(no_color)
         # A dry run draws no bars, but still says why it waits (a rate limit, a locked root).
@@ -208,6 +210,7 @@ def verify(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
     root: RootOpt = None,
+    with_: WithOpt = None,
     full: Annotated[bool, typer.Option("--full", help="Re-hash every file, even unchanged ones.")] = False,
     repair: Annotated[
         bool, typer.Option("--repair", help="Re-fetch the files that fail, keep the rest, verify again.")
@@ -231,7 +234,7 @@ def verify(
         from wanmodels.verifier import verify as run_verify
 
         settings = resolve_settings(offline=offline)
-        loaded = open_manifest_arg(manifest, root)
+        loaded = open_manifest_arg(manifest, root, with_)
         console = stderr_console(no_color)
         selected = tuple(names or ())
         if repair and not dry_run:
@@ -258,6 +261,7 @@ def verify(
 def lock_command(
     manifest: ManifestOpt = None,
     root: RootOpt = None,
+    with_: WithOpt = None,
     check: Annotated[
         bool, typer.Option("--check", help="Only compare: exit 1 if the lock is missing or out of date.")
     ] = False,
@@ -271,7 +275,7 @@ def lock_command(
         from wanmodels.report import render_lock
         from wanmodels.resolve import lock
 
-        loaded = open_manifest_arg(manifest, root)
+        loaded = open_manifest_arg(manifest, root, with_)
         console = stderr_console(False)
         result = lock(loaded, settings=resolve_settings(), check=check, sink=line_sink(console))
         render_lock(result, loaded, console)
@@ -284,7 +288,11 @@ def lock_command(
 
 @app.command("status", cls=Command, short_help="Per entry: complete, missing or partial (no network).")
 def status_command(
-    names: NamesArg = None, manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False
+    names: NamesArg = None,
+    manifest: ManifestOpt = None,
+    root: RootOpt = None,
+    with_: WithOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per entry: complete, missing files or partial (no network, no hashing)."""
 
@@ -293,7 +301,7 @@ def status_command(
         from wanmodels.report import render_status
         from wanmodels.status import status
 
-        loaded = open_manifest_arg(manifest, root)
+        loaded = open_manifest_arg(manifest, root, with_)
         report = status(loaded, tuple(names or ()))
         render_status(report, loaded, stderr_console(False))
         if as_json:
@@ -304,8 +312,11 @@ def status_command(
 
 
 @app.command("list", cls=Command, short_help="The presets with their sizes, and the entries of the manifest.")
-def list_command(manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False) -> None:
-    """The bundled presets with their sizes, and the entries of the current manifest."""
+def list_command(
+    manifest: ManifestOpt = None, root: RootOpt = None, with_: WithOpt = None, as_json: JsonOpt = False
+) -> None:
+    """The bundled presets by model and runtime, with their options and sizes, and the entries of
+    the current manifest."""
 
     def run() -> int:
         from wanmodels.documents import list_json
@@ -313,7 +324,7 @@ def list_command(manifest: ManifestOpt = None, root: RootOpt = None, as_json: Js
         from wanmodels.report import render_list
         from wanmodels.resolve import read_pins
 
-        loaded = open_manifest_arg(manifest, root)
+        loaded = open_manifest_arg(manifest, root, with_)
         lock = read_pins(loaded)
         presets = describe_presets()
         render_list(presets, loaded, lock, stderr_console(False))
@@ -330,13 +341,17 @@ def init_command(
         str, typer.Option("--preset", metavar="NAME", help="Preset to start from (see `wanmodels list`).")
     ] = "wan2.1-i2v",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing wanmodels.yaml.")] = False,
+    with_: WithOpt = None,
 ) -> None:
-    """Write an editable ./wanmodels.yaml from a preset (never overwrites without --force)."""
+    """Write an editable ./wanmodels.yaml from a preset, with its options resolved for the
+    --with choices (never overwrites without --force)."""
 
     def run() -> int:
+        from wanmodels.options import parse_choices
         from wanmodels.presets import init_manifest
 
-        path = init_manifest(preset, Path.cwd() / LOCAL_MANIFEST, force=force)
+        choices = parse_choices(with_ or ())
+        path = init_manifest(preset, Path.cwd() / LOCAL_MANIFEST, force=force, choices=choices)
         nxt = dry_run_command(Path(LOCAL_MANIFEST))
         sys.stderr.write(f"wrote {path} from preset '{preset}'; edit it, then run `{nxt}`\n")
         return 0

@@ -76,6 +76,16 @@ ManifestOpt = Annotated[
         help="Manifest file or preset (default: $WANMODELS_MANIFEST, ./wanmodels.yaml, wan2.1-i2v).",
     ),
 ]
+WithOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--with",
+        metavar="OPTION=VALUE",
+        help="Choose a value of one of the manifest's options (repeatable), e.g. --with precision=fp16; "
+        "`wanmodels list` shows each preset's options.",
+        show_default=False,
+    ),
+]
 RootOpt = Annotated[
     str | None,
     typer.Option(
