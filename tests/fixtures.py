@@ -221,7 +221,9 @@ def _wan_i2v(scale: int, repo_id: str = "Wan-AI/Wan2.1-I2V-14B-480P") -> dict[st
     files["xlm-roberta-large/tokenizer.json"] = _tokenizer_json(48)
     files["xlm-roberta-large/sentencepiece.bpe.model"] = _blob("xlm-roberta-large/spm", _SPM_MAGIC, 1024)
     files["xlm-roberta-large/special_tokens_map.json"] = _json({"bos_token": "<s>", "eos_token": "</s>"})
-    files["xlm-roberta-large/tokenizer_config.json"] = _json({"model_max_length": 512})
+    files["xlm-roberta-large/tokenizer_config.json"] = _json(
+        {"model_max_length": 512, "tokenizer_class": "XLMRobertaTokenizer"}
+    )
     files["assets/logo.png"] = _blob("assets/logo.png", _PNG_MAGIC, 2048)
     files["examples/i2v_input.JPG"] = _blob("examples/i2v_input.JPG", _JPEG_MAGIC, 4096)
     files["README.md"] = _readme(repo_id, "apache-2.0")
@@ -236,7 +238,9 @@ def _umt5_tokenizer() -> dict[str, bytes]:
         "google/umt5-xxl/tokenizer.json": _tokenizer_json(64),
         "google/umt5-xxl/spiece.model": _blob("google/umt5-xxl/spiece.model", _SPM_MAGIC, 1024),
         "google/umt5-xxl/special_tokens_map.json": _json({"eos_token": "</s>", "pad_token": "<pad>"}),
-        "google/umt5-xxl/tokenizer_config.json": _json({"model_max_length": 512}),
+        "google/umt5-xxl/tokenizer_config.json": _json(
+            {"model_max_length": 512, "tokenizer_class": "T5Tokenizer"}
+        ),
     }
 
 

@@ -172,8 +172,7 @@ def resolved_text(text: str, source: str, choices: Sequence[tuple[str, str]], na
     Raises:
         ManifestError: the manifest or a choice is invalid.
     """
-    import yaml
-
+    from wanmodels._yaml import dump
     from wanmodels.manifest import resolve_document
     from wanmodels.options import plain
 
@@ -187,11 +186,6 @@ def resolved_text(text: str, source: str, choices: Sequence[tuple[str, str]], na
         header.append(line)
     picked = " ".join(f"--with {key}={value}" for key, value in chosen.items())
     header.append(f"# Written by `wanmodels init --preset {name} {picked}`: these choices, resolved.")
-
-    class _Dumper(yaml.SafeDumper):
-        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-            super().increase_indent(flow, False)  # lists indented under their key
-
-    body = yaml.dump(plain(doc), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+    body = dump(plain(doc))
     body = body.replace("\n  - name:", "\n\n  - name:").replace("models:\n\n", "models:\n")
     return "\n".join(header) + "\n" + body
