@@ -140,10 +140,10 @@ class _Reader:
 def dump(data: Any) -> str:
     """`data` (plain dicts, lists and scalars) as block-style YAML that `read_nodes` reads back:
     keys in their given order, lists indented under their key, quoting where YAML needs it."""
-    return yaml.dump(data, Dumper=_IndentedDumper, sort_keys=False, allow_unicode=True, width=1000)
+    return str(yaml.dump(data, Dumper=_IndentedDumper, sort_keys=False, allow_unicode=True, width=1000))
 
 
-class _IndentedDumper(yaml.SafeDumper):
+class _IndentedDumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 

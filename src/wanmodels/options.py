@@ -229,35 +229,45 @@ def resolve_models(node: Node, options: tuple[Option, ...], chosen: Mapping[str,
     if not isinstance(node.value, list):
         return node
     known = variables(options, chosen)
-    kept = [fill(entry, known, source) for entry in node.value if _wanted(entry, options, chosen, source)]
+    kept = []
+    for entry in node.value:
+        if isinstance(entry.value, dict) and WHEN_KEY in entry.value:
+            if not _matches(entry.value[WHEN_KEY], options, chosen, source):
+                continue
+            rest = {key: child for key, child in entry.value.items() if key != WHEN_KEY}
+            entry = Node(rest, entry.line, entry.key_line)
+        kept.append(fill(entry, known, source))
     return Node(kept, node.line, node.key_line)
 
 
-def _wanted(entry: Node, options: tuple[Option, ...], chosen: Mapping[str, str], source: str) -> bool:
-    if not isinstance(entry.value, dict) or WHEN_KEY not in entry.value:
-        return True
-    when = entry.value.pop(WHEN_KEY)
+def _matches(when: Node, options: tuple[Option, ...], chosen: Mapping[str, str], source: str) -> bool:
+    """Whether the choices have, for every option `when:` names, one of the values it lists.
+
+    Raises:
+        ManifestError: an option or value the manifest does not declare, at its line.
+    """
     if not isinstance(when.value, dict) or not when.value:
         msg = "must be a mapping of option -> value (or list of values)"
         raise ManifestError(msg, file=source, line=when.line, key=WHEN_KEY)
     by_name = {o.name: o for o in options}
-    wanted = True
+    matched = True
     for name, node in when.value.items():
+        key = f"{WHEN_KEY}.{name}"
         option = by_name.get(name)
         if option is None:
             msg = f"no option {name!r}"
             hint = f"Options: {', '.join(by_name) or 'none (declare them under options:)'}."
-            raise ManifestError(msg, file=source, line=node.key_line, key=f"{WHEN_KEY}.{name}", hint=hint)
-        items = node.value if isinstance(node.value, list) else [node]
-        for item in items:
-            value = _word(item, source, f"{WHEN_KEY}.{name}")
+            raise ManifestError(msg, file=source, line=node.key_line, key=key, hint=hint)
+        values: set[str] = set()
+        for item in node.value if isinstance(node.value, list) else [node]:
+            value = _word(item, source, key)
             if option.value(value) is None:
                 msg = f"{value!r} is not a value of option {name!r}"
                 hint = f"Allowed values: {', '.join(option.allowed)}."
-                raise ManifestError(msg, file=source, line=item.line, key=f"{WHEN_KEY}.{name}", hint=hint)
-        values = {_word(item, source, name) for item in items}
-        wanted = wanted and chosen[name] in values
-    return wanted
+                raise ManifestError(msg, file=source, line=item.line, key=key, hint=hint)
+            values.add(value)
+        matched = matched and chosen[name] in values
+    return matched
 
 
 def fill(node: Node, known: Mapping[str, str], source: str) -> Node:
