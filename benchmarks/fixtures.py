@@ -32,14 +32,29 @@ WEIGHTS_MIB: dict[str, dict[str, float]] = {
         "diffusion_pytorch_model-00002-of-00003.safetensors": 384,
         "diffusion_pytorch_model-00003-of-00003.safetensors": 384,
     },
-    CLIP: {"pytorch_model.bin": 128},
+    CLIP: {"model.safetensors": 128},
     VAE: {"diffusion_pytorch_model.safetensors": 64},
     T5: {"pytorch_model.bin": 64},
 }
+# The encoders and VAE Wan's generate.py opens beside the shards: selected, kept small.
+WAN_SMALL_KIB: dict[str, int] = {
+    "models_t5_umt5-xxl-enc-bf16.pth": 256,
+    "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth": 192,
+    "Wan2.1_VAE.pth": 128,
+}
+# Its two tokenizer folders (selected, a few KiB).
+WAN_TOKENIZER_FILES: tuple[str, ...] = tuple(
+    f"{folder}/{name}"
+    for folder, vocab in (
+        ("google/umt5-xxl", "spiece.model"),
+        ("xlm-roberta-large", "sentencepiece.bpe.model"),
+    )
+    for name in (vocab, "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json")
+)
 # Files the manifest does not select: present on the Hub, never fetched by wanmodels (kept small).
 UNSELECTED_KIB: dict[str, dict[str, int]] = {
-    WAN: {"models_t5_umt5-xxl-enc-bf16.pth": 256, "Wan2.1_VAE.pth": 128},
-    CLIP: {"tf_model.h5": 256, "flax_model.msgpack": 256, "model.safetensors": 256},
+    WAN: {},
+    CLIP: {"tf_model.h5": 256, "flax_model.msgpack": 256, "pytorch_model.bin": 256},
     VAE: {"diffusion_pytorch_model.bin": 128},
     T5: {"tf_model.h5": 128, "flax_model.msgpack": 128},
 }
@@ -127,6 +142,12 @@ def build_repos(base: Path, divisor: int) -> dict[str, dict[str, Path | bytes]]:
             "weight_map": {f"blocks.{i}.w": s for i, s in enumerate(shards)},
         }
     )
+    for name, kib in WAN_SMALL_KIB.items():
+        seed += 1
+        write_random(base / WAN / name, kib * 1024, seed, b"PK\x03\x04")
+        wan[name] = base / WAN / name
+    for name in WAN_TOKENIZER_FILES:
+        wan[name] = json_bytes({"fixture": name}) if name.endswith(".json") else b"\n\x0e\n\x05<unk>" * 64
     repos[CLIP]["preprocessor_config.json"] = json_bytes({"crop_size": 224})
     repos[CLIP]["tokenizer.json"] = json_bytes({"version": "1.0"})
     repos[T5]["spiece.model"] = b"\n\x0e\n\x05<pad>" + bytes(range(256)) * 8
@@ -146,9 +167,15 @@ def bundled_selection() -> dict[str, tuple[str, list[str]]]:
     return {
         "wan2.1-i2v": (
             WAN,
-            ["config.json", *WEIGHTS_MIB[WAN], "diffusion_pytorch_model.safetensors.index.json"],
+            [
+                "config.json",
+                *WEIGHTS_MIB[WAN],
+                "diffusion_pytorch_model.safetensors.index.json",
+                *WAN_SMALL_KIB,
+                *WAN_TOKENIZER_FILES,
+            ],
         ),
-        "clip-vit-large": (CLIP, ["config.json", "preprocessor_config.json", "pytorch_model.bin"]),
+        "clip-vit-large": (CLIP, ["config.json", "preprocessor_config.json", "model.safetensors"]),
         "sd-vae": (VAE, ["config.json", "diffusion_pytorch_model.safetensors"]),
         "t5-base": (
             T5,

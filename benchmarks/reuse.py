@@ -80,6 +80,9 @@ def build_repo(base: Path, total_mib: int) -> dict[str, Path | bytes]:
         ).encode()
     for name in CONFIGS:
         files[name] = json.dumps({"name": name}).encode()
+    # the tokenizer's vocabulary files (a SentencePiece model and the fast tokenizer's JSON)
+    files["tokenizer/spiece.model"] = b"\n\x0e\n\x05<unk>" * 64
+    files["tokenizer/tokenizer.json"] = json.dumps({"version": "1.0"}).encode()
     return files
 
 

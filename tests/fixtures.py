@@ -28,10 +28,12 @@ __all__ = [
     "add_repos",
     "comfy22_repo",
     "comfy_repo",
+    "family_repos",
     "parse_safetensors_header",
     "pseudo_random_bytes",
     "safetensors_bytes",
     "seed_repos",
+    "tiny_repo",
 ]
 
 WAN_I2V_REPO_ID = "Wan-AI/Wan2.1-I2V-14B-480P"
@@ -65,6 +67,8 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _MSGPACK_MAGIC = b"\x81\xa6params"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+_SPM_MAGIC = b"\n\x0e\n\x05<unk>"  # a SentencePiece model is a protobuf
+_GGUF_MAGIC = b"GGUF\x03\x00\x00\x00"
 _GITATTRIBUTES = "".join(
     f"*.{ext} filter=lfs diff=lfs merge=lfs -text\n"
     for ext in ("bin", "h5", "msgpack", "onnx", "pt", "pth", "safetensors", "ckpt", "gguf", "model")
@@ -166,8 +170,9 @@ def _tokenizer_json(vocab_size: int) -> bytes:
     )
 
 
-def _wan_i2v(scale: int) -> dict[str, bytes]:
-    """Three diffusion shards + a consistent index, plus the non-diffusers files a manifest must skip."""
+def _wan_i2v(scale: int, repo_id: str = "Wan-AI/Wan2.1-I2V-14B-480P") -> dict[str, bytes]:
+    """Three diffusion shards + a consistent index, the encoders, VAE and tokenizer folders Wan's
+    generate.py opens (the real repo's names; it has seven shards), and the files it never opens."""
     files: dict[str, bytes] = {}
     shard_names = [f"diffusion_pytorch_model-0000{i}-of-00003.safetensors" for i in (1, 2, 3)]
     weight_map: dict[str, str] = {}
@@ -212,13 +217,31 @@ def _wan_i2v(scale: int) -> dict[str, bytes]:
     clip_pth = "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth"
     files[clip_pth] = _blob(clip_pth, _ZIP_MAGIC, 16 * kib)
     files["Wan2.1_VAE.pth"] = _blob("Wan2.1_VAE.pth", _ZIP_MAGIC, 8 * kib)
-    files["google/umt5-xxl/tokenizer.json"] = _tokenizer_json(64)
+    files.update(_umt5_tokenizer())
     files["xlm-roberta-large/tokenizer.json"] = _tokenizer_json(48)
+    files["xlm-roberta-large/sentencepiece.bpe.model"] = _blob("xlm-roberta-large/spm", _SPM_MAGIC, 1024)
+    files["xlm-roberta-large/special_tokens_map.json"] = _json({"bos_token": "<s>", "eos_token": "</s>"})
+    files["xlm-roberta-large/tokenizer_config.json"] = _json(
+        {"model_max_length": 512, "tokenizer_class": "XLMRobertaTokenizer"}
+    )
     files["assets/logo.png"] = _blob("assets/logo.png", _PNG_MAGIC, 2048)
     files["examples/i2v_input.JPG"] = _blob("examples/i2v_input.JPG", _JPEG_MAGIC, 4096)
-    files["README.md"] = _readme(WAN_I2V_REPO_ID, "apache-2.0")
+    files["README.md"] = _readme(repo_id, "apache-2.0")
+    files["LICENSE.txt"] = b"Apache License, Version 2.0 (fixture)\n"
     files[".gitattributes"] = _GITATTRIBUTES
     return files
+
+
+def _umt5_tokenizer() -> dict[str, bytes]:
+    """`google/umt5-xxl/` as Wan-AI's repos carry it (what AutoTokenizer reads for umT5)."""
+    return {
+        "google/umt5-xxl/tokenizer.json": _tokenizer_json(64),
+        "google/umt5-xxl/spiece.model": _blob("google/umt5-xxl/spiece.model", _SPM_MAGIC, 1024),
+        "google/umt5-xxl/special_tokens_map.json": _json({"eos_token": "</s>", "pad_token": "<pad>"}),
+        "google/umt5-xxl/tokenizer_config.json": _json(
+            {"model_max_length": 512, "tokenizer_class": "T5Tokenizer"}
+        ),
+    }
 
 
 def _tokenizer_files(prefix: str) -> dict[str, bytes]:
@@ -346,8 +369,13 @@ def comfy22_repo(scale: int = 1, *, own_vae_bytes: bool = False) -> dict[str, di
     if scale < 1:
         raise ValueError("scale must be >= 1")
     wanted = {
-        "split_files/diffusion_models/wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors": "F8_E4M3",
-        "split_files/diffusion_models/wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors": "F8_E4M3",
+        f"split_files/diffusion_models/wan2.2_{task}_{expert}_noise_14B_{suffix}.safetensors": dtype
+        for task in ("i2v", "t2v")
+        for expert in ("high", "low")
+        for suffix, dtype in (("fp8_scaled", "F8_E4M3"), ("fp16", "F16"))
+    }
+    wanted |= {
+        "split_files/diffusion_models/wan2.2_ti2v_5B_fp16.safetensors": "F16",
         "split_files/loras/wan2.2_i2v_lightx2v_4steps_lora_v1_high_noise.safetensors": "BF16",
         "split_files/loras/wan2.2_i2v_lightx2v_4steps_lora_v1_low_noise.safetensors": "BF16",
         "split_files/vae/wan2.2_vae.safetensors": "F32",
@@ -362,6 +390,247 @@ def comfy22_repo(scale: int = 1, *, own_vae_bytes: bool = False) -> dict[str, di
         files[path] = safetensors_bytes({"weight": (dtype, [elements])}, seed=seed)
     files["README.md"] = _readme(COMFY22_REPO_ID, "apache-2.0")
     return {COMFY22_REPO_ID: files}
+
+
+# -- the rest of the Wan family the presets name: each repo's real file list, tiny contents -----------------
+
+WAN21_DIFFUSERS_FILES = (
+    "image_encoder/config.json",
+    "image_encoder/model.safetensors",
+    "image_processor/preprocessor_config.json",
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "text_encoder/config.json",
+    *(f"text_encoder/model-{i:05d}-of-00005.safetensors" for i in range(1, 6)),
+    "text_encoder/model.safetensors.index.json",
+    "tokenizer/special_tokens_map.json",
+    "tokenizer/spiece.model",
+    "tokenizer/tokenizer.json",
+    "tokenizer/tokenizer_config.json",
+    "transformer/config.json",
+    *(f"transformer/diffusion_pytorch_model-{i:05d}-of-00014.safetensors" for i in range(1, 15)),
+    "transformer/diffusion_pytorch_model.safetensors.index.json",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors",
+    "README.md",
+    ".gitattributes",
+)
+_DIFFUSERS22_COMMON = (
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "text_encoder/config.json",
+    *(f"text_encoder/model-{i:05d}-of-00003.safetensors" for i in range(1, 4)),
+    "text_encoder/model.safetensors.index.json",
+    "tokenizer/special_tokens_map.json",
+    "tokenizer/spiece.model",
+    "tokenizer/tokenizer.json",
+    "tokenizer/tokenizer_config.json",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors",
+    "README.md",
+    ".gitattributes",
+)
+WAN22_I2V_DIFFUSERS_FILES = (
+    *_DIFFUSERS22_COMMON,
+    *(
+        f"{folder}/{name}"
+        for folder in ("transformer", "transformer_2")
+        for name in (
+            "config.json",
+            *(f"diffusion_pytorch_model-{i:05d}-of-00012.safetensors" for i in range(1, 13)),
+            "diffusion_pytorch_model.safetensors.index.json",
+        )
+    ),
+)
+WAN22_TI2V_DIFFUSERS_FILES = (
+    *_DIFFUSERS22_COMMON,
+    "transformer/config.json",
+    *(f"transformer/diffusion_pytorch_model-{i:05d}-of-00005.safetensors" for i in range(1, 6)),
+    "transformer/diffusion_pytorch_model.safetensors.index.json",
+)
+_UMT5_FILES = tuple(
+    f"google/umt5-xxl/{n}"
+    for n in ("special_tokens_map.json", "spiece.model", "tokenizer.json", "tokenizer_config.json")
+)
+_README_FILES = ("README.md", ".gitattributes", "assets/logo.png", "examples/i2v_input.JPG")
+WAN22_I2V_FILES = (
+    *(
+        f"{expert}_noise_model/{name}"
+        for expert in ("high", "low")
+        for name in (
+            "config.json",
+            *(f"diffusion_pytorch_model-{i:05d}-of-00006.safetensors" for i in range(1, 7)),
+            "diffusion_pytorch_model.safetensors.index.json",
+        )
+    ),
+    "models_t5_umt5-xxl-enc-bf16.pth",
+    "Wan2.1_VAE.pth",
+    *_UMT5_FILES,
+    "configuration.json",
+    *_README_FILES,
+)
+WAN22_TI2V_FILES = (
+    "config.json",
+    *(f"diffusion_pytorch_model-{i:05d}-of-00003.safetensors" for i in range(1, 4)),
+    "diffusion_pytorch_model.safetensors.index.json",
+    "models_t5_umt5-xxl-enc-bf16.pth",
+    "Wan2.2_VAE.pth",
+    *_UMT5_FILES,
+    "configuration.json",
+    *_README_FILES,
+)
+CITY96_QUANTS = (
+    "Q3_K_S",
+    "Q3_K_M",
+    "Q4_0",
+    "Q4_1",
+    "Q4_K_S",
+    "Q4_K_M",
+    "Q5_0",
+    "Q5_1",
+    "Q5_K_S",
+    "Q5_K_M",
+    "Q6_K",
+    "Q8_0",
+    "F16",
+    "BF16",
+)
+QUANTSTACK_I2V_QUANTS = (
+    "Q2_K",
+    "Q3_K_S",
+    "Q3_K_M",
+    "Q4_K_S",
+    "Q4_K_M",
+    "Q5_0",
+    "Q5_1",
+    "Q5_K_S",
+    "Q5_K_M",
+    "Q6_K",
+    "Q8_0",
+)
+QUANTSTACK_TI2V_QUANTS = ("Q2_K", "Q3_K_S", "Q3_K_M", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0")
+# What each Diffusers repo's model_index.json lists: component -> (library, class), null when unused.
+_WAN21_I2V_INDEX = {
+    "_class_name": "WanImageToVideoPipeline",
+    "image_encoder": ["transformers", "CLIPVisionModel"],
+    "image_processor": ["transformers", "CLIPImageProcessor"],
+    "scheduler": ["diffusers", "UniPCMultistepScheduler"],
+    "text_encoder": ["transformers", "UMT5EncoderModel"],
+    "tokenizer": ["transformers", "T5TokenizerFast"],
+    "transformer": ["diffusers", "WanTransformer3DModel"],
+    "vae": ["diffusers", "AutoencoderKLWan"],
+}
+_WAN22_I2V_INDEX = {
+    **_WAN21_I2V_INDEX,
+    "boundary_ratio": 0.9,
+    "image_encoder": [None, None],
+    "image_processor": [None, None],
+    "transformer_2": ["diffusers", "WanTransformer3DModel"],
+}
+_WAN22_TI2V_INDEX = {
+    "_class_name": "WanPipeline",
+    "expand_timesteps": True,
+    "scheduler": ["diffusers", "UniPCMultistepScheduler"],
+    "text_encoder": ["transformers", "UMT5EncoderModel"],
+    "tokenizer": ["transformers", "T5TokenizerFast"],
+    "transformer": ["diffusers", "WanTransformer3DModel"],
+    "transformer_2": [None, None],
+    "vae": ["diffusers", "AutoencoderKLWan"],
+}
+
+
+def tiny_repo(
+    repo_id: str, paths: tuple[str, ...], *, model_index: Mapping[str, Any] | None = None
+) -> dict[str, bytes]:
+    """A repo with exactly `paths`, each a small file of its kind: safetensors that parse, a shard index
+    naming the shards beside it, JSON, or an opaque blob with its format's magic (.pth, .gguf, ...)."""
+    files: dict[str, bytes] = {}
+    for path in paths:
+        seed = _seed_of(f"{repo_id}/{path}")
+        name = path.rpartition("/")[2]
+        if name.endswith(".safetensors.index.json"):
+            folder, _, _ = path.rpartition("/")
+            stem = name.removesuffix(".safetensors.index.json")
+            shards = sorted(
+                p.rpartition("/")[2]
+                for p in paths
+                if p.rpartition("/")[0] == folder and p.rpartition("/")[2].startswith(f"{stem}-")
+            )
+            files[path] = _json(
+                {
+                    "metadata": {"total_size": 256 * len(shards)},
+                    "weight_map": {f"w{i}": s for i, s in enumerate(shards)},
+                }
+            )
+        elif name.endswith(".safetensors"):
+            files[path] = safetensors_bytes({"weight": ("F16", [128])}, seed=seed)
+        elif name == "model_index.json" and model_index is not None:
+            files[path] = _json(dict(model_index))
+        elif name.endswith(".json"):
+            files[path] = _json({"_fixture": path})
+        elif name.endswith(".gguf"):
+            files[path] = _blob(f"{repo_id}/{path}", _GGUF_MAGIC, 512)
+        elif name.endswith(".pth"):
+            files[path] = _blob(f"{repo_id}/{path}", _ZIP_MAGIC, 512)
+        elif name.endswith(".model"):
+            files[path] = _blob(f"{repo_id}/{path}", _SPM_MAGIC, 256)
+        elif name == ".gitattributes":
+            files[path] = _GITATTRIBUTES
+        elif name == "README.md":
+            files[path] = _readme(repo_id, "apache-2.0")
+        elif name.endswith(".png"):
+            files[path] = _blob(f"{repo_id}/{path}", _PNG_MAGIC, 256)
+        elif name.lower().endswith(".jpg"):
+            files[path] = _blob(f"{repo_id}/{path}", _JPEG_MAGIC, 256)
+        else:
+            raise ValueError(f"no fixture content for {path!r}")
+    return files
+
+
+def family_repos() -> dict[str, dict[str, bytes]]:
+    """Every repo a bundled preset names besides the four seed repos, keyed by repo id: the real
+    repos' file lists (as listed on the Hub; ../shared/wan-repos.md), tiny contents."""
+    gguf_readme = ("README.md", ".gitattributes")
+    repos: dict[str, dict[str, bytes]] = {
+        "Wan-AI/Wan2.1-I2V-14B-720P": _wan_i2v(1, "Wan-AI/Wan2.1-I2V-14B-720P"),
+        **comfy_repo(),
+        **comfy22_repo(),
+    }
+    for res in ("480P", "720P"):
+        repo = f"Wan-AI/Wan2.1-I2V-14B-{res}-Diffusers"
+        repos[repo] = tiny_repo(repo, WAN21_DIFFUSERS_FILES, model_index=_WAN21_I2V_INDEX)
+        repo = f"city96/Wan2.1-I2V-14B-{res}-gguf"
+        names = tuple(f"wan2.1-i2v-14b-{res.lower()}-{q}.gguf" for q in CITY96_QUANTS)
+        repos[repo] = tiny_repo(repo, (*names, *gguf_readme))
+    specs: dict[str, tuple[tuple[str, ...], Mapping[str, Any] | None]] = {
+        "Wan-AI/Wan2.2-I2V-A14B": (WAN22_I2V_FILES, None),
+        "Wan-AI/Wan2.2-I2V-A14B-Diffusers": (WAN22_I2V_DIFFUSERS_FILES, _WAN22_I2V_INDEX),
+        "Wan-AI/Wan2.2-TI2V-5B": (WAN22_TI2V_FILES, None),
+        "Wan-AI/Wan2.2-TI2V-5B-Diffusers": (WAN22_TI2V_DIFFUSERS_FILES, _WAN22_TI2V_INDEX),
+        "QuantStack/Wan2.2-I2V-A14B-GGUF": (
+            (
+                *(
+                    f"{e}Noise/Wan2.2-I2V-A14B-{e}Noise-{q}.gguf"
+                    for e in ("High", "Low")
+                    for q in QUANTSTACK_I2V_QUANTS
+                ),
+                "VAE/Wan2.1_VAE.safetensors",
+                *gguf_readme,
+            ),
+            None,
+        ),
+        "QuantStack/Wan2.2-TI2V-5B-GGUF": (
+            (
+                *(f"Wan2.2-TI2V-5B-{q}.gguf" for q in QUANTSTACK_TI2V_QUANTS),
+                "VAE/Wan2.2_VAE.safetensors",
+                *gguf_readme,
+            ),
+            None,
+        ),
+    }
+    for repo, (paths, index) in specs.items():
+        repos[repo] = tiny_repo(repo, paths, model_index=index)
+    return repos
 
 
 def add_repos(server: _RepoSink, repos: Mapping[str, Mapping[str, bytes]]) -> dict[str, str]:

@@ -22,11 +22,23 @@ SEED_SELECTION = {
             "diffusion_pytorch_model-00002-of-00003.safetensors",
             "diffusion_pytorch_model-00003-of-00003.safetensors",
             "diffusion_pytorch_model.safetensors.index.json",
+            # the rest of what Wan's generate.py opens under --ckpt_dir
+            "models_t5_umt5-xxl-enc-bf16.pth",
+            "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth",
+            "Wan2.1_VAE.pth",
+            "google/umt5-xxl/special_tokens_map.json",
+            "google/umt5-xxl/spiece.model",
+            "google/umt5-xxl/tokenizer.json",
+            "google/umt5-xxl/tokenizer_config.json",
+            "xlm-roberta-large/sentencepiece.bpe.model",
+            "xlm-roberta-large/special_tokens_map.json",
+            "xlm-roberta-large/tokenizer.json",
+            "xlm-roberta-large/tokenizer_config.json",
         },
     ),
     "openai/clip-vit-large-patch14": (
         "clip-vit-large",
-        {"config.json", "preprocessor_config.json", "pytorch_model.bin"},
+        {"config.json", "preprocessor_config.json", "model.safetensors"},
     ),
     "stabilityai/sd-vae-ft-mse": ("sd-vae", {"config.json", "diffusion_pytorch_model.safetensors"}),
     "google/t5-v1_1-base": (
@@ -59,8 +71,9 @@ def test_download_bundled_manifest_gets_exactly_the_selected_files(
             assert (models / folder / name).read_bytes() == repos[repo_id][name], name
     fetched = {(r.repo_id, r.file) for r in hub.gets()}
     wanted_pairs = {(repo_id, name) for repo_id, (_, names) in SEED_SELECTION.items() for name in names}
-    assert fetched == wanted_pairs  # each once; TF/Flax/safetensors duplicates never requested
-    assert not any(r.file in {"tf_model.h5", "flax_model.msgpack", "model.safetensors"} for r in hub.requests)
+    assert fetched == wanted_pairs  # each once; TF/Flax/pickle duplicates never requested
+    clip = [r.file for r in hub.requests if r.repo_id == "openai/clip-vit-large-patch14"]
+    assert not {"tf_model.h5", "flax_model.msgpack", "pytorch_model.bin"} & set(clip)
     assert (workdir / "models" / ".wanmodels" / "locks" / "wan2.1-i2v.lock").is_file()
     assert not list((models / ".wanmodels" / "partial").glob("*"))
 
@@ -139,22 +152,22 @@ def test_download_resumes_after_sigkill_with_little_resent(hub: HubServer, workd
 
 
 def test_download_never_places_wrong_bytes(cli: Cli, hub: HubServer, workdir: Path) -> None:
-    hub.add_fault(Fault(path="pytorch_model.bin", kind="corrupt", times=None, repo_id="openai/*"))
+    hub.add_fault(Fault(path="model.safetensors", kind="corrupt", times=None, repo_id="openai/*"))
     run = cli("download")
     assert run.returncode == 1, run.stderr
-    assert "clip-vit-large/pytorch_model.bin" in run.stderr
+    assert "clip-vit-large/model.safetensors" in run.stderr
     assert "expected sha256:" in run.stderr and "got sha256:" in run.stderr
     assert "Traceback" not in run.stderr
-    assert not (workdir / "models" / "clip-vit-large" / "pytorch_model.bin").exists()
+    assert not (workdir / "models" / "clip-vit-large" / "model.safetensors").exists()
     assert not list((workdir / "models" / ".wanmodels" / "partial").glob("*.part"))
     assert (workdir / "models" / "sd-vae" / "config.json").is_file()  # the others still landed
     hub.clear_faults()
     hub.clear_log()
     again = cli("download")
     assert again.returncode == 0, again.stderr
-    assert [r.file for r in hub.gets()] == ["pytorch_model.bin"]
-    expected = seed_repos()["openai/clip-vit-large-patch14"]["pytorch_model.bin"]
-    assert (workdir / "models" / "clip-vit-large" / "pytorch_model.bin").read_bytes() == expected
+    assert [r.file for r in hub.gets()] == ["model.safetensors"]
+    expected = seed_repos()["openai/clip-vit-large-patch14"]["model.safetensors"]
+    assert (workdir / "models" / "clip-vit-large" / "model.safetensors").read_bytes() == expected
 
 
 def test_download_retries_a_cut_connection_with_range(hub: HubServer, workdir: Path, cli: Cli) -> None:

@@ -303,7 +303,7 @@ def test_plan_line_states_the_size_before_fetching(cli: Cli) -> None:
     run = cli("download")
     assert run.returncode == 0
     first = run.stderr.splitlines()[0]
-    assert first.startswith("fetching 15 files, ") and "KiB (0 B already present) into " in first, first
+    assert first.startswith("fetching 26 files, ") and "KiB (0 B already present) into " in first, first
 
 
 # -- item 9: counts and wording ------------------------------------------------------------------------

@@ -92,8 +92,8 @@ def test_files_in_the_hf_cache_need_no_request_and_verify_full(
     assert doc["bytes"]["fetched"] == 0 and doc["bytes"]["reused"] == doc["bytes"]["total"]
     assert {(f["source"], f["origin"]) for f in files_of(doc)} == {("hf-cache", "hf-cache")}
     assert {f["link"] for f in files_of(doc)} == {"hardlink"}
-    assert "reused 15 files already on this machine: 15 hard-linked read-only" in run.stderr
-    assert "reused 161.8 KiB" in run.stderr.splitlines()[-1]
+    assert "reused 26 files already on this machine: 26 hard-linked read-only" in run.stderr
+    assert "reused 214.7 KiB" in run.stderr.splitlines()[-1]
     target = workdir / "models" / "wan2.1-i2v" / LARGEST
     assert os.path.samefile(target, blob(hf_home, hub, WAN, LARGEST))  # a hard link: no extra space
     assert stat.S_IMODE(target.stat().st_mode) & 0o222 == 0  # one inode with the cache: read-only
@@ -177,7 +177,7 @@ def test_cache_on_another_filesystem_is_copied(
         run = cli("download", HF_HOME=str(hf_home))
         assert run.returncode == 0, run.stderr
         assert hub.requests == []
-        assert "reused 15 files already on this machine: 15 copied" in run.stderr
+        assert "reused 26 files already on this machine: 26 copied" in run.stderr
         target = workdir / "models" / "wan2.1-i2v" / LARGEST
         assert target.stat().st_nlink == 1
         assert target.read_bytes() == seed_repos()[WAN][LARGEST]
@@ -209,7 +209,7 @@ def test_no_reuse_fetches_everything(cli: Cli, hub: HubServer, workdir: Path, tm
     hub.clear_log()
     run = cli("download", "--no-reuse", "--json", HF_HOME=str(hf_home))
     assert run.returncode == 0, run.stderr
-    assert len(hub.gets()) == 15
+    assert len(hub.gets()) == 26
     assert {f["source"] for f in files_of(run.json())} == {"network"}
     assert "reused" not in run.stderr
 

@@ -38,7 +38,7 @@ def test_verify_passes_on_a_good_tree(cli: Cli, provisioned: Path, hub: HubServe
     doc = run.json()
     assert doc["status"] == "ok"
     assert findings(doc) == {}
-    assert sum(m["files_checked"] for m in doc["models"]) == 15
+    assert sum(m["files_checked"] for m in doc["models"]) == 26
     assert hub.requests == []  # the lockfile and state cache answer everything
     assert "verified" in run.stderr
 
@@ -52,13 +52,13 @@ def test_verify_reports_deleted_file_as_missing(cli: Cli, provisioned: Path) -> 
 
 
 def test_verify_reports_truncated_file_as_size(cli: Cli, provisioned: Path) -> None:
-    target = provisioned / "clip-vit-large" / "pytorch_model.bin"
+    target = provisioned / "clip-vit-large" / "model.safetensors"
     data = target.read_bytes()
     target.write_bytes(data[: len(data) // 2])
     run = cli("verify", "--json")
     assert run.returncode == 1
     doc = run.json()
-    assert findings(doc) == {"clip-vit-large/pytorch_model.bin": "size"}
+    assert findings(doc) == {"clip-vit-large/model.safetensors": "size"}
     finding = doc["models"][1]["findings"][0]
     assert finding["expected"] == str(len(data))
     assert finding["actual"] == str(len(data) // 2)

@@ -137,6 +137,17 @@ class _Reader:
         raise ManifestError(msg, file=self.source, line=node.start_mark.line + 1)
 
 
+def dump(data: Any) -> str:
+    """`data` (plain dicts, lists and scalars) as block-style YAML that `read_nodes` reads back:
+    keys in their given order, lists indented under their key, quoting where YAML needs it."""
+    return str(yaml.dump(data, Dumper=_IndentedDumper, sort_keys=False, allow_unicode=True, width=1000))
+
+
+class _IndentedDumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
 # -- walking the nodes: each error names the file, the line and the key -------------------------
 
 

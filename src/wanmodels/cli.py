@@ -36,6 +36,7 @@ from wanmodels.cli_help import (
     ReplaceOpt,
     RootOpt,
     VerboseOpt,
+    WithOpt,
     epilog,
 )
 from wanmodels.cli_run import (
@@ -93,6 +94,7 @@ def download(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
     root: RootOpt = None,
+    with_: WithOpt = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -176,7 +178,7 @@ def download(
             reuse_from=tuple(reuse_from or ()),
             link_mode=link_mode,
         )
-        loaded = open_manifest_arg(manifest, root)
+        loaded = open_manifest_arg(manifest, root, with_)
         # rich (~30 ms to import) loads only when something will be printed.
         console = None if quiet else stderr_console(no_color)
         # A dry run draws no bars, but still says why it waits (a rate limit, a locked root).
@@ -216,6 +218,7 @@ def verify(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
     root: RootOpt = None,
+    with_: WithOpt = None,
     full: Annotated[bool, typer.Option("--full", help="Re-hash every file, even unchanged ones.")] = False,
     repair: Annotated[
         bool, typer.Option("--repair", help="Re-fetch the files that fail, keep the rest, verify again.")
@@ -241,7 +244,7 @@ def verify(
         from wanmodels.verifier import verify as run_verify
 
         settings = resolve_settings(offline=offline, link_mode=link_mode)
-        loaded = open_manifest_arg(manifest, root)
+        loaded = open_manifest_arg(manifest, root, with_)
         console = stderr_console(no_color)
         selected = tuple(names or ())
         if repair and not dry_run:
@@ -270,6 +273,7 @@ def verify(
 def lock_command(
     manifest: ManifestOpt = None,
     root: RootOpt = None,
+    with_: WithOpt = None,
     check: Annotated[
         bool, typer.Option("--check", help="Only compare: exit 1 if the lock is missing or out of date.")
     ] = False,
@@ -283,7 +287,7 @@ def lock_command(
         from wanmodels.report import render_lock
         from wanmodels.resolve import lock
 
-        loaded = open_manifest_arg(manifest, root)
+        loaded = open_manifest_arg(manifest, root, with_)
         console = stderr_console(False)
         result = lock(loaded, settings=resolve_settings(), check=check, sink=line_sink(console))
         render_lock(result, loaded, console)
@@ -304,6 +308,7 @@ def prune_command(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
     root: RootOpt = None,
+    with_: WithOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be deleted, delete nothing.")
     ] = False,
@@ -324,7 +329,7 @@ def prune_command(
         from wanmodels.pruner import prune
         from wanmodels.report import render_pruned
 
-        loaded = open_manifest_arg(manifest, root)
+        loaded = open_manifest_arg(manifest, root, with_)
         settings = resolve_settings(wait_for_lock=not no_wait)
         result = prune(loaded, tuple(names or ()), settings=settings, dry_run=dry_run, release=True)
         render_pruned(result, stderr_console(False))
@@ -337,7 +342,11 @@ def prune_command(
 
 @app.command("status", cls=Command, short_help="Per entry: complete, missing or partial (no network).")
 def status_command(
-    names: NamesArg = None, manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False
+    names: NamesArg = None,
+    manifest: ManifestOpt = None,
+    root: RootOpt = None,
+    with_: WithOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per entry: complete, missing files or partial (no network, no hashing)."""
 
@@ -346,7 +355,7 @@ def status_command(
         from wanmodels.report import render_status
         from wanmodels.status import status
 
-        loaded = open_manifest_arg(manifest, root)
+        loaded = open_manifest_arg(manifest, root, with_)
         report = status(loaded, tuple(names or ()))
         render_status(report, loaded, stderr_console(False))
         if as_json:
@@ -357,8 +366,11 @@ def status_command(
 
 
 @app.command("list", cls=Command, short_help="The presets with their sizes, and the entries of the manifest.")
-def list_command(manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False) -> None:
-    """The bundled presets with their sizes, and the entries of the current manifest."""
+def list_command(
+    manifest: ManifestOpt = None, root: RootOpt = None, with_: WithOpt = None, as_json: JsonOpt = False
+) -> None:
+    """The bundled presets by model and runtime, with their options and sizes, and the entries of
+    the current manifest."""
 
     def run() -> int:
         from wanmodels.documents import list_json
@@ -366,7 +378,7 @@ def list_command(manifest: ManifestOpt = None, root: RootOpt = None, as_json: Js
         from wanmodels.report import render_list
         from wanmodels.resolve import read_pins
 
-        loaded = open_manifest_arg(manifest, root)
+        loaded = open_manifest_arg(manifest, root, with_)
         lock = read_pins(loaded)
         presets = describe_presets()
         render_list(presets, loaded, lock, stderr_console(False))
@@ -383,13 +395,17 @@ def init_command(
         str, typer.Option("--preset", metavar="NAME", help="Preset to start from (see `wanmodels list`).")
     ] = "wan2.1-i2v",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing wanmodels.yaml.")] = False,
+    with_: WithOpt = None,
 ) -> None:
-    """Write an editable ./wanmodels.yaml from a preset (never overwrites without --force)."""
+    """Write an editable ./wanmodels.yaml from a preset, with its options resolved for the
+    --with choices (never overwrites without --force)."""
 
     def run() -> int:
+        from wanmodels.options import parse_choices
         from wanmodels.presets import init_manifest
 
-        path = init_manifest(preset, Path.cwd() / LOCAL_MANIFEST, force=force)
+        choices = parse_choices(with_ or ())
+        path = init_manifest(preset, Path.cwd() / LOCAL_MANIFEST, force=force, choices=choices)
         nxt = dry_run_command(Path(LOCAL_MANIFEST))
         sys.stderr.write(f"wrote {path} from preset '{preset}'; edit it, then run `{nxt}`\n")
         return 0

@@ -12,8 +12,9 @@ from typer.core import TyperArgument, TyperCommand
 # Each example fits on one line of an 80-column terminal (click indents the epilog by 2).
 DOWNLOAD_EXAMPLES: Final = [
     "wanmodels download --dry-run        (files and bytes; nothing is fetched)",
-    "wanmodels download                  (the default stack, about 64 GiB)",
+    "wanmodels download                  (the default stack, about 79 GiB)",
     "wanmodels download -m wan2.1-comfyui --root ~/ComfyUI/models",
+    "wanmodels download -m wan2.2-i2v-comfyui --with lora=on",
     "wanmodels download --max-rate 20M   (leave bandwidth for others)",
     "wanmodels download --reuse-from DIR (take files already in DIR)",
     "wanmodels download --frozen --json  (CI: exactly the lockfile)",
@@ -78,6 +79,16 @@ ManifestOpt = Annotated[
         "--manifest",
         metavar="PATH|PRESET",
         help="Manifest file or preset (default: $WANMODELS_MANIFEST, ./wanmodels.yaml, wan2.1-i2v).",
+    ),
+]
+WithOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--with",
+        metavar="OPTION=VALUE",
+        help="Choose a value of one of the manifest's options (repeatable), e.g. --with precision=fp16; "
+        "`wanmodels list` shows each preset's options.",
+        show_default=False,
     ),
 ]
 RootOpt = Annotated[

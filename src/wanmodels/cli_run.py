@@ -34,10 +34,12 @@ def dry_run_command(path: Path) -> str:
     return shlex.join(["wanmodels", "download", *(() if default else ("-m", str(path))), "--dry-run"])
 
 
-def open_manifest_arg(manifest: str | None, root: str | None) -> Manifest:
+def open_manifest_arg(manifest: str | None, root: str | None, with_: list[str] | None = None) -> Manifest:
+    from wanmodels.options import parse_choices
     from wanmodels.presets import open_manifest
 
-    return open_manifest(resolve_manifest_arg(manifest), root=root_override(root))
+    choices = parse_choices(with_ or ())
+    return open_manifest(resolve_manifest_arg(manifest), root=root_override(root), choices=choices)
 
 
 def stderr_console(no_color: bool) -> Console:

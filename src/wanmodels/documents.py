@@ -218,9 +218,11 @@ def list_json(presets: tuple[PresetInfo, ...], manifest: Manifest, lock: Lockfil
     return _doc(
         "list",
         "ok",
-        presets=[{"name": p.name, "description": p.description} for p in presets],
+        presets=[_preset_json(p) for p in presets],
         manifest=manifest.source,
         root=str(manifest.root),
+        runtime=manifest.runtime,
+        options=dict(manifest.chosen),
         models=[
             {
                 "name": s.name,
@@ -233,6 +235,28 @@ def list_json(presets: tuple[PresetInfo, ...], manifest: Manifest, lock: Lockfil
             for s in manifest.models
         ],
     )
+
+
+def _preset_json(p: PresetInfo) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "description": p.description,
+        "model": p.model,
+        "runtime": p.runtime,
+        "alias_of": p.alias_of,
+        "with": dict(p.fixed),
+        "options": [
+            {
+                "name": o.name,
+                "description": o.description,
+                "default": o.default,
+                "values": [
+                    {"name": v.name, "description": v.description, "about": v.about} for v in o.values
+                ],
+            }
+            for o in p.options
+        ],
+    }
 
 
 def locked_sizes(lock: Lockfile | None) -> dict[str, int]:

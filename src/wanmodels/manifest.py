@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
@@ -17,6 +18,7 @@ from wanmodels._fs import check_relative
 from wanmodels._yaml import Node as _Node
 from wanmodels._yaml import check_keys, opt_string, read_nodes, require, string, string_list, type_name
 from wanmodels.errors import ManifestError
+from wanmodels.options import OPTIONS_KEY, Option, choose, fill, parse_options, resolve_models, variables
 
 MANIFEST_VERSION: Final = 1
 DEFAULT_ROOT: Final = "./models"
@@ -27,7 +29,8 @@ _SHA256_RE: Final = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 _FILE_KEYS: Final = ("path", "sha256")
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 REPO_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-_TOP_KEYS: Final = ("version", "description", "root", "allow_hidden", "models")
+_TOP_KEYS: Final = ("version", "description", "model", "runtime", "root", "allow_hidden", "options", "models")
+_TEXT_KEYS: Final = ("description", "model", "runtime")  # plain text, `${...}` filled
 _MODEL_KEYS: Final = (
     "name",
     "repo",
@@ -79,7 +82,17 @@ class Manifest:
     path: Path | None = field(default=None)
     preset: str | None = None  # the bundled preset this came from, if any
     description: str = ""
-    cli_args: tuple[str, ...] = ()  # `-m`/`--root` arguments that select this manifest again
+    cli_args: tuple[str, ...] = ()  # `-m`/`--root`/`--with` arguments that select this manifest again
+    model: str = ""  # which model this stack is, for listings ("Wan 2.2 I2V A14B")
+    runtime: str = ""  # the program that loads what it places
+    options: tuple[Option, ...] = ()  # the choices it declares
+    chosen: tuple[tuple[str, str], ...] = ()  # each option's value in this resolution
+
+    @property
+    def choices(self) -> tuple[tuple[str, str], ...]:
+        """The chosen values that differ from the defaults (what `--with` must repeat)."""
+        defaults = {o.name: o.default for o in self.options}
+        return tuple((name, value) for name, value in self.chosen if defaults.get(name) != value)
 
     def command(self, *words: str) -> str:
         """A `wanmodels` command line that acts on this very manifest and root (for hints)."""
@@ -149,6 +162,7 @@ def load_manifest(
     base_dir: Path | None = None,
     lock_dir: Path | None = None,
     source: str | None = None,
+    choices: Sequence[tuple[str, str]] = (),
 ) -> Manifest:
     """Read and validate a manifest file.
 
@@ -157,9 +171,12 @@ def load_manifest(
         base_dir: where a relative `root` starts; default: the manifest's folder.
         lock_dir: where the lockfile lives; default: the manifest's folder.
         source: the name used in messages; default: the path as given.
+        choices: (option, value) pairs for the options it declares (`--with`); the others
+            take their defaults.
 
     Raises:
-        ManifestError: unreadable file, bad YAML or any broken rule (file, line and key named).
+        ManifestError: unreadable file, bad YAML or any broken rule (file, line and key named),
+            including a choice of an option or value the manifest does not declare.
     """
     path = Path(path)
     label = source or str(path)
@@ -180,19 +197,49 @@ def load_manifest(
         base_dir=base_dir or folder,
         lock_path=(lock_dir or folder) / f"{path.stem}.lock",
         path=path,
+        choices=choices,
     )
 
 
-def parse_manifest(
-    text: str, *, source: str, base_dir: Path, lock_path: Path, path: Path | None = None
-) -> Manifest:
-    """Validate manifest text; see `load_manifest`."""
+def resolve_document(
+    text: str, source: str, choices: Sequence[tuple[str, str]] = ()
+) -> tuple[_Node, tuple[Option, ...], dict[str, str]]:
+    """The document (a mapping) with its options resolved: `options:` removed, the entries the
+    choices leave out dropped, `${...}` filled; with the options and each one's value."""
     doc = read_nodes(text, source)
     if not isinstance(doc.value, dict):
         msg = "the document must be a mapping with 'version', 'root' and 'models'"
         raise ManifestError(msg, file=source, line=doc.line)
     top: dict[str, _Node] = doc.value
     check_keys(top, _TOP_KEYS, source, where="top level")
+    options_node = top.pop(OPTIONS_KEY, None)
+    options = parse_options(options_node, source)
+    if choices and not options:
+        msg = "--with: this manifest declares no options"
+        hint = "Drop --with, or declare options: (docs/manifest.md)."
+        raise ManifestError(msg, file=source, line=doc.line, hint=hint)
+    chosen = choose(options, choices, source, options_node.key_line if options_node else doc.line)
+    known = variables(options, chosen)
+    for key in _TEXT_KEYS:
+        if key in top:
+            top[key] = fill(top[key], known, source)
+    if "models" in top:
+        top["models"] = resolve_models(top["models"], options, chosen, source)
+    return doc, options, chosen
+
+
+def parse_manifest(
+    text: str,
+    *,
+    source: str,
+    base_dir: Path,
+    lock_path: Path,
+    path: Path | None = None,
+    choices: Sequence[tuple[str, str]] = (),
+) -> Manifest:
+    """Validate manifest text; see `load_manifest`."""
+    doc, options, chosen = resolve_document(text, source, choices)
+    top: dict[str, _Node] = doc.value
     version = require(top, "version", source, doc.line)
     if type(version.value) is not int or version.value != MANIFEST_VERSION:
         msg = f"unsupported version {version.value!r}"
@@ -207,9 +254,17 @@ def parse_manifest(
     allow_hidden = _flag(top, "allow_hidden", source)
     models = tuple(_model(node, source, allow_hidden=allow_hidden) for node in models_node.value)
     _check_unique(models, source)
-    description = opt_string(top, "description", source) or ""
     return Manifest(
-        source=source, root=root, lock_path=lock_path, models=models, path=path, description=description
+        source=source,
+        root=root,
+        lock_path=lock_path,
+        models=models,
+        path=path,
+        description=opt_string(top, "description", source) or "",
+        model=opt_string(top, "model", source) or "",
+        runtime=opt_string(top, "runtime", source) or "",
+        options=options,
+        chosen=tuple(chosen.items()),
     )
 
 

@@ -19,6 +19,7 @@ from wanmodels._text import count, human_bytes
 from wanmodels.errors import WanmodelsError
 from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest
+from wanmodels.options import Option
 from wanmodels.planner import ModelPlan, Plan, PlannedFile
 from wanmodels.presets import PresetInfo
 from wanmodels.progress import NullProgress
@@ -318,11 +319,25 @@ def render_list(
 ) -> None:
     from wanmodels.documents import locked_sizes
 
-    console.print("presets:", markup=False)
-    for p in presets:
-        console.print(f"  {p.name:<28} {p.description}", markup=False)
+    console.print("presets (-m NAME; pick an option's value with --with OPTION=VALUE):", markup=False)
+    for model, groups in group_presets(presets):
+        console.print(f"{model}", markup=False)
+        for runtime, members in groups:
+            console.print(f"  loaded by: {runtime}", markup=False)
+            for p in members:
+                if p.alias_of is None:
+                    console.print(f"    {p.name:<26} {p.description}", markup=False)
+                    for option in p.options:
+                        console.print(f"      {_option_line(option)}", markup=False)
+                else:
+                    fixed = " ".join(f"--with {k}={v}" for k, v in p.fixed)
+                    console.print(f"    {p.name:<26} {p.description} [= {p.alias_of} {fixed}]", markup=False)
     label = manifest.source + (f": {manifest.description}" if manifest.description else "")
     console.print(f"manifest: {label} (root {manifest.root})", markup=False)
+    if manifest.runtime:
+        console.print(f"loaded by: {manifest.runtime}", markup=False)
+    if manifest.chosen:
+        console.print("options: " + ", ".join(f"{k}={v}" for k, v in manifest.chosen), markup=False)
     sizes = locked_sizes(lock)
     table = Table(show_edge=False)
     for col in ("entry", "repo", "revision", "folder", "size"):
@@ -333,3 +348,40 @@ def render_list(
             spec.name, spec.repo, spec.revision, spec.folder, human_bytes(size) if size else "not locked"
         )
     console.print(table)
+
+
+def group_presets(
+    presets: tuple[PresetInfo, ...],
+) -> list[tuple[str, list[tuple[str, list[PresetInfo]]]]]:
+    """Presets by model, then by the program that loads them (the model's own code first, then
+    Diffusers, ComfyUI, ComfyUI with ComfyUI-GGUF), each alias right after the preset it names."""
+    models: dict[str, dict[str, list[PresetInfo]]] = {}
+    by_name = {p.name: p for p in presets}
+    for p in presets:
+        if p.alias_of is None:
+            models.setdefault(p.model or "other", {}).setdefault(p.runtime or "(not stated)", []).append(p)
+    for p in presets:
+        target = by_name.get(p.alias_of or "")
+        if target is not None:
+            group = models[target.model or "other"][target.runtime or "(not stated)"]
+            at = max(i for i, q in enumerate(group) if q.name == target.name or q.alias_of == target.name)
+            group.insert(at + 1, p)
+    return [(model, sorted(groups.items(), key=_runtime_rank)) for model, groups in sorted(models.items())]
+
+
+def _runtime_rank(group: tuple[str, list[PresetInfo]]) -> tuple[int, str]:
+    runtime, members = group
+    rank = 0 if runtime.startswith("Wan") else 1 if runtime.startswith("Diffusers") else 2
+    return (rank + ("GGUF" in runtime), members[0].name)
+
+
+def _option_line(option: Option) -> str:
+    """`--with precision=fp8 (default, 23.0 GiB) | fp16 (42.6 GiB)`: each value with its size."""
+    values = []
+    for value in option.values:
+        notes = ["default"] if value.name == option.default else []
+        if value.about:
+            notes.append(value.about)
+        values.append(value.name + (f" ({', '.join(notes)})" if notes else ""))
+    about = f"  {option.description}" if option.description else ""
+    return f"--with {option.name}={' | '.join(values)}{about}"
