@@ -462,3 +462,64 @@ def test_the_documented_720p_comfyui_edit_plans_cleanly(cli: Cli, hub: HubServer
     paths = {f["path"] for m in run.json()["models"] for f in m["files"]}
     assert "diffusion_models/wan2.1_i2v_720p_14B_fp8_scaled.safetensors" in paths
     assert not any("480p" in p for p in paths)
+
+
+ROOT = DOCS.parent
+
+
+def _pytest_commands() -> list[tuple[str, list[str]]]:
+    """(where, arguments) of every `pytest` command the README, the docs and CI run."""
+    found = []
+    sources = [ROOT / "README.md", ROOT / ".ci" / "run", *sorted(DOCS.glob("*.md"))]
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".md":  # code blocks line by line, and inline code
+            spans = [line for _, body in fences(text) for line in body.splitlines()]
+            spans += _INLINE.findall(_FENCE.sub("", text))
+        else:
+            spans = text.splitlines()
+        # A command is the words from `pytest` up to a shell operator.
+        for span in spans:
+            if "-m pytest" not in span and not span.lstrip().startswith("pytest"):
+                continue
+            words = shlex.split(span.split("#", 1)[0])
+            start = words.index("pytest") + 1
+            args: list[str] = []
+            for word in words[start:]:
+                if word in _SHELL_OPERATORS:
+                    break
+                args.append(word)
+            found.append((f"{path.name}: {span.strip()}", args))
+    return found
+
+
+def _marker_expression(args: list[str], default: str) -> str:
+    """The `-m` expression pytest applies: the command line's last `-m`, else the addopts' one."""
+    expression = default
+    for i, arg in enumerate(args):
+        if arg == "-m" and i + 1 < len(args):
+            expression = args[i + 1]
+        elif arg.startswith("-m") and len(arg) > 2:
+            expression = arg[2:]
+    return expression
+
+
+def test_every_documented_test_command_keeps_the_network_tests_out() -> None:
+    """A `-m` on the command line replaces pyproject's `-m 'not network'`, so each documented
+    expression must exclude `network` itself (or the real-Hub tests run, and fail offline)."""
+    from _pytest.mark.expression import Expression
+
+    # tomllib is 3.11+; the one line is enough (the test below fails if it moves).
+    found = re.search(r'^addopts = "(.*)"$', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    assert found, "pyproject.toml has no addopts line"
+    addopts = shlex.split(found.group(1))
+    default = _marker_expression(addopts, "")
+    assert default, "pyproject's addopts must deselect the network tests with -m"
+    commands = _pytest_commands()
+    assert any("not slow" in " ".join(args) for _, args in commands), "the README's fast-test command is gone"
+    for marks in ({"network"}, {"network", "slow"}):
+        assert not Expression.compile(default).evaluate(lambda name, **_: name in marks)  # noqa: B023
+        for where, args in commands:
+            expression = _marker_expression(args, default)
+            runs = Expression.compile(expression).evaluate(lambda name, **_: name in marks)  # noqa: B023
+            assert not runs, f"{where} runs the network tests (-m {expression!r})"
