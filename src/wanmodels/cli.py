@@ -149,6 +149,13 @@ def download(
             "--no-reuse", help="Fetch every byte from the network: use no file already on this machine."
         ),
     ] = False,
+    skip_missing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-missing",
+            help="Fetch the entries the Hub has; list those whose repo, revision or files it lacks (exit 1).",
+        ),
+    ] = False,
 ) -> None:
     """Fetch every selected file, resumably, and place it only once its hash matches.
 
@@ -183,12 +190,13 @@ def download(
                 frozen=frozen,
                 repair=repair,
                 prune=prune,
+                skip_missing=skip_missing,
                 sink=sink,
             )
         finally:
             if sink is not None:
                 sink.close()
-        if console is not None or result.failed:  # quiet: only failures are printed
+        if console is not None or result.failed or result.skipped:  # quiet: only failures are printed
             from wanmodels.report import render_download
 
             render_download(result, console or stderr_console(no_color), quiet=quiet)
@@ -246,7 +254,7 @@ def verify(
                 print_json(verify_json(repaired.after, repaired))
             return repaired.exit_code
         report = run_verify(loaded, selected, settings=settings, full=full, prune=prune, dry_run=dry_run)
-        render_verify(report, console, quiet=quiet)
+        render_verify(report, console, quiet=quiet, repair=loaded.command("verify", "--repair"))
         if as_json:
             print_json(verify_json(report))
         return report.exit_code
@@ -381,6 +389,31 @@ def import_command(
     finish("import", False, False, run)
 
 
+def _traceback_helps(err: WanmodelsError) -> bool:
+    """Whether to offer WANMODELS_DEBUG: for a surprise, not for an interrupt or a refusal whose
+    message already says what to do (a fix, or a cause such as not found, gated, offline, no space)."""
+    from wanmodels.errors import (
+        AccessDeniedError,
+        DiskFullError,
+        OfflineError,
+        RemoteFileNotFoundError,
+        RepoNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    understood = (
+        AccessDeniedError,
+        DiskFullError,
+        OfflineError,
+        RemoteFileNotFoundError,
+        RepoNotFoundError,
+        RevisionNotFoundError,
+    )
+    if err.exit_code in (EXIT_INTERRUPTED, EXIT_USAGE) or isinstance(err, understood):
+        return False
+    return not err.hint
+
+
 def main() -> NoReturn:
     """Console entry point: the single place where errors become messages and exit codes."""
     signal.signal(signal.SIGTERM, on_sigterm)
@@ -393,14 +426,9 @@ def main() -> NoReturn:
     except WanmodelsError as err:
         if debug_enabled():
             raise
-        from wanmodels.errors import DiskFullError, OfflineError
         from wanmodels.report import DEBUG_HINT, format_error
 
-        # The traceback hint is for surprises; an interrupt or a refusal the user can act on needs none.
-        refusal = err.exit_code in (EXIT_INTERRUPTED, EXIT_USAGE) or isinstance(
-            err, (DiskFullError, OfflineError)
-        )
-        hint = "" if refusal else f" {DEBUG_HINT}"
+        hint = f" {DEBUG_HINT}" if _traceback_helps(err) else ""
         sys.stderr.write(f"{format_error(err)}{hint}\n")
         sys.exit(err.exit_code)
     except KeyboardInterrupt:

@@ -27,6 +27,7 @@ from wanmodels.results import (
     EntryState,
     FileOutcome,
     LockResult,
+    Problem,
     PruneResult,
     RepairResult,
     StatusReport,
@@ -152,17 +153,18 @@ class RichProgress(LineProgress):
 
 def format_error(err: WanmodelsError) -> str:
     """One line: what failed, then the fix."""
-    text = err.message.rstrip()
-    if err.hint:
-        text = f"{text if text.endswith(('.', '!', '?')) else text + '.'} {err.hint}"
-    return f"error: {text}".replace("\n", " ")
+    return f"error: {err}".replace("\n", " ")
 
 
 def render_download(result: DownloadResult, console: Console, *, quiet: bool = False) -> None:
     """A short human summary of a download or a dry run; with `quiet`, only the failures."""
     plan = result.plan
-    for failure in result.failed:
-        console.print(f"failed: {failure.error}", markup=False)
+    for error, paths in _grouped_failures(result.failed):
+        # A repo-level cause (gated, say) fails every file alike: one line, naming the files.
+        files = "" if len(paths) == 1 else f" ({count(len(paths), 'file')}: {_some(paths)})"
+        console.print(f"failed: {error}{files}", markup=False)
+    for entry in result.skipped:
+        console.print(f"missing: {entry.error}", markup=False)
     if quiet:
         return
     if result.dry_run:
@@ -175,7 +177,12 @@ def render_download(result: DownloadResult, console: Console, *, quiet: bool = F
         )
     else:
         failed = sum(not m.ok for m in result.models)
-        state = "ok" if not failed else f"{failed} of {count(len(result.models), 'model')} failed"
+        total = count(len(result.models) + len(result.skipped), "model")
+        state = "ok" if not failed else f"{failed} of {total} failed"
+        if result.skipped:
+            state = f"{len(result.skipped)} of {total} missing on the Hub" + (
+                f", {failed} failed" if failed else ""
+            )
         reused = f", reused {human_bytes(result.bytes_reused)}" if result.bytes_reused else ""
         console.print(
             f"{state}: {count(len(plan.unique_files), 'file')} in {count(len(result.models), 'model')}, "
@@ -185,6 +192,19 @@ def render_download(result: DownloadResult, console: Console, *, quiet: bool = F
         if result.lock_written is not None:
             console.print(f"wrote {result.lock_written}", markup=False)
     render_pruned(result.pruned, console)
+
+
+def _grouped_failures(failed: tuple[FileOutcome, ...]) -> list[tuple[str, list[str]]]:
+    """Failures with the same message, once each, in the order they first appear."""
+    groups: dict[str, list[str]] = {}
+    for outcome in failed:
+        groups.setdefault(outcome.error or "failed", []).append(outcome.local_path)
+    return list(groups.items())
+
+
+def _some(paths: list[str], limit: int = 5) -> str:
+    more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
+    return ", ".join(paths[:limit]) + more
 
 
 def _render_plan(plan: Plan, console: Console) -> None:
@@ -220,7 +240,11 @@ def render_pruned(pruned: PruneResult | None, console: Console) -> None:
         console.print("nothing to prune: no file wanmodels placed is unselected", markup=False)
 
 
-def render_verify(report: VerifyReport, console: Console, *, quiet: bool = False) -> None:
+def render_verify(
+    report: VerifyReport, console: Console, *, quiet: bool = False, repair: str | None = None
+) -> None:
+    """Each entry and its findings, then the verdict; `repair` is the command that re-fetches
+    the bad files (for this manifest and root), named when a failure is one it can fix."""
     for m in report.models:
         if not quiet:
             state = "ok" if m.ok else "FAILED"
@@ -243,9 +267,13 @@ def render_verify(report: VerifyReport, console: Console, *, quiet: bool = False
                 markup=False,
             )
     else:
+        errors = [f for f in report.findings if f.is_error]
+        fix = ""
+        if repair is not None and any(f.problem is not Problem.UNREADABLE for f in errors):
+            fix = f"; `{repair}` re-fetches the bad files and keeps the good ones"
         console.print(
             f"verification failed: {failed} of {count(len(report.models), 'model')}, "
-            f"{count(len([f for f in report.findings if f.is_error]), 'problem')}",
+            f"{count(len(errors), 'problem')}{fix}",
             markup=False,
         )
     render_pruned(report.pruned, console)
