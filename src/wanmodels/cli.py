@@ -39,11 +39,13 @@ from wanmodels.cli_run import (
     INTERRUPTED_MESSAGE,
     dry_run_command,
     finish,
+    guard_std_streams,
     line_sink,
     on_sigterm,
     open_manifest_arg,
     print_json,
     progress_sink,
+    result_console,
     stderr_console,
     usage_json,
 )
@@ -303,7 +305,7 @@ def status_command(
 
         loaded = open_manifest_arg(manifest, root)
         report = status(loaded, tuple(names or ()))
-        render_status(report, loaded, stderr_console(False))
+        render_status(report, loaded, result_console(as_json))
         if as_json:
             print_json(status_json(report))
         return report.exit_code
@@ -324,7 +326,7 @@ def list_command(manifest: ManifestOpt = None, root: RootOpt = None, as_json: Js
         loaded = open_manifest_arg(manifest, root)
         lock = read_pins(loaded)
         presets = describe_presets()
-        render_list(presets, loaded, lock, stderr_console(False))
+        render_list(presets, loaded, lock, result_console(as_json))
         if as_json:
             print_json(list_json(presets, loaded, lock))
         return 0
@@ -417,6 +419,7 @@ def _traceback_helps(err: WanmodelsError) -> bool:
 def main() -> NoReturn:
     """Console entry point: the single place where errors become messages and exit codes."""
     signal.signal(signal.SIGTERM, on_sigterm)
+    guard_std_streams()  # `wanmodels list | head` ends quietly, with the command's own exit code
     # At exit the interpreter's garbage collector walks every object of ~400 modules: 30 ms
     # after the work is done. Frozen objects are skipped; the OS reclaims the memory anyway.
     atexit.unregister(gc.freeze)
