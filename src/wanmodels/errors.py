@@ -82,6 +82,7 @@ class ManifestError(UsageError):
         self.file = file
         self.line = line
         self.key = key
+        self.detail = message  # the message without its file:line: 'key': prefix
 
 
 class LockError(UsageError):

@@ -54,6 +54,12 @@ class ModelSpec:
     description: str = ""
     line: int = 0
     sha256: tuple[tuple[str, str], ...] = ()  # `files:` repo path -> declared sha256 (lowercase hex)
+    origin: str = ""  # where the entry came from when no file holds it (a workflow's node)
+
+    @property
+    def where(self) -> str:
+        """Where a user finds this entry: its manifest line, or the workflow node it came from."""
+        return self.origin or f"line {self.line}"
 
     @property
     def selects_everything(self) -> bool:
@@ -170,9 +176,16 @@ def load_manifest(
 
 
 def parse_manifest(
-    text: str, *, source: str, base_dir: Path, lock_path: Path, path: Path | None = None
+    text: str,
+    *,
+    source: str,
+    base_dir: Path,
+    lock_path: Path,
+    path: Path | None = None,
+    origins: tuple[str, ...] = (),
 ) -> Manifest:
-    """Validate manifest text; see `load_manifest`."""
+    """Validate manifest text; see `load_manifest`. `origins` name where each entry came from,
+    in order, when the text exists only in memory (a workflow): messages cite those, not lines."""
     doc = read_nodes(text, source)
     if not isinstance(doc.value, dict):
         msg = "the document must be a mapping with 'version', 'root' and 'models'"
@@ -191,6 +204,8 @@ def parse_manifest(
         msg = "must be a non-empty list of entries"
         raise ManifestError(msg, file=source, line=models_node.line, key="models")
     models = tuple(_model(node, source) for node in models_node.value)
+    if origins:
+        models = tuple(replace(m, origin=o) for m, o in zip(models, origins, strict=True))
     _check_unique(models, source)
     description = opt_string(top, "description", source) or ""
     return Manifest(
@@ -284,7 +299,10 @@ def _files(
                 match = _SHA256_RE.match(sha_node.value) if isinstance(sha_node.value, str) else None
                 if match is None:
                     msg = f"must be 64 hex digits, got {type_name(sha_node.value)}"
-                    raise ManifestError(msg, file=source, line=sha_node.line, key=f"{key}.sha256")
+                    hint = None
+                    if isinstance(sha_node.value, (int, float)):  # YAML read the digits as a number
+                        hint = 'Quote it (YAML reads unquoted digits as a number): sha256: "<64 hex digits>".'
+                    raise ManifestError(msg, file=source, line=sha_node.line, key=f"{key}.sha256", hint=hint)
                 digests.append((repo_path, match.group(1).lower()))
         else:
             target, target_line = string(value, key, source), value.line
@@ -317,21 +335,21 @@ def _check_unique(models: tuple[ModelSpec, ...], source: str) -> None:
             for parent in _parents(path, include_self=path == m.folder):
                 if parent in files:
                     other = files[parent][0]
-                    msg = f"'{parent}' is a file of entry {other.name!r} (line {other.line}), not a folder"
+                    msg = f"'{parent}' is a file of entry {other.name!r} ({other.where}), not a folder"
                     raise ManifestError(msg, file=source, line=m.line, key="folder")
                 dirs.setdefault(parent, m)
         for repo_path, target in m.files:
             local = f"{m.folder}/{target}"
             if local in dirs:
                 owner = dirs[local]
-                msg = f"'{local}' is a folder of entry {owner.name!r} (line {owner.line}), not a file"
+                msg = f"'{local}' is a folder of entry {owner.name!r} ({owner.where}), not a file"
                 raise ManifestError(msg, file=source, line=m.line, key="files")
             first = files.setdefault(local, (m, repo_path))
             other, other_path = first
             if (other.repo, other.revision) == (m.repo, m.revision) and other_path != repo_path:
                 msg = (
                     f"'{local}' is claimed by two files of '{m.repo}': {repo_path!r} here and "
-                    f"{other_path!r} of entry {other.name!r} (line {other.line})"
+                    f"{other_path!r} of entry {other.name!r} ({other.where})"
                 )
                 hint = "Map one of them to another path."
                 raise ManifestError(msg, file=source, line=m.line, key="files", hint=hint)

@@ -232,7 +232,7 @@ def _checked(selection: Selection, repo: RemoteRepo) -> Selection:
         remote = chosen.remote
         if remote.path in repo.unhashed and remote.digest.algorithm != "sha256":
             msg = (
-                f"entry '{spec.name}' (line {spec.line}): '{remote.path}' in '{repo.repo_id}' at "
+                f"entry '{spec.name}' ({spec.where}): '{remote.path}' in '{repo.repo_id}' at "
                 f"{repo.commit[:12]} is listed with a Xet hash but no LFS sha256, so its bytes could "
                 "not be verified; nothing was fetched"
             )
