@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
+import itertools
 import json
 import re
 import shlex
@@ -523,3 +524,62 @@ def test_every_documented_test_command_keeps_the_network_tests_out() -> None:
             expression = _marker_expression(args, default)
             runs = Expression.compile(expression).evaluate(lambda name, **_: name in marks)  # noqa: B023
             assert not runs, f"{where} runs the network tests (-m {expression!r})"
+
+
+def _download_pairs(text: str) -> list[tuple[list[str], list[str]]]:
+    """(dry run, real run) for each `download --dry-run` followed by a real `download` in one block."""
+    pairs = []
+    for lang, body in fences(text):
+        if lang in ("python", "py", "json", "yaml"):
+            continue
+        commands = [shlex.split(c) for c in shown_commands(f"```\n{body}```\n")]
+        downloads = [c for c in commands if c[1:2] == ["download"]]
+        for first, second in itertools.pairwise(downloads):
+            if "--dry-run" in first and "--dry-run" not in second:
+                pairs.append((first, second))
+    return pairs
+
+
+def _where(argv: list[str]) -> tuple[str | None, str | None]:
+    """The `-m` and `--root` of a command line."""
+
+    def value(*names: str) -> str | None:
+        found = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in names]
+        return found[-1] if found else None
+
+    return value("-m", "--manifest"), value("--root")
+
+
+@pytest.mark.parametrize("doc", [*CHECKED_DOCS, "cli.md", "../README.md"])
+def test_a_documented_dry_run_looks_at_the_root_the_next_download_fills(doc: str) -> None:
+    for dry, real in _download_pairs(read_doc(doc)):
+        assert _where(dry) == _where(real), f"docs/{doc}: `{shlex.join(dry)}` then `{shlex.join(real)}`"
+
+
+def test_every_top_level_manifest_key_is_documented() -> None:
+    from wanmodels.manifest import _TOP_KEYS
+
+    fence = fences(read_doc("manifest.md"), "yaml")[0][1]
+    documented = {line.split(":", 1)[0] for line in fence.splitlines() if re.match(r"^[a-z]\w*:", line)}
+    assert documented == set(_TOP_KEYS)
+    for preset in list_presets():
+        path = preset_path(preset)
+        assert path is not None
+        assert set(yaml.safe_load(path.read_text(encoding="utf-8"))) <= documented, preset
+
+
+def test_the_api_docs_state_the_default_settings() -> None:
+    from wanmodels.config import DEFAULT_TIMEOUT, DEFAULT_WORKERS
+
+    text = read_doc("api.md")
+    stated = re.search(r"`Settings\(\)`: (\d+) workers[^,]*, a (\d+) s read timeout", text)
+    assert stated, "docs/api.md no longer states Settings()'s defaults"
+    assert (int(stated.group(1)), float(stated.group(2))) == (DEFAULT_WORKERS, DEFAULT_TIMEOUT)
+
+
+def test_root_help_says_what_root_does_for_each_command() -> None:
+    assert "Put models here" in help_text("download")
+    for command in ("verify", "status", "list"):
+        assert "Put models here" not in help_text(command), command
+    lock = " ".join(help_text("lock").split())
+    assert "Put models here" not in lock and "lockfile" in lock and "nothing is fetched" in lock

@@ -211,3 +211,57 @@ def test_skip_missing_still_stops_at_an_outage(cli: Cli, workdir: Path) -> None:
     run = cli("download", "--skip-missing", "-m", "m.yaml", HF_ENDPOINT=endpoint, WANMODELS_RETRY_WAIT="0.01")
     assert run.returncode == 3, run.stderr
     assert not (workdir / "models" / "vae").exists()
+
+
+# -- smaller items (issue 21, item 19) ----------------------------------------------------------------
+
+
+def test_a_refused_frozen_run_leaves_nothing_in_the_root(cli: Cli, workdir: Path) -> None:
+    root = workdir / "checkout" / "models"
+    run = cli("download", "--frozen", "--root", str(root))
+    assert run.returncode == 2, run.stderr
+    assert not (workdir / "checkout").exists()
+    # A preset's lockfile lives in the models folder: there is nothing to commit.
+    line = run.stderr.strip().splitlines()[-1]
+    assert "commit" not in line, line
+    argv = _quoted_command(line, "wanmodels lock")
+    assert argv[argv.index("--root") + 1] == str(root)
+    assert cli(*argv[1:]).returncode == 0
+    assert cli("download", "--frozen", "--root", str(root), "-q").returncode == 0
+
+
+def test_a_manifests_frozen_hint_says_to_commit_its_lockfile(cli: Cli, workdir: Path) -> None:
+    write_manifest(workdir / "two.yaml", TWO)
+    run = cli("download", "--frozen", "-m", "two.yaml")
+    assert run.returncode == 2
+    assert "Run `wanmodels lock -m two.yaml` and commit the lockfile." in run.stderr, run.stderr
+
+
+def test_a_root_may_name_environment_variables(cli: Cli, workdir: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write_manifest(workdir / "two.yaml", TWO.replace("version: 1\n", "version: 1\nroot: $HOME/models\n"))
+    run = cli("download", "-q", "-m", "two.yaml", HOME=str(home))
+    assert run.returncode == 0, run.stderr
+    assert (home / "models" / "t5" / "spiece.model").is_file()
+    assert not (workdir / "$HOME").exists()
+    write_manifest(
+        workdir / "unset.yaml", TWO.replace("version: 1\n", "version: 1\nroot: ${NOT_SET_HERE}/m\n")
+    )
+    unset = cli("download", "--dry-run", "-m", "unset.yaml")
+    assert unset.returncode == 2
+    assert "unset.yaml:2: 'root':" in unset.stderr and "${NOT_SET_HERE}" in unset.stderr, unset.stderr
+    assert "is not set" in unset.stderr
+
+
+def test_a_failed_file_counts_the_bytes_that_did_arrive(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    from tests.hubserver import Fault
+
+    weights = "diffusion_pytorch_model.safetensors"
+    hub.add_fault(Fault(path=weights, kind="corrupt", times=None, repo_id=VAE_REPO_ID))
+    run = cli("download", "sd-vae", "--json")
+    assert run.returncode == 1, run.stderr
+    (vae,) = run.json()["models"]
+    failed = next(f for f in vae["files"] if f["repo_path"] == weights)
+    assert failed["status"] == "failed"
+    assert failed["bytes_fetched"] >= failed["size"] > 0  # the wrong bytes did cross the network
+    assert run.json()["bytes"]["fetched"] >= failed["bytes_fetched"]

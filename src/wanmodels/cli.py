@@ -23,8 +23,10 @@ from wanmodels.cli_help import (
     DOWNLOAD_EXAMPLES,
     IMPORT_EXAMPLES,
     VERIFY_EXAMPLES,
+    CheckRootOpt,
     Command,
     JsonOpt,
+    LockRootOpt,
     ManifestOpt,
     NamesArg,
     NoColorOpt,
@@ -217,7 +219,7 @@ def download(
 def verify(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
-    root: RootOpt = None,
+    root: CheckRootOpt = None,
     full: Annotated[bool, typer.Option("--full", help="Re-hash every file, even unchanged ones.")] = False,
     repair: Annotated[
         bool, typer.Option("--repair", help="Re-fetch the files that fail, keep the rest, verify again.")
@@ -267,7 +269,7 @@ def verify(
 @app.command("lock", cls=Command, short_help="Pin every entry to a commit and file list; fetch no bytes.")
 def lock_command(
     manifest: ManifestOpt = None,
-    root: RootOpt = None,
+    root: LockRootOpt = None,
     check: Annotated[
         bool, typer.Option("--check", help="Only compare: exit 1 if the lock is missing or out of date.")
     ] = False,
@@ -294,7 +296,7 @@ def lock_command(
 
 @app.command("status", cls=Command, short_help="Per entry: complete, missing or partial (no network).")
 def status_command(
-    names: NamesArg = None, manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False
+    names: NamesArg = None, manifest: ManifestOpt = None, root: CheckRootOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Per entry: complete, missing files or partial (no network, no hashing)."""
 
@@ -314,7 +316,7 @@ def status_command(
 
 
 @app.command("list", cls=Command, short_help="The presets with their sizes, and the entries of the manifest.")
-def list_command(manifest: ManifestOpt = None, root: RootOpt = None, as_json: JsonOpt = False) -> None:
+def list_command(manifest: ManifestOpt = None, root: CheckRootOpt = None, as_json: JsonOpt = False) -> None:
     """The bundled presets with their sizes, and the entries of the current manifest."""
 
     def run() -> int:

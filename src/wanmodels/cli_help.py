@@ -82,6 +82,23 @@ RootOpt = Annotated[
         "--root", metavar="DIR", help="Put models here instead of the manifest's root ($WANMODELS_ROOT)."
     ),
 ]
+CheckRootOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--root",
+        metavar="DIR",
+        help="The models folder to look at instead of the manifest's root ($WANMODELS_ROOT).",
+    ),
+]
+LockRootOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--root",
+        metavar="DIR",
+        help="For a preset: the models folder whose lockfile (.wanmodels/locks/) to write; nothing "
+        "is fetched ($WANMODELS_ROOT).",
+    ),
+]
 NamesArg = Annotated[
     list[str] | None,
     typer.Argument(metavar="NAMES", help="Entries to act on (default: all).", show_default=False),

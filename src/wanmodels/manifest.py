@@ -6,6 +6,7 @@ execute code); this module walks them by hand, so every error names the line and
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ _SHA256_RE: Final = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 _FILE_KEYS: Final = ("path", "sha256")
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 REPO_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+_UNSET_VAR: Final = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[^}]*\})")  # left by os.path.expandvars
 _TOP_KEYS: Final = ("version", "description", "root", "models")
 _MODEL_KEYS: Final = (
     "name",
@@ -217,8 +219,14 @@ def _resolve_root(text: str, base_dir: Path, source: str, line: int) -> Path:
     if "\0" in text:
         msg = "contains a NUL byte"
         raise ManifestError(msg, file=source, line=line, key="root")
+    unset = _UNSET_VAR.search(os.path.expandvars(text))
+    if unset is not None:
+        msg = f"{text!r} names the environment variable {unset.group(0)}, which is not set"
+        hint = "Set it before running wanmodels, or write the path out."
+        raise ManifestError(msg, file=source, line=line, key="root", hint=hint)
     try:
-        root = Path(text).expanduser()
+        # `~` and `$VAR` as a shell would expand them (a manifest shared by a team says `$HOME/models`).
+        root = Path(os.path.expandvars(text)).expanduser()
     except RuntimeError:
         msg = f"cannot expand {text!r}: unknown user"
         raise ManifestError(msg, file=source, line=line, key="root") from None
