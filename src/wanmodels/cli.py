@@ -31,6 +31,7 @@ from wanmodels.cli_help import (
     NamesArg,
     NoColorOpt,
     OfflineOpt,
+    ProgressOpt,
     PruneOpt,
     QuietOpt,
     RootOpt,
@@ -135,6 +136,7 @@ def download(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
+    progress_every: ProgressOpt = None,
     verbose: VerboseOpt = False,
     prune: PruneOpt = False,
     reuse_from: Annotated[
@@ -184,7 +186,10 @@ def download(
         # rich (~30 ms to import) loads only when something will be printed.
         console = None if quiet else stderr_console(no_color)
         # A dry run draws no bars, but still says why it waits (a rate limit, a locked root).
-        sink = None if console is None else line_sink(console) if dry_run else progress_sink(console)
+        if console is None:
+            sink = None
+        else:
+            sink = line_sink(console) if dry_run else progress_sink(console, progress_every)
         try:
             result = run_download(
                 loaded,
@@ -232,6 +237,7 @@ def verify(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
+    progress_every: ProgressOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Check that every selected file is present, the right size and hash, and well-formed."""
@@ -247,7 +253,7 @@ def verify(
         console = stderr_console(no_color)
         selected = tuple(names or ())
         if repair and not dry_run:
-            sink = None if quiet else progress_sink(console)
+            sink = None if quiet else progress_sink(console, progress_every)
             try:
                 repaired = run_repair(loaded, selected, settings=settings, full=full, prune=prune, sink=sink)
             finally:

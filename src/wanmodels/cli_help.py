@@ -111,7 +111,19 @@ OfflineOpt = Annotated[
     typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).", show_default=False),
 ]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Print only what went wrong.")]
-NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colour or bars (also NO_COLOR).")]
+NoColorOpt = Annotated[
+    bool, typer.Option("--no-color", help="No colour (also NO_COLOR); progress is still shown.")
+]
+ProgressOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--progress-interval",
+        metavar="S",
+        help="When stderr is not a terminal: seconds between progress lines (default 30, "
+        "$WANMODELS_PROGRESS_INTERVAL).",
+        show_default=False,
+    ),
+]
 VerboseOpt = Annotated[
     bool,
     typer.Option(

@@ -124,10 +124,16 @@ def strip_queries(record: Any) -> bool:
     return True
 
 
-def progress_sink(console: Console) -> Any:
+def progress_sink(console: Console, interval: float | None) -> Any:
+    """Bars on a terminal (without colour under NO_COLOR: colour is all it turns off); in a
+    log, a plain line with bytes, rate and time left every `interval` seconds
+    (`--progress-interval`, `$WANMODELS_PROGRESS_INTERVAL`, default 30)."""
+    from wanmodels.config import progress_interval
     from wanmodels.report import LineProgress, RichProgress
 
-    return RichProgress(console) if console.is_terminal and not console.no_color else LineProgress(console)
+    if console.is_terminal:
+        return RichProgress(console)
+    return LineProgress(console, every=progress_interval(interval))
 
 
 def line_sink(console: Console) -> Any:

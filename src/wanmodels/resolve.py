@@ -34,7 +34,7 @@ from wanmodels.results import LockResult, SkippedEntry
 from wanmodels.selection import Selection, check_targets, select
 
 MAX_LISTINGS: Final = 8  # metadata requests in flight at once
-PLANNING_NOTICE: Final = 1.0  # seconds of listing before the run says what it is waiting for
+PLANNING_NOTICE: Final = 2.0  # seconds of listing before the run says what it is waiting for
 
 
 def resolve_selections(
@@ -110,18 +110,7 @@ def resolve(
         else:
             wanted.setdefault((spec.repo, spec.revision), spec.name)
     cancel = cancel or threading.Event()
-    if wanted and notify is not None:
-        # Listing is a round trip or two per repo: on a slow link, say what the wait is for.
-        waiting = threading.Timer(PLANNING_NOTICE, notify, (_listing_notice(wanted, settings),))
-        waiting.daemon = True
-        waiting.start()
-    else:
-        waiting = None
-    try:
-        listed = _list_repos(wanted, settings, source, notify, cancel) if wanted else {}
-    finally:
-        if waiting is not None:
-            waiting.cancel()
+    listed = _list_repos(wanted, settings, source, notify, cancel) if wanted else {}
     selections: list[Selection] = []
     failures: list[tuple[ModelSpec, WanmodelsError]] = []
     for spec in specs:
@@ -270,10 +259,21 @@ def _list_repos(
             return err
 
     keys = list(wanted)
-    if len(keys) == 1:
-        return {keys[0]: listing(keys[0])}
-    # No grace on Ctrl-C: a listing is only metadata, and it may be waiting out a rate limit.
-    listed = map_threads(listing, keys, MAX_LISTINGS, name="wanmodels-list", cancel=cancel, grace=0.0)
+    # A round trip or two per repo: on a slow link, say what the wait is for (timed from here,
+    # past the client's import, so a fast listing never prints it).
+    waiting = None
+    if notify is not None:
+        waiting = threading.Timer(PLANNING_NOTICE, notify, (_listing_notice(wanted, settings),))
+        waiting.daemon = True
+        waiting.start()
+    try:
+        if len(keys) == 1:
+            return {keys[0]: listing(keys[0])}
+        # No grace on Ctrl-C: a listing is only metadata, and it may be waiting out a rate limit.
+        listed = map_threads(listing, keys, MAX_LISTINGS, name="wanmodels-list", cancel=cancel, grace=0.0)
+    finally:
+        if waiting is not None:
+            waiting.cancel()
     return dict(zip(keys, listed, strict=True))
 
 
