@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import httpcore2
 import httpx2
-from huggingface_hub import constants
+from huggingface_hub import constants, get_token
 from huggingface_hub.errors import (
     DisabledRepoError,
     EntryNotFoundError,
@@ -38,7 +38,6 @@ from huggingface_hub.errors import RevisionNotFoundError as HfRevisionNotFoundEr
 from huggingface_hub.utils import (
     build_hf_headers,
     get_session,
-    get_token,
     hf_raise_for_status,
     parse_ratelimit_headers,
 )

@@ -13,7 +13,7 @@ import os
 import textwrap
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Final, TextIO
 
 from rich.console import Console, Group
@@ -352,7 +352,7 @@ def _print_table(
     console: Console,
     title: str | None,
     columns: tuple[str, ...],
-    rows: list[tuple[str, ...]],
+    rows: Sequence[tuple[str, ...]],
     right: tuple[int, ...],
 ) -> bool:
     """Print rows as a table if it fits the console's width untruncated; False when it would not."""
