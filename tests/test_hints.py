@@ -265,3 +265,15 @@ def test_a_failed_file_counts_the_bytes_that_did_arrive(cli: Cli, hub: HubServer
     assert failed["status"] == "failed"
     assert failed["bytes_fetched"] >= failed["size"] > 0  # the wrong bytes did cross the network
     assert run.json()["bytes"]["fetched"] >= failed["bytes_fetched"]
+
+
+def test_an_outage_during_the_transfers_says_its_fix_once(cli: Cli, workdir: Path) -> None:
+    assert cli("lock").returncode == 0  # pinned: no listing, every file's own request fails
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    run = cli("download", HF_ENDPOINT=endpoint, WANMODELS_RETRY_WAIT="0.01")
+    assert run.returncode == 3, run.stderr
+    failed = [line for line in run.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failed) == 15, run.stderr
+    assert all(f"HF_ENDPOINT ({endpoint})" not in line for line in failed), failed[0]
+    fix = [line for line in run.stderr.splitlines() if line.startswith("for every failed file: ")]
+    assert len(fix) == 1 and f"HF_ENDPOINT ({endpoint})" in fix[0], run.stderr

@@ -238,6 +238,7 @@ class Pool:
             error=str(err),
             exit_code=code,
             bytes_fetched=fetched,
+            hint=err.hint if isinstance(err, WanmodelsError) else None,
         )
         self._report(item, outcome)
 

@@ -272,10 +272,18 @@ def format_error(err: WanmodelsError) -> str:
 def render_download(result: DownloadResult, console: Console, *, quiet: bool = False) -> None:
     """A short human summary of a download or a dry run; with `quiet`, only the failures."""
     plan = result.plan
-    for error, paths in _grouped_failures(result.failed):
+    groups = _grouped_failures(result.failed)
+    hints = {f.hint for f in result.failed}
+    # Many files failing with one fix (an outage): each file's line, then that fix once.
+    shared = next(iter(hints)) if len(groups) > 1 and len(hints) == 1 else None
+    for error, paths in groups:
         # A repo-level cause (gated, say) fails every file alike: one line, naming the files.
         files = "" if len(paths) == 1 else f" ({count(len(paths), 'file')}: {_some(paths)})"
+        if shared and error.endswith(shared):
+            error = error[: -len(shared)].rstrip()
         console.print(f"failed: {error}{files}", markup=False)
+    if shared:
+        console.print(f"for every failed file: {shared}", markup=False)
     for entry in result.skipped:
         console.print(f"missing: {entry.error}", markup=False)
     if quiet:

@@ -82,6 +82,7 @@ class FileOutcome:
     error: str | None = None
     exit_code: int = EXIT_OK
     source: Source = Source.NONE
+    hint: str | None = None  # the fix that ends `error`, so one cause's fix can be said once
 
     @classmethod
     def of(cls, item: PlannedFile, *, ok: bool, **details: object) -> FileOutcome:
