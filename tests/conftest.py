@@ -41,7 +41,12 @@ _PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PR
 
 
 def _is_developer_setting(name: str) -> bool:
-    return name.startswith(("HF_", "WANMODELS_", "HUGGINGFACE_")) or name in _PROXY_VARS or name == "NO_COLOR"
+    # COLUMNS/LINES size the output (pytest-xdist sets COLUMNS=80 in its workers): a test sets them.
+    return (
+        name.startswith(("HF_", "WANMODELS_", "HUGGINGFACE_"))
+        or name in _PROXY_VARS
+        or name in ("NO_COLOR", "COLUMNS", "LINES")
+    )
 
 
 def _import_hub_client_clean() -> None:
@@ -73,7 +78,7 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No HF_*/WANMODELS_* from the developer's shell, no proxies, a private HF_HOME."""
+    """No HF_*/WANMODELS_* from the developer's shell, no proxies, no terminal size, a private HF_HOME."""
     for name in list(os.environ):
         if _is_developer_setting(name):
             monkeypatch.delenv(name, raising=False)

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.comfy_workflows import I2V_WORKFLOW, model, node, wan22_i2v, workflow, write
 from tests.conftest import Cli, write_manifest
@@ -366,3 +367,95 @@ def test_a_renamed_model_from_a_test_server_url_lands_under_its_name(
     run = cli("download", "-m", "renamed.json")
     assert run.returncode == 0, run.stderr
     assert _files(workdir / "ComfyUI" / "models") == {"vae/wan21_vae_renamed.safetensors": WAN21[VAE]}
+
+
+# -- issue 21, item 16: a workflow's errors name the workflow and the node, never an unseen line ----
+
+
+def test_a_workflow_used_as_the_manifest_names_its_node_in_errors(
+    cli: Cli, comfy_hub: HubServer, workdir: Path
+) -> None:
+    missing = "split_files/diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors"
+    wf = write(
+        workdir / "t2v.json",
+        workflow(
+            node(37, "UNETLoader", model(COMFY_REPO_ID, missing, "diffusion_models")),
+            node(39, "VAELoader", model(COMFY_REPO_ID, VAE, "vae")),
+        ),
+    )
+    run = cli("download", "-m", str(wf), "--dry-run")
+    assert run.returncode == 2, run.stderr
+    line = _one_line_error(run.stderr)
+    assert "entry 'wan2.1_t2v_1.3B_fp16' (t2v.json: UNETLoader (node 37)): 'files:' path " in line, line
+    assert "(line " not in line and "files file" not in line, line
+    # The hint names the way to fetch the rest, for this workflow.
+    assert f"`wanmodels download --skip-missing -m {wf}`" in line, line
+
+
+def test_a_clash_inside_a_workflow_names_both_nodes(cli: Cli, workdir: Path) -> None:
+    wf = write(
+        workdir / "clash.json",
+        workflow(
+            node(3, "LoraLoader", model(COMFY_REPO_ID, VAE, "loras", name="wan")),
+            node(4, "LoraLoader", model(COMFY_REPO_ID, VAE, "loras", name="wan/inner.safetensors")),
+        ),
+    )
+    for args in (("download", "-m", str(wf), "--dry-run"), ("import", str(wf), "-o", "out.yaml")):
+        line = _one_line_error(cli(*args).stderr)
+        assert "clash.json: LoraLoader (node 4)" in line and "clash.json: LoraLoader (node 3)" in line, line
+        assert "(line " not in line and "out.yaml" not in line, line
+    assert not (workdir / "out.yaml").exists()
+
+
+def test_import_quotes_an_all_decimal_sha256_and_reads_its_own_file(
+    cli: Cli, comfy_hub: HubServer, workdir: Path
+) -> None:
+    digest = hashlib.sha256(WAN21[VAE]).hexdigest()
+    decimal = "1234567890" * 6 + "1234"
+    for sha, name in ((digest, "real"), (decimal, "digits")):
+        wf = write(
+            workdir / f"{name}.json",
+            workflow(node(39, "VAELoader", model(COMFY_REPO_ID, VAE, "vae", hash=sha))),
+        )
+        run = cli("import", str(wf), "-o", f"{name}.yaml")
+        assert run.returncode == 0, run.stderr
+        text = (workdir / f"{name}.yaml").read_text(encoding="utf-8")
+        assert f'sha256: "{sha}"' in text, text
+        assert yaml.safe_load(text)["models"][0]["files"][VAE]["sha256"] == sha
+    assert cli("download", "-m", "real.yaml").returncode == 0
+    # The all-digit one reads back as the digest it is (the Hub then says it differs).
+    wrong = cli("download", "-m", "digits.yaml", "--dry-run")
+    assert wrong.returncode == 1, wrong.stderr
+    assert f"declares sha256:{decimal}" in wrong.stderr
+
+
+def test_an_unquoted_decimal_sha256_in_a_manifest_gets_a_hint_to_quote_it(cli: Cli, workdir: Path) -> None:
+    write_manifest(
+        workdir / "m.yaml",
+        "version: 1\nmodels:\n  - name: v\n    repo: a/b\n    files:\n"
+        f"      x.bin:\n        sha256: {'1' * 64}\n",
+    )
+    line = _one_line_error(cli("download", "-m", "m.yaml", "--dry-run").stderr)
+    assert "m.yaml:7: 'files.x.bin.sha256': must be 64 hex digits, got int" in line, line
+    assert "Quote it" in line and 'sha256: "' in line, line
+
+
+def test_import_refuses_an_output_folder_that_does_not_exist(cli: Cli, workdir: Path) -> None:
+    out = workdir / "new" / "dir" / "x.yaml"
+    run = cli("import", str(I2V_WORKFLOW), "-o", str(out))
+    assert run.returncode == 2
+    line = _one_line_error(run.stderr)
+    assert "does not exist" in line and "Create it first" in line, line
+    assert not (workdir / "new").exists()
+
+
+def test_a_model_without_a_name_reads_as_english(cli: Cli, workdir: Path) -> None:
+    loader = node(5, "VAELoader", model(COMFY_REPO_ID, VAE, "vae"))
+    del loader["properties"]["models"][0]["name"]
+    wf = write(workdir / "w.json", workflow(loader))
+    line = _one_line_error(cli("import", str(wf)).stderr)
+    assert "VAELoader (node 5): a model has no 'name'" in line and "None" not in line, line
+    loader["properties"]["models"][0]["name"] = 5
+    write(wf, workflow(loader))
+    line = _one_line_error(cli("import", str(wf)).stderr)
+    assert "'name' must be a non-empty string, got int 5" in line and "model 5" not in line, line

@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
+import itertools
 import json
 import re
 import shlex
@@ -461,3 +462,123 @@ def test_the_documented_720p_comfyui_edit_plans_cleanly(cli: Cli, hub: HubServer
     paths = {f["path"] for m in run.json()["models"] for f in m["files"]}
     assert "diffusion_models/wan2.1_i2v_720p_14B_fp8_scaled.safetensors" in paths
     assert not any("480p" in p for p in paths)
+
+
+ROOT = DOCS.parent
+
+
+def _pytest_commands() -> list[tuple[str, list[str]]]:
+    """(where, arguments) of every `pytest` command the README, the docs and CI run."""
+    found = []
+    sources = [ROOT / "README.md", ROOT / ".ci" / "run", *sorted(DOCS.glob("*.md"))]
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".md":  # code blocks line by line, and inline code
+            spans = [line for _, body in fences(text) for line in body.splitlines()]
+            spans += _INLINE.findall(_FENCE.sub("", text))
+        else:
+            spans = text.splitlines()
+        # A command is the words from `pytest` up to a shell operator.
+        for span in spans:
+            if "-m pytest" not in span and not span.lstrip().startswith("pytest"):
+                continue
+            words = shlex.split(span.split("#", 1)[0])
+            start = words.index("pytest") + 1
+            args: list[str] = []
+            for word in words[start:]:
+                if word in _SHELL_OPERATORS:
+                    break
+                args.append(word)
+            found.append((f"{path.name}: {span.strip()}", args))
+    return found
+
+
+def _marker_expression(args: list[str], default: str) -> str:
+    """The `-m` expression pytest applies: the command line's last `-m`, else the addopts' one."""
+    expression = default
+    for i, arg in enumerate(args):
+        if arg == "-m" and i + 1 < len(args):
+            expression = args[i + 1]
+        elif arg.startswith("-m") and len(arg) > 2:
+            expression = arg[2:]
+    return expression
+
+
+def test_every_documented_test_command_keeps_the_network_tests_out() -> None:
+    """A `-m` on the command line replaces pyproject's `-m 'not network'`, so each documented
+    expression must exclude `network` itself (or the real-Hub tests run, and fail offline)."""
+    from _pytest.mark.expression import Expression
+
+    # tomllib is 3.11+; the one line is enough (the test below fails if it moves).
+    found = re.search(r'^addopts = "(.*)"$', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    assert found, "pyproject.toml has no addopts line"
+    addopts = shlex.split(found.group(1))
+    default = _marker_expression(addopts, "")
+    assert default, "pyproject's addopts must deselect the network tests with -m"
+    commands = _pytest_commands()
+    assert any("not slow" in " ".join(args) for _, args in commands), "the README's fast-test command is gone"
+    for marks in ({"network"}, {"network", "slow"}):
+        assert not Expression.compile(default).evaluate(lambda name, **_: name in marks)  # noqa: B023
+        for where, args in commands:
+            expression = _marker_expression(args, default)
+            runs = Expression.compile(expression).evaluate(lambda name, **_: name in marks)  # noqa: B023
+            assert not runs, f"{where} runs the network tests (-m {expression!r})"
+
+
+def _download_pairs(text: str) -> list[tuple[list[str], list[str]]]:
+    """(dry run, real run) for each `download --dry-run` followed by a real `download` in one block."""
+    pairs = []
+    for lang, body in fences(text):
+        if lang in ("python", "py", "json", "yaml"):
+            continue
+        commands = [shlex.split(c) for c in shown_commands(f"```\n{body}```\n")]
+        downloads = [c for c in commands if c[1:2] == ["download"]]
+        for first, second in itertools.pairwise(downloads):
+            if "--dry-run" in first and "--dry-run" not in second:
+                pairs.append((first, second))
+    return pairs
+
+
+def _where(argv: list[str]) -> tuple[str | None, str | None]:
+    """The `-m` and `--root` of a command line."""
+
+    def value(*names: str) -> str | None:
+        found = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in names]
+        return found[-1] if found else None
+
+    return value("-m", "--manifest"), value("--root")
+
+
+@pytest.mark.parametrize("doc", [*CHECKED_DOCS, "cli.md", "../README.md"])
+def test_a_documented_dry_run_looks_at_the_root_the_next_download_fills(doc: str) -> None:
+    for dry, real in _download_pairs(read_doc(doc)):
+        assert _where(dry) == _where(real), f"docs/{doc}: `{shlex.join(dry)}` then `{shlex.join(real)}`"
+
+
+def test_every_top_level_manifest_key_is_documented() -> None:
+    from wanmodels.manifest import _TOP_KEYS
+
+    fence = fences(read_doc("manifest.md"), "yaml")[0][1]
+    documented = {line.split(":", 1)[0] for line in fence.splitlines() if re.match(r"^[a-z]\w*:", line)}
+    assert documented == set(_TOP_KEYS)
+    for preset in list_presets():
+        path = preset_path(preset)
+        assert path is not None
+        assert set(yaml.safe_load(path.read_text(encoding="utf-8"))) <= documented, preset
+
+
+def test_the_api_docs_state_the_default_settings() -> None:
+    from wanmodels.config import DEFAULT_TIMEOUT, DEFAULT_WORKERS
+
+    text = read_doc("api.md")
+    stated = re.search(r"`Settings\(\)`: (\d+) workers[^,]*, a (\d+) s read timeout", text)
+    assert stated, "docs/api.md no longer states Settings()'s defaults"
+    assert (int(stated.group(1)), float(stated.group(2))) == (DEFAULT_WORKERS, DEFAULT_TIMEOUT)
+
+
+def test_root_help_says_what_root_does_for_each_command() -> None:
+    assert "Put models here" in help_text("download")
+    for command in ("verify", "status", "list"):
+        assert "Put models here" not in help_text(command), command
+    lock = " ".join(help_text("lock").split())
+    assert "Put models here" not in lock and "lockfile" in lock and "nothing is fetched" in lock

@@ -131,7 +131,7 @@ def test_status_hints_keep_the_preset_and_root(cli: Cli, comfy_hub: HubServer, t
     root = tmp_path / "R"
     unlocked = cli("status", "-m", "wan2.1-comfyui-fp16", "--root", str(root))
     assert unlocked.returncode == 1
-    suggested = hints(unlocked.stderr)
+    suggested = hints(unlocked.stdout)  # status's result is on stdout
     assert suggested
     for argv in suggested:
         assert argv[-4:] == ["-m", "wan2.1-comfyui-fp16", "--root", str(root)], argv
@@ -237,8 +237,8 @@ def test_status_without_a_lockfile_reports_bytes_and_partial_downloads(
     placed = sum(p.stat().st_size for p in t5.iterdir())
     run = cli("status", "-m", "two.yaml")
     assert run.returncode == 1
-    assert "big [test/big] -> big: not locked (0 verified files, 0 B on disk, " in run.stderr, run.stderr
-    assert "in partial downloads" in run.stderr
+    assert "big [test/big] -> big: not locked (0 verified files, 0 B on disk, " in run.stdout, run.stdout
+    assert "in partial downloads" in run.stdout
     doc = cli("status", "-m", "two.yaml", "--json").json()
     by_name = {m["name"]: m for m in doc["models"]}
     assert by_name["big"]["bytes_partial"] == partial_bytes(workdir, "big/w.safetensors") > 0
@@ -295,7 +295,7 @@ def test_list_shows_each_presets_description_and_size(cli: Cli) -> None:
     run = cli("list")
     assert run.returncode == 0
     for name in ("wan2.1-i2v", "wan2.1-i2v-480p", "wan2.1-comfyui", "wan2.1-comfyui-fp16"):
-        line = next(ln for ln in run.stderr.splitlines() if ln.split() and ln.split()[0] == name)
+        line = next(ln for ln in run.stdout.splitlines() if ln.split() and ln.split()[0] == name)
         assert re.search(r"about \d+(\.\d+)? GiB", line), line
 
 
@@ -324,7 +324,7 @@ def test_status_and_repair_read_in_order_without_repeated_words(cli: Cli, workdi
     assert cli("download", "-q").returncode == 0
     (workdir / "models" / "sd-vae" / "config.json").unlink()
     status = cli("status")
-    line = next(ln for ln in status.stderr.splitlines() if ln.startswith("sd-vae "))
+    line = next(ln for ln in status.stdout.splitlines() if ln.startswith("sd-vae "))
     assert line.count("missing") == 1, line
     assert "[stabilityai/sd-vae-ft-mse@" in line and "1 of 2 files not in place" in line
     repair = cli("verify", "--repair")
@@ -341,8 +341,9 @@ def test_no_plural_placeholders_anywhere(cli: Cli, workdir: Path) -> None:
     (workdir / "models" / "sd-vae" / "config.json").unlink()
     outputs += [cli("download", "--offline"), cli("status"), cli("verify")]
     for run in outputs:
-        assert "(s)" not in run.stderr, run.stderr
-        assert not re.search(r"\b1 (files|models|problems|entries)\b", run.stderr), run.stderr
+        text = run.stdout + run.stderr  # status prints its result on stdout
+        assert "(s)" not in text, text
+        assert not re.search(r"\b1 (files|models|problems|entries)\b", text), text
 
 
 def test_retry_message_counts_the_tries_left(cli: Cli, hub: HubServer, workdir: Path) -> None:
@@ -424,8 +425,10 @@ def test_summaries_use_binary_units(cli: Cli, workdir: Path) -> None:
     ]
     for run in runs:
         assert run.returncode == 0, run.stderr
-        assert not DECIMAL_UNITS_RE.search(run.stderr), run.stderr
+        text = run.stdout + run.stderr  # status and list print their results on stdout
+        assert not DECIMAL_UNITS_RE.search(text), text
     assert all("KiB" in run.stderr for run in runs[:2])
+    assert "KiB" in runs[3].stdout
 
 
 def test_progress_bars_use_binary_units() -> None:

@@ -263,7 +263,7 @@ def test_select_include_pattern_matching_nothing_is_an_error() -> None:
     with pytest.raises(SelectionError) as err:
         select(spec, COMMIT, T5_REPO)
     assert "entry 't5'" in str(err.value)
-    assert "include pattern '*.safetensors' matches nothing" in str(err.value)
+    assert "'include' pattern '*.safetensors' matches nothing" in str(err.value)
 
 
 def test_select_t5_like_repo_without_safetensors_is_an_error() -> None:

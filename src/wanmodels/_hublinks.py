@@ -53,6 +53,17 @@ def blocked_hint(host: str) -> str:
     )
 
 
+def unreachable_hint(endpoint: str | None) -> str:
+    """What to check when the Hub itself cannot be reached: the network, and the mirror that
+    HF_ENDPOINT names when it is set (`endpoint` is its value, None when unset)."""
+    if endpoint is None:
+        return "Check this machine's network connection (and any proxy), then run the same command again."
+    return (
+        f"Check the network, and that HF_ENDPOINT ({endpoint}) names a Hub or mirror that is up, "
+        "then run the same command again."
+    )
+
+
 def untrusted_certificate(err: BaseException) -> str | None:
     """OpenSSL's reason when `err` (or what caused it) is a failed certificate check, else None.
 

@@ -24,13 +24,16 @@ from wanmodels.cli_help import (
     IMPORT_EXAMPLES,
     PRUNE_EXAMPLES,
     VERIFY_EXAMPLES,
+    CheckRootOpt,
     Command,
     JsonOpt,
     LinkModeOpt,
+    LockRootOpt,
     ManifestOpt,
     NamesArg,
     NoColorOpt,
     OfflineOpt,
+    ProgressOpt,
     PruneOpt,
     QuietOpt,
     ReplaceOpt,
@@ -43,11 +46,13 @@ from wanmodels.cli_run import (
     INTERRUPTED_MESSAGE,
     dry_run_command,
     finish,
+    guard_std_streams,
     line_sink,
     on_sigterm,
     open_manifest_arg,
     print_json,
     progress_sink,
+    result_console,
     stderr_console,
     usage_json,
 )
@@ -136,6 +141,7 @@ def download(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
+    progress_every: ProgressOpt = None,
     verbose: VerboseOpt = False,
     prune: PruneOpt = False,
     reuse_from: Annotated[
@@ -156,6 +162,13 @@ def download(
     ] = False,
     link_mode: LinkModeOpt = None,
     replace: ReplaceOpt = False,
+    skip_missing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-missing",
+            help="Fetch the entries the Hub has; list those whose repo, revision or files it lacks (exit 1).",
+        ),
+    ] = False,
 ) -> None:
     """Fetch every selected file, resumably, and place it only once its hash matches.
 
@@ -182,7 +195,10 @@ def download(
         # rich (~30 ms to import) loads only when something will be printed.
         console = None if quiet else stderr_console(no_color)
         # A dry run draws no bars, but still says why it waits (a rate limit, a locked root).
-        sink = None if console is None else line_sink(console) if dry_run else progress_sink(console)
+        if console is None:
+            sink = None
+        else:
+            sink = line_sink(console) if dry_run else progress_sink(console, progress_every)
         try:
             result = run_download(
                 loaded,
@@ -193,12 +209,13 @@ def download(
                 repair=repair,
                 prune=prune,
                 replace=replace,
+                skip_missing=skip_missing,
                 sink=sink,
             )
         finally:
             if sink is not None:
                 sink.close()
-        if console is not None or result.failed:  # quiet: only failures are printed
+        if console is not None or result.failed or result.skipped:  # quiet: only failures are printed
             from wanmodels.report import render_download
 
             render_download(result, console or stderr_console(no_color), quiet=quiet)
@@ -217,7 +234,7 @@ def download(
 def verify(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
-    root: RootOpt = None,
+    root: CheckRootOpt = None,
     with_: WithOpt = None,
     full: Annotated[bool, typer.Option("--full", help="Re-hash every file, even unchanged ones.")] = False,
     repair: Annotated[
@@ -231,6 +248,7 @@ def verify(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
+    progress_every: ProgressOpt = None,
     verbose: VerboseOpt = False,
     replace: ReplaceOpt = False,
     link_mode: LinkModeOpt = None,
@@ -248,7 +266,7 @@ def verify(
         console = stderr_console(no_color)
         selected = tuple(names or ())
         if repair and not dry_run:
-            sink = None if quiet else progress_sink(console)
+            sink = None if quiet else progress_sink(console, progress_every)
             try:
                 repaired = run_repair(
                     loaded, selected, settings=settings, full=full, prune=prune, replace=replace, sink=sink
@@ -261,7 +279,7 @@ def verify(
                 print_json(verify_json(repaired.after, repaired))
             return repaired.exit_code
         report = run_verify(loaded, selected, settings=settings, full=full, prune=prune, dry_run=dry_run)
-        render_verify(report, console, quiet=quiet)
+        render_verify(report, console, quiet=quiet, repair=loaded.command("verify", "--repair"))
         if as_json:
             print_json(verify_json(report))
         return report.exit_code
@@ -272,7 +290,7 @@ def verify(
 @app.command("lock", cls=Command, short_help="Pin every entry to a commit and file list; fetch no bytes.")
 def lock_command(
     manifest: ManifestOpt = None,
-    root: RootOpt = None,
+    root: LockRootOpt = None,
     with_: WithOpt = None,
     check: Annotated[
         bool, typer.Option("--check", help="Only compare: exit 1 if the lock is missing or out of date.")
@@ -307,7 +325,7 @@ def lock_command(
 def prune_command(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
-    root: RootOpt = None,
+    root: CheckRootOpt = None,
     with_: WithOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be deleted, delete nothing.")
@@ -344,7 +362,7 @@ def prune_command(
 def status_command(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
-    root: RootOpt = None,
+    root: CheckRootOpt = None,
     with_: WithOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -357,7 +375,7 @@ def status_command(
 
         loaded = open_manifest_arg(manifest, root, with_)
         report = status(loaded, tuple(names or ()))
-        render_status(report, loaded, stderr_console(False))
+        render_status(report, loaded, result_console(as_json))
         if as_json:
             print_json(status_json(report))
         return report.exit_code
@@ -367,7 +385,7 @@ def status_command(
 
 @app.command("list", cls=Command, short_help="The presets with their sizes, and the entries of the manifest.")
 def list_command(
-    manifest: ManifestOpt = None, root: RootOpt = None, with_: WithOpt = None, as_json: JsonOpt = False
+    manifest: ManifestOpt = None, root: CheckRootOpt = None, with_: WithOpt = None, as_json: JsonOpt = False
 ) -> None:
     """The bundled presets by model and runtime, with their options and sizes, and the entries of
     the current manifest."""
@@ -381,7 +399,7 @@ def list_command(
         loaded = open_manifest_arg(manifest, root, with_)
         lock = read_pins(loaded)
         presets = describe_presets()
-        render_list(presets, loaded, lock, stderr_console(False))
+        render_list(presets, loaded, lock, result_console(as_json))
         if as_json:
             print_json(list_json(presets, loaded, lock))
         return 0
@@ -450,9 +468,35 @@ def import_command(
     finish("import", False, False, run)
 
 
+def _traceback_helps(err: WanmodelsError) -> bool:
+    """Whether to offer WANMODELS_DEBUG: for a surprise, not for an interrupt or a refusal whose
+    message already says what to do (a fix, or a cause such as not found, gated, offline, no space)."""
+    from wanmodels.errors import (
+        AccessDeniedError,
+        DiskFullError,
+        OfflineError,
+        RemoteFileNotFoundError,
+        RepoNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    understood = (
+        AccessDeniedError,
+        DiskFullError,
+        OfflineError,
+        RemoteFileNotFoundError,
+        RepoNotFoundError,
+        RevisionNotFoundError,
+    )
+    if err.exit_code in (EXIT_INTERRUPTED, EXIT_USAGE) or isinstance(err, understood):
+        return False
+    return not err.hint
+
+
 def main() -> NoReturn:
     """Console entry point: the single place where errors become messages and exit codes."""
     signal.signal(signal.SIGTERM, on_sigterm)
+    guard_std_streams()  # `wanmodels list | head` ends quietly, with the command's own exit code
     # At exit the interpreter's garbage collector walks every object of ~400 modules: 30 ms
     # after the work is done. Frozen objects are skipped; the OS reclaims the memory anyway.
     atexit.unregister(gc.freeze)
@@ -462,14 +506,9 @@ def main() -> NoReturn:
     except WanmodelsError as err:
         if debug_enabled():
             raise
-        from wanmodels.errors import DiskFullError, OfflineError
         from wanmodels.report import DEBUG_HINT, format_error
 
-        # The traceback hint is for surprises; an interrupt or a refusal the user can act on needs none.
-        refusal = err.exit_code in (EXIT_INTERRUPTED, EXIT_USAGE) or isinstance(
-            err, (DiskFullError, OfflineError)
-        )
-        hint = "" if refusal else f" {DEBUG_HINT}"
+        hint = f" {DEBUG_HINT}" if _traceback_helps(err) else ""
         sys.stderr.write(f"{format_error(err)}{hint}\n")
         sys.exit(err.exit_code)
     except KeyboardInterrupt:

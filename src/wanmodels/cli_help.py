@@ -97,6 +97,23 @@ RootOpt = Annotated[
         "--root", metavar="DIR", help="Put models here instead of the manifest's root ($WANMODELS_ROOT)."
     ),
 ]
+CheckRootOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--root",
+        metavar="DIR",
+        help="The models folder to look at instead of the manifest's root ($WANMODELS_ROOT).",
+    ),
+]
+LockRootOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--root",
+        metavar="DIR",
+        help="For a preset: the models folder whose lockfile (.wanmodels/locks/) to write; nothing "
+        "is fetched ($WANMODELS_ROOT).",
+    ),
+]
 NamesArg = Annotated[
     list[str] | None,
     typer.Argument(metavar="NAMES", help="Entries to act on (default: all).", show_default=False),
@@ -109,7 +126,19 @@ OfflineOpt = Annotated[
     typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).", show_default=False),
 ]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Print only what went wrong.")]
-NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colour or bars (also NO_COLOR).")]
+NoColorOpt = Annotated[
+    bool, typer.Option("--no-color", help="No colour (also NO_COLOR); progress is still shown.")
+]
+ProgressOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--progress-interval",
+        metavar="S",
+        help="When stderr is not a terminal: seconds between progress lines (default 30, "
+        "$WANMODELS_PROGRESS_INTERVAL).",
+        show_default=False,
+    ),
+]
 VerboseOpt = Annotated[
     bool,
     typer.Option(

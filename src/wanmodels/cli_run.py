@@ -48,6 +48,59 @@ def stderr_console(no_color: bool) -> Console:
     return make_console(sys.stderr, no_color=no_color)
 
 
+def result_console(as_json: bool) -> Console:
+    """Where a listing command's result goes: stdout (for `| grep`), unless `--json` has it."""
+    from wanmodels.report import make_console
+
+    return make_console(sys.stderr if as_json else sys.stdout)
+
+
+class PipeGuard:
+    """A standard stream that goes quiet once its reader has gone (`| head` exited): the rest of
+    the output is dropped, the command finishes its work and exits with its own code, with no
+    BrokenPipeError anywhere (not from a worker thread, not at exit)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._silence()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._silence()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _silence(self) -> None:
+        """Point the descriptor at /dev/null, so buffered bytes and later writes (the
+        interpreter's own flush at exit included) go nowhere instead of failing again."""
+        try:
+            fd = self._stream.fileno()
+        except (OSError, ValueError, AttributeError):
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+
+
+def guard_std_streams() -> None:
+    """Wrap stdout and stderr in `PipeGuard`s (once)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, PipeGuard):
+            setattr(sys, name, PipeGuard(stream))
+
+
 def verbose_logging() -> None:
     """Send the request logs to stderr: wanmodels' line per response (status, range) and
     huggingface_hub's own line per request, both without query strings (signed CDN links)."""
@@ -73,10 +126,16 @@ def strip_queries(record: Any) -> bool:
     return True
 
 
-def progress_sink(console: Console) -> Any:
+def progress_sink(console: Console, interval: float | None) -> Any:
+    """Bars on a terminal (without colour under NO_COLOR: colour is all it turns off); in a
+    log, a plain line with bytes, rate and time left every `interval` seconds
+    (`--progress-interval`, `$WANMODELS_PROGRESS_INTERVAL`, default 30)."""
+    from wanmodels.config import progress_interval
     from wanmodels.report import LineProgress, RichProgress
 
-    return RichProgress(console) if console.is_terminal and not console.no_color else LineProgress(console)
+    if console.is_terminal:
+        return RichProgress(console)
+    return LineProgress(console, every=progress_interval(interval))
 
 
 def line_sink(console: Console) -> Any:

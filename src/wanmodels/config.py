@@ -11,6 +11,8 @@ Environment variables read here (and only here), at call time:
 - `WANMODELS_DEBUG`: show tracebacks for expected errors.
 - `WANMODELS_LINK_MODE`: how files already on this machine are put in place (`auto`, `clone`,
   `hardlink`, `copy`; see `--link-mode`).
+- `WANMODELS_PROGRESS_INTERVAL`: seconds between the plain progress lines printed when stderr is
+  not a terminal (default 30), also `--progress-interval`.
 - `WANMODELS_REUSE_FROM`: folders to take already-downloaded files from (`os.pathsep`-separated),
   added to `--reuse-from`.
 - `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `HF_HOME`, `XDG_CACHE_HOME`: where huggingface_hub
@@ -37,6 +39,7 @@ DEFAULT_RETRY_WAIT: Final = 8.0
 DEFAULT_RATE_LIMIT_WAIT: Final = 300.0
 MAX_WORKERS: Final = 64
 MAX_SECONDS: Final = 86_400.0  # a day: the longest wait or timeout any setting accepts
+DEFAULT_PROGRESS_INTERVAL: Final = 30.0  # a log line at least this often: CI kills a job silent for 10 min
 LOCAL_MANIFEST: Final = "wanmodels.yaml"
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
@@ -121,7 +124,7 @@ def _number(
 
 
 def check_timeout(timeout: float, flag: str = "--timeout") -> float:
-    """A read timeout the HTTP layer can use: finite and at least 0.1 s.
+    """Seconds a setting may take (a read timeout, the progress interval): finite, 0.1 s to a day.
 
     Raises:
         UsageError: NaN, infinite or out of range.
@@ -258,6 +261,19 @@ def _rate(value: str | None, name: str) -> int | None:
     except ValueError as err:
         msg = f"{name}: {err}"
         raise UsageError(msg) from None
+
+
+def progress_interval(flag: float | None) -> float:
+    """Seconds between plain progress lines: `--progress-interval`, else
+    `$WANMODELS_PROGRESS_INTERVAL`, else 30.
+
+    Raises:
+        UsageError: the value is not a number from 0.1 to 86400.
+    """
+    if flag is not None:
+        return check_timeout(flag, "--progress-interval")
+    env = os.environ.get("WANMODELS_PROGRESS_INTERVAL")
+    return _number("WANMODELS_PROGRESS_INTERVAL", env, DEFAULT_PROGRESS_INTERVAL, minimum=0.1)
 
 
 def resolve_manifest_arg(arg: str | None) -> str | None:

@@ -52,6 +52,7 @@ def download_json(result: DownloadResult) -> dict[str, Any]:
         },
         lockfile_written=str(result.lock_written) if result.lock_written else None,
         pruned=_pruned(result.pruned),
+        skipped=[{"name": e.name, "repo": e.repo, "error": e.error} for e in result.skipped],
         models=[
             {
                 "name": mp.spec.name,

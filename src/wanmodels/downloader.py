@@ -31,7 +31,7 @@ from wanmodels.pool import Pool
 from wanmodels.progress import NullProgress, ProgressSink
 from wanmodels.pruner import prune_with
 from wanmodels.remote import ByteSource
-from wanmodels.resolve import resolve_selections, save_lock
+from wanmodels.resolve import check_frozen, read_pins, resolve, resolve_selections, save_lock
 from wanmodels.results import DownloadResult, FileOutcome, ModelResult, Source
 from wanmodels.reuse import Finder, Reuser, copy_bytes
 from wanmodels.rootlock import root_lock
@@ -98,6 +98,7 @@ def download(
     repair: bool = False,
     prune: bool = False,
     replace: bool = False,
+    skip_missing: bool = False,
     sink: ProgressSink | None = None,
     cancel: threading.Event | None = None,
 ) -> DownloadResult:
@@ -112,6 +113,8 @@ def download(
     manifest that it no longer selects (see `wanmodels.prune`). A file wanmodels did not place
     that holds a target with other bytes is left alone and fails (a conflict), unless
     `replace`: it is then moved aside under `<root>/.wanmodels/replaced/`, never deleted.
+    With `skip_missing`, entries whose repo, revision or files the Hub does not have are left
+    out and listed in the result's `skipped` (exit 1), and the others are fetched.
 
     Args:
         source: where bytes come from; default: the Hub of `settings`.
@@ -138,6 +141,7 @@ def download(
             repair=repair,
             prune=prune,
             replace=replace,
+            skip_missing=skip_missing,
         )
 
 
@@ -154,13 +158,25 @@ def _download(
     repair: bool,
     prune: bool,
     replace: bool,
+    skip_missing: bool,
 ) -> DownloadResult:
     started = time.monotonic()
     specs = manifest.select(names)
+    if frozen:  # before the root lock: a refusal leaves nothing behind in the root
+        check_frozen(manifest, specs, read_pins(manifest))
     with root_lock(manifest.root, settings, sink, enabled=not dry_run):
-        selections, lock = resolve_selections(
-            manifest, specs, settings, frozen=frozen, source=source, notify=sink.message, cancel=cancel
+        resolved = resolve(
+            manifest,
+            specs,
+            settings,
+            frozen=frozen,
+            skip_missing=skip_missing,
+            skip_command=manifest.command("download", "--skip-missing"),
+            source=source,
+            notify=sink.message,
+            cancel=cancel,
         )
+        selections, lock, skipped = resolved.selections, resolved.lock, resolved.skipped
         cache = StateCache(manifest.root)
         finder = Finder(manifest.root, settings, cache)
         plan = _plan(manifest, selections, cache, repair=repair, replace=replace, finder=finder)
@@ -169,9 +185,11 @@ def _download(
         if dry_run:
             planned = tuple(_unfetched(m.spec.name, m.spec.repo, m.commit, m.files) for m in plan.models)
             pruned = None
-            if prune:
+            if prune and not skipped:
                 pruned = prune_with(cache, manifest, names, settings=settings, source=source, dry_run=True)
-            return DownloadResult(plan, planned, True, time.monotonic() - started, pruned=pruned)
+            return DownloadResult(
+                plan, planned, True, time.monotonic() - started, pruned=pruned, skipped=skipped
+            )
         if plan.to_fetch and settings.offline:
             raise _offline(plan)
         check_space(manifest.root, plan.to_fetch + copy_bytes(plan))
@@ -203,7 +221,7 @@ def _download(
             if item.action is Action.CONFLICT:
                 err = conflict(manifest.root, item, item.foreign, placer.fix)
                 outcomes[item.local_path] = FileOutcome.of(
-                    item, ok=False, error=str(err), exit_code=err.exit_code
+                    item, ok=False, error=str(err), exit_code=err.exit_code, hint=err.hint
                 )
         for item in plan.unique_files:
             if item.action is Action.KEEP:
@@ -220,10 +238,16 @@ def _download(
             _drop_superseded(plan, sink)
         lock_written = _update_lock(manifest, lock, selections) if ok else None
         pruned = None
-        if prune and ok:
+        if prune and ok and not skipped:
             pruned = prune_with(cache, manifest, names, settings=settings, source=source)
     return DownloadResult(
-        plan, tuple(models), False, time.monotonic() - started, lock_written=lock_written, pruned=pruned
+        plan,
+        tuple(models),
+        False,
+        time.monotonic() - started,
+        lock_written=lock_written,
+        pruned=pruned,
+        skipped=skipped,
     )
 
 

@@ -45,7 +45,16 @@ class WanmodelsError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return f"{self.message} {self.hint}" if self.hint else self.message
+        return with_hint(self.message, self.hint)
+
+
+def with_hint(message: str, hint: str | None) -> str:
+    """A message and the fix that follows it, as two sentences: one rule for every place that
+    prints both (the human line, `--json`, a failed file's error)."""
+    text = message.rstrip()
+    if not hint:
+        return text
+    return f"{text if text.endswith(('.', '!', '?')) else text + '.'} {hint}"
 
 
 class UsageError(WanmodelsError, ValueError):
@@ -74,6 +83,7 @@ class ManifestError(UsageError):
         self.file = file
         self.line = line
         self.key = key
+        self.detail = message  # the message without its file:line: 'key': prefix
 
 
 class LockError(UsageError):

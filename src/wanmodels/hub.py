@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import httpcore2
 import httpx2
-from huggingface_hub import constants
+from huggingface_hub import constants, get_token
 from huggingface_hub.errors import (
     DisabledRepoError,
     EntryNotFoundError,
@@ -35,7 +35,12 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 from huggingface_hub.errors import RevisionNotFoundError as HfRevisionNotFoundError
-from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, parse_ratelimit_headers
+from huggingface_hub.utils import (
+    build_hf_headers,
+    get_session,
+    hf_raise_for_status,
+    parse_ratelimit_headers,
+)
 
 from wanmodels._hublinks import (
     blocked_hint,
@@ -45,6 +50,7 @@ from wanmodels._hublinks import (
     host_of,
     next_page,
     server_wait,
+    unreachable_hint,
     untrusted_certificate,
 )
 from wanmodels.config import Settings
@@ -296,8 +302,16 @@ class Hub:
             yield
         # GatedRepoError subclasses RepositoryNotFoundError, so it must come first.
         except GatedRepoError as err:
-            msg = f"{what}{where} is gated: your token has no access (HTTP {_status(err)})"
-            hint = "Accept the conditions on the repo's page, then " + TOKEN_HINT
+            # Said of the repo, not the file: every file of the repo fails alike, and the run says it once.
+            if get_token() is None:
+                msg = f"{what}'{repo_id}' is gated and no token was sent (HTTP {_status(err)})"
+                hint = "Accept the conditions on the repo's page, then p" + TOKEN_HINT[1:]
+            else:
+                msg = f"{what}'{repo_id}' is gated: the token sent has no access (HTTP {_status(err)})"
+                hint = (
+                    "Accept the conditions on the repo's page with the account of that token "
+                    "(HF_TOKEN or `hf auth login`), then re-run."
+                )
             raise AccessDeniedError(msg, status=_status(err), hint=hint, **ids) from None
         except RepositoryNotFoundError as err:
             private = "Check the repo id in the manifest; if it is private, " + TOKEN_HINT[0].lower()
@@ -337,7 +351,7 @@ class Hub:
                 raise HubError(msg, hint=certificate_hint(host), **ids) from None
             kind = "timed out" if isinstance(err, httpx2.TimeoutException) else "failed"
             msg = f"{what}connection to {host}{via} {kind} for {where}: {type(err).__name__}"
-            hint = blocked_hint(host) if moved else None
+            hint = blocked_hint(host) if moved else unreachable_hint(self.settings.endpoint)
             # The shared client stays open: other transfers are using it, and httpx drops only
             # the broken connection from its pool (closing it would fail them all).
             raise TransientHubError(msg, hint=hint, **ids) from None

@@ -29,6 +29,7 @@ _SHA256_RE: Final = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 _FILE_KEYS: Final = ("path", "sha256")
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 REPO_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+_UNSET_VAR: Final = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[^}]*\})")  # left by os.path.expandvars
 _TOP_KEYS: Final = ("version", "description", "model", "runtime", "root", "allow_hidden", "options", "models")
 _TEXT_KEYS: Final = ("description", "model", "runtime")  # plain text, `${...}` filled
 _MODEL_KEYS: Final = (
@@ -59,6 +60,12 @@ class ModelSpec:
     description: str = ""
     line: int = 0
     sha256: tuple[tuple[str, str], ...] = ()  # `files:` repo path -> declared sha256 (lowercase hex)
+    origin: str = ""  # where the entry came from when no file holds it (a workflow's node)
+
+    @property
+    def where(self) -> str:
+        """Where a user finds this entry: its manifest line, or the workflow node it came from."""
+        return self.origin or f"line {self.line}"
 
     @property
     def selects_everything(self) -> bool:
@@ -236,8 +243,10 @@ def parse_manifest(
     lock_path: Path,
     path: Path | None = None,
     choices: Sequence[tuple[str, str]] = (),
+    origins: tuple[str, ...] = (),
 ) -> Manifest:
-    """Validate manifest text; see `load_manifest`."""
+    """Validate manifest text; see `load_manifest`. `origins` name where each entry came from,
+    in order, when the text exists only in memory (a workflow): messages cite those, not lines."""
     doc, options, chosen = resolve_document(text, source, choices)
     top: dict[str, _Node] = doc.value
     version = require(top, "version", source, doc.line)
@@ -253,6 +262,8 @@ def parse_manifest(
         raise ManifestError(msg, file=source, line=models_node.line, key="models")
     allow_hidden = _flag(top, "allow_hidden", source)
     models = tuple(_model(node, source, allow_hidden=allow_hidden) for node in models_node.value)
+    if origins:
+        models = tuple(replace(m, origin=o) for m, o in zip(models, origins, strict=True))
     _check_unique(models, source)
     return Manifest(
         source=source,
@@ -272,8 +283,14 @@ def _resolve_root(text: str, base_dir: Path, source: str, line: int) -> Path:
     if "\0" in text:
         msg = "contains a NUL byte"
         raise ManifestError(msg, file=source, line=line, key="root")
+    unset = _UNSET_VAR.search(os.path.expandvars(text))
+    if unset is not None:
+        msg = f"{text!r} names the environment variable {unset.group(0)}, which is not set"
+        hint = "Set it before running wanmodels, or write the path out."
+        raise ManifestError(msg, file=source, line=line, key="root", hint=hint)
     try:
-        root = Path(text).expanduser()
+        # `~` and `$VAR` as a shell would expand them (a manifest shared by a team says `$HOME/models`).
+        root = Path(os.path.expandvars(text)).expanduser()
     except RuntimeError:
         msg = f"cannot expand {text!r}: unknown user"
         raise ManifestError(msg, file=source, line=line, key="root") from None
@@ -382,7 +399,10 @@ def _files(
                 match = _SHA256_RE.match(sha_node.value) if isinstance(sha_node.value, str) else None
                 if match is None:
                     msg = f"must be 64 hex digits, got {type_name(sha_node.value)}"
-                    raise ManifestError(msg, file=source, line=sha_node.line, key=f"{key}.sha256")
+                    hint = None
+                    if isinstance(sha_node.value, (int, float)):  # YAML read the digits as a number
+                        hint = 'Quote it (YAML reads unquoted digits as a number): sha256: "<64 hex digits>".'
+                    raise ManifestError(msg, file=source, line=sha_node.line, key=f"{key}.sha256", hint=hint)
                 digests.append((repo_path, match.group(1).lower()))
         else:
             target, target_line = string(value, key, source), value.line
@@ -415,21 +435,21 @@ def _check_unique(models: tuple[ModelSpec, ...], source: str) -> None:
             for parent in _parents(path, include_self=path == m.folder):
                 if parent in files:
                     other = files[parent][0]
-                    msg = f"'{parent}' is a file of entry {other.name!r} (line {other.line}), not a folder"
+                    msg = f"'{parent}' is a file of entry {other.name!r} ({other.where}), not a folder"
                     raise ManifestError(msg, file=source, line=m.line, key="folder")
                 dirs.setdefault(parent, m)
         for repo_path, target in m.files:
             local = f"{m.folder}/{target}"
             if local in dirs:
                 owner = dirs[local]
-                msg = f"'{local}' is a folder of entry {owner.name!r} (line {owner.line}), not a file"
+                msg = f"'{local}' is a folder of entry {owner.name!r} ({owner.where}), not a file"
                 raise ManifestError(msg, file=source, line=m.line, key="files")
             first = files.setdefault(local, (m, repo_path))
             other, other_path = first
             if (other.repo, other.revision) == (m.repo, m.revision) and other_path != repo_path:
                 msg = (
                     f"'{local}' is claimed by two files of '{m.repo}': {repo_path!r} here and "
-                    f"{other_path!r} of entry {other.name!r} (line {other.line})"
+                    f"{other_path!r} of entry {other.name!r} ({other.where})"
                 )
                 hint = "Map one of them to another path."
                 raise ManifestError(msg, file=source, line=m.line, key="files", hint=hint)

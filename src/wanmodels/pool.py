@@ -161,7 +161,7 @@ class Pool:
         released = self.scheduler.release(rng)
         if released is Released.FAILED:
             transfer.close()
-            self._fail(rng.job.item, rng.job.error)
+            self._fail(rng.job.item, rng.job.error, transfer.bytes_fetched)
         elif released is Released.FINISH:
             with self._placing:
                 if self.cancel.is_set():  # checked with the count held: `run` waits for the count
@@ -184,7 +184,7 @@ class Pool:
         except Exception as err:
             transfer.close()
             self.scheduler.finished(rng.job)
-            self._fail(rng.job.item, _as_error(err, rng.job.item))
+            self._fail(rng.job.item, _as_error(err, rng.job.item), transfer.bytes_fetched)
             return
         if placed is not None:
             self.scheduler.finished(rng.job)
@@ -203,7 +203,9 @@ class Pool:
         )
         self._report(item, outcome)
 
-    def _fail(self, item: PlannedFile, err: BaseException | None) -> None:
+    def _fail(self, item: PlannedFile, err: BaseException | None, fetched: int = 0) -> None:
+        """Record a failed file, with the bytes that did cross the network for it (a summary
+        that said `fetched 0 B` after moving them would hide where the time went)."""
         code = err.exit_code if isinstance(err, WanmodelsError) else EXIT_FAILED
         if isinstance(err, RevisionNotFoundError):
             # The commit came from the lockfile (a fresh listing would have found it): re-pin.
@@ -215,6 +217,8 @@ class Pool:
             seconds=time.monotonic() - self.started.get(item.local_path, time.monotonic()),
             error=str(err),
             exit_code=code,
+            bytes_fetched=fetched,
+            hint=err.hint if isinstance(err, WanmodelsError) else None,
         )
         self._report(item, outcome)
 

@@ -1,21 +1,28 @@
-"""Human output on stderr: progress sinks, summaries and error lines. The only user of rich.
+"""Human output: progress sinks, summaries, listings and error lines. The only user of rich.
 
-Bars and colour appear only on a terminal and never with `NO_COLOR`. Sizes are in binary
-units (KiB, MiB, GiB) everywhere, bars and rates included. With `quiet`, only what went
+Bars appear only on a terminal, colour never with `NO_COLOR` (the bars stay, drawn without
+it); in a log a plain progress line comes at a steady interval instead. Everything fits the
+terminal's width: long paths are cut in their middle, file names kept whole where they fit.
+Sizes are in binary units (KiB, MiB, GiB) everywhere, bars and rates included. With `quiet`, only what went
 wrong is printed, each line naming the file.
 """
 
 from __future__ import annotations
 
+import os
+import textwrap
 import threading
-from typing import TextIO
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Final, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeRemainingColumn
+from rich.console import Console, Group
+from rich.measure import Measurement
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from wanmodels._text import count, human_bytes
+from wanmodels._text import count, duration, human_bytes, middle, short_path
 from wanmodels.errors import WanmodelsError
 from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest
@@ -39,23 +46,32 @@ DEBUG_HINT = "(set WANMODELS_DEBUG=1 for a traceback)"
 TABLE_ROWS = 200
 
 
-def _shorten(text: str, width: int) -> str:
-    """Keep the end of a long path (the file name), marking the cut."""
-    return text if len(text) <= width else "…" + text[-(width - 1) :]
+WIDE: Final = 120  # from this many columns a file's bar shares one line with its name
+STATS: Final = (21, 12, 8)  # widths: '1023.9 MiB/1023.9 MiB', '1023.9 MiB/s', '10:00:00' left
+FIXED: Final = sum(STATS) + len(STATS) + 1  # with the gaps around them and before the bar
 
 
 def make_console(stream: TextIO, *, no_color: bool = False) -> Console:
-    # Logs have no width; 80 columns would truncate repo ids in tables.
-    width = None if stream.isatty() else 160
+    # Logs have no width (80 columns would truncate repo ids in tables); COLUMNS still sets one.
+    width = None if stream.isatty() or os.environ.get("COLUMNS", "").isdigit() else 160
     return Console(file=stream, no_color=no_color or None, highlight=False, soft_wrap=True, width=width)
 
 
 class LineProgress(NullProgress):
-    """Progress for logs and CI: the plan, one line per finished entry, retries and warnings."""
+    """Progress for logs and CI: the plan, a line with bytes, rate and time left every
+    `every` seconds while bytes are due (so a job is never silent for long), one line per
+    finished entry, retries and warnings."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, every: float | None = None) -> None:
         self.console = console
         self._lock = threading.Lock()
+        self._every = every
+        self._total = 0
+        self._done = 0  # bytes of this run in place so far (a file started over takes its bytes back)
+        self._received = 0  # bytes that arrived, for the rate
+        self._in_flight = 0
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def message(self, text: str) -> None:
         with self._lock:
@@ -74,6 +90,39 @@ class LineProgress(NullProgress):
                 f"placing {count(len(plan.reused()), 'file')}, {human_bytes(plan.to_reuse)}, from files "
                 f"already on this machine into {plan.root} (each hashed first; a damaged one is fetched)"
             )
+        if self._every is not None and plan.to_fetch and self._ticker is None:
+            self._total = plan.to_fetch
+            self._ticker = threading.Thread(target=self._tick, name="wanmodels-progress", daemon=True)
+            self._ticker.start()
+
+    def file_started(self, item: PlannedFile) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def advance(self, item: PlannedFile, nbytes: int) -> None:
+        with self._lock:
+            self._done += nbytes
+            self._received += max(nbytes, 0)
+
+    def file_finished(self, item: PlannedFile, outcome: FileOutcome) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+
+    def _tick(self) -> None:
+        assert self._every is not None
+        then, before = time.monotonic(), 0
+        while not self._stop.wait(self._every):
+            now = time.monotonic()
+            with self._lock:
+                done, received, flying = self._done, self._received, self._in_flight
+            rate = (received - before) / max(now - then, 1e-9)
+            then, before = now, received
+            self.message(progress_line(done, self._total, rate, flying, self._every))
 
     def model_finished(self, model: ModelPlan, outcomes: tuple[FileOutcome, ...]) -> None:
         failed = sum(not o.ok for o in outcomes)
@@ -90,6 +139,17 @@ class LineProgress(NullProgress):
             )
 
 
+def progress_line(done: int, total: int, rate: float, in_flight: int, every: float) -> str:
+    """'progress: 1.2 GiB of 61.0 GiB (2%), 12.3 MiB/s, about 1h22m left, 3 files in flight'."""
+    share = f"{100 * done // total}%" if total else "100%"
+    if rate > 0:
+        speed = f"{human_bytes(rate)}/s, about {duration(max(total - done, 0) / rate)} left"
+    else:
+        speed = f"no bytes in the last {duration(every)}"
+    flying = f", {count(in_flight, 'file')} in flight" if in_flight > 0 else ""
+    return f"progress: {human_bytes(done)} of {human_bytes(total)} ({share}), {speed}{flying}"
+
+
 class _BinaryDownload(ProgressColumn):
     def render(self, task: Task) -> Text:
         total = human_bytes(task.total) if task.total is not None else "?"
@@ -102,20 +162,73 @@ class _BinarySpeed(ProgressColumn):
         return Text("?" if speed is None else f"{human_bytes(speed)}/s", style="progress.data.speed")
 
 
+class _PlainBar(ProgressColumn):
+    """A bar readable without colour (NO_COLOR): heavy for what arrived, light for the rest."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.width = width
+
+    def render(self, task: Task) -> Text:
+        share = task.completed / task.total if task.total else 0.0
+        filled = min(self.width, max(0, round(self.width * share)))
+        return Text("━" * filled + "─" * (self.width - filled))
+
+
+class _Bars(Progress):
+    """rich's Progress, laid out for the terminal it is on: below `WIDE` columns each file
+    takes two lines (its path, whole where it fits, then its bar), so nothing wraps; and only
+    as many files as the terminal's height allows are drawn, with a count of the others."""
+
+    def __init__(self, console: Console) -> None:
+        self._bar: ProgressColumn = _PlainBar(10) if console.no_color else BarColumn(bar_width=10)
+        self._stats = (_BinaryDownload(), _BinarySpeed(), TimeRemainingColumn())
+        self._screen = console  # rich asks for the layout once before its own console is set
+        super().__init__(console=console, transient=True)
+
+    def make_tasks_table(self, tasks: Iterable[Task]) -> Any:
+        width, height = self._screen.width, self._screen.height
+        every = list(tasks)
+        wide = width >= WIDE
+        if wide:  # the bar gives way to the paths, down to 10 columns
+            longest = max((len(t.description) for t in every), default=0)
+            bar = max(10, min(40, width - FIXED - 2 - longest))
+        else:
+            bar = max(8, min(30, width - FIXED - 2))
+        if isinstance(self._bar, _PlainBar):
+            self._bar.width = bar
+        elif isinstance(self._bar, BarColumn):
+            self._bar.bar_width = bar
+        name = width - FIXED - bar - 2  # the path's column on a wide terminal
+        lines_each = 1 if wide else 2
+        room = max(1, (height - 2) // lines_each - 1)  # files below the total, and a count line
+        shown, hidden = every[: room + 1], len(every) - room - 1
+        parts: list[Any] = []
+        for task in shown:
+            row = Table.grid(padding=(0, 1))
+            if wide:
+                row.add_column(width=name, no_wrap=True)
+                first = Text(short_path(task.description, name))
+            else:
+                parts.append(Text(short_path(task.description, width - 1), no_wrap=True))
+                row.add_column(width=1)
+                first = Text("")
+            row.add_column(width=bar)
+            for size in STATS:
+                row.add_column(width=size, justify="right", no_wrap=True)
+            row.add_row(first, self._bar(task), *(column(task) for column in self._stats))
+            parts.append(row)
+        if hidden > 0:
+            parts.append(Text(f"… and {count(hidden, 'more file')} in flight"))
+        return Group(*parts)
+
+
 class RichProgress(LineProgress):
     """Progress on a terminal: an overall byte bar plus one bar per file in flight."""
 
     def __init__(self, console: Console) -> None:
         super().__init__(console)
-        self.progress = Progress(
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
-            _BinaryDownload(),
-            _BinarySpeed(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
+        self.progress = _Bars(console)
         self._overall: TaskID | None = None
         self._tasks: dict[str, TaskID] = {}
 
@@ -132,7 +245,7 @@ class RichProgress(LineProgress):
     def file_started(self, item: PlannedFile) -> None:
         with self._lock:
             self._tasks[item.local_path] = self.progress.add_task(
-                _shorten(item.local_path, 48), total=item.size, completed=item.present
+                item.local_path, total=item.size, completed=item.present
             )
 
     def advance(self, item: PlannedFile, nbytes: int) -> None:
@@ -154,17 +267,26 @@ class RichProgress(LineProgress):
 
 def format_error(err: WanmodelsError) -> str:
     """One line: what failed, then the fix."""
-    text = err.message.rstrip()
-    if err.hint:
-        text = f"{text if text.endswith(('.', '!', '?')) else text + '.'} {err.hint}"
-    return f"error: {text}".replace("\n", " ")
+    return f"error: {err}".replace("\n", " ")
 
 
 def render_download(result: DownloadResult, console: Console, *, quiet: bool = False) -> None:
     """A short human summary of a download or a dry run; with `quiet`, only the failures."""
     plan = result.plan
-    for failure in result.failed:
-        console.print(f"failed: {failure.error}", markup=False)
+    groups = _grouped_failures(result.failed)
+    hints = {f.hint for f in result.failed}
+    # Many files failing with one fix (an outage): each file's line, then that fix once.
+    shared = next(iter(hints)) if len(groups) > 1 and len(hints) == 1 else None
+    for error, paths in groups:
+        # A repo-level cause (gated, say) fails every file alike: one line, naming the files.
+        files = "" if len(paths) == 1 else f" ({count(len(paths), 'file')}: {_some(paths)})"
+        if shared and error.endswith(shared):
+            error = error[: -len(shared)].rstrip()
+        console.print(f"failed: {error}{files}", markup=False)
+    if shared:
+        console.print(f"for every failed file: {shared}", markup=False)
+    for entry in result.skipped:
+        console.print(f"missing: {entry.error}", markup=False)
     if quiet:
         return
     if result.dry_run:
@@ -177,7 +299,12 @@ def render_download(result: DownloadResult, console: Console, *, quiet: bool = F
         )
     else:
         failed = sum(not m.ok for m in result.models)
-        state = "ok" if not failed else f"{failed} of {count(len(result.models), 'model')} failed"
+        total = count(len(result.models) + len(result.skipped), "model")
+        state = "ok" if not failed else f"{failed} of {total} failed"
+        if result.skipped:
+            state = f"{len(result.skipped)} of {total} missing on the Hub" + (
+                f", {failed} failed" if failed else ""
+            )
         reused = f", reused {human_bytes(result.bytes_reused)}" if result.bytes_reused else ""
         console.print(
             f"{state}: {count(len(plan.unique_files), 'file')} in {count(len(result.models), 'model')}, "
@@ -192,6 +319,19 @@ def render_download(result: DownloadResult, console: Console, *, quiet: bool = F
     render_pruned(result.pruned, console)
 
 
+def _grouped_failures(failed: tuple[FileOutcome, ...]) -> list[tuple[str, list[str]]]:
+    """Failures with the same message, once each, in the order they first appear."""
+    groups: dict[str, list[str]] = {}
+    for outcome in failed:
+        groups.setdefault(outcome.error or "failed", []).append(outcome.local_path)
+    return list(groups.items())
+
+
+def _some(paths: list[str], limit: int = 5) -> str:
+    more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
+    return ", ".join(paths[:limit]) + more
+
+
 def _render_plan(plan: Plan, console: Console) -> None:
     if len(plan.files) > TABLE_ROWS:
         # A rich table of thousands of rows costs seconds to lay out: summarise per entry.
@@ -204,15 +344,40 @@ def _render_plan(plan: Plan, console: Console) -> None:
                 markup=False,
             )
         return
-    table = Table(title=f"plan for {plan.root}", show_edge=False)
-    for col in ("entry", "file", "size", "action", "from"):
-        table.add_column(col, justify="right" if col == "size" else "left")
-    for f in plan.files:
-        origin = f.origin.value if f.needs_bytes else ""
-        table.add_row(f.entry, f.local_path, human_bytes(f.size), f.action.value, origin)
-    console.print(table)
+    rows = [
+        (f.entry, f.local_path, human_bytes(f.size), f.action.value, f.origin.value if f.needs_bytes else "")
+        for f in plan.files
+    ]
+    title = f"plan for {plan.root}"
+    if not _print_table(console, title, ("entry", "file", "size", "action", "from"), rows, right=(2,)):
+        # Too narrow for one row per file: the path on its own line, whole, then what happens to it.
+        console.print(title, markup=False, soft_wrap=False, overflow="fold")
+        for entry, path, size, action, origin in rows:
+            console.print(short_path(path, console.width), markup=False)
+            facts = f"    {size:>10}  {action:<8} {origin:<8} entry "
+            console.print(facts + middle(entry, max(8, console.width - len(facts))), markup=False)
     for f in plan.reused():
         console.print(f"  {f.local_path} <- {f.reuse_from}", markup=False)
+
+
+def _print_table(
+    console: Console,
+    title: str | None,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[str, ...]],
+    right: tuple[int, ...],
+) -> bool:
+    """Print rows as a table if it fits the console's width untruncated; False when it would not."""
+    table = Table(title=title, show_edge=False)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="right" if i in right else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    unbounded = console.options.update_width(1 << 20)  # what the rows need, not what the screen has
+    if Measurement.get(console, unbounded, table).maximum > console.width:
+        return False
+    console.print(table)
+    return True
 
 
 def render_pruned(pruned: PruneResult | None, console: Console) -> None:
@@ -234,7 +399,11 @@ def render_pruned(pruned: PruneResult | None, console: Console) -> None:
         console.print("nothing to prune: no file wanmodels placed is unselected", markup=False)
 
 
-def render_verify(report: VerifyReport, console: Console, *, quiet: bool = False) -> None:
+def render_verify(
+    report: VerifyReport, console: Console, *, quiet: bool = False, repair: str | None = None
+) -> None:
+    """Each entry and its findings, then the verdict; `repair` is the command that re-fetches
+    the bad files (for this manifest and root), named when a failure is one it can fix."""
     for m in report.models:
         if not quiet:
             state = "ok" if m.ok else "FAILED"
@@ -258,9 +427,13 @@ def render_verify(report: VerifyReport, console: Console, *, quiet: bool = False
                 markup=False,
             )
     else:
+        errors = [f for f in report.findings if f.is_error]
+        fix = ""
+        if repair is not None and any(f.problem is not Problem.UNREADABLE for f in errors):
+            fix = f"; `{repair}` re-fetches the bad files and keeps the good ones"
         console.print(
             f"verification failed: {failed} of {count(len(report.models), 'model')}, "
-            f"{count(len([f for f in report.findings if f.is_error]), 'problem')}",
+            f"{count(len(errors), 'problem')}{fix}",
             markup=False,
         )
     render_pruned(report.pruned, console)
@@ -323,31 +496,56 @@ def render_list(
     for model, groups in group_presets(presets):
         console.print(f"{model}", markup=False)
         for runtime, members in groups:
-            console.print(f"  loaded by: {runtime}", markup=False)
+            console.print(f"  loaded by: {runtime}", markup=False, soft_wrap=False, overflow="fold")
             for p in members:
+                text = p.description
+                if p.alias_of is not None:
+                    text += f" [= {p.alias_of} " + " ".join(f"--with {k}={v}" for k, v in p.fixed) + "]"
+                _print_named(console, p.name, text, indent=4)
                 if p.alias_of is None:
-                    console.print(f"    {p.name:<26} {p.description}", markup=False)
                     for option in p.options:
-                        console.print(f"      {_option_line(option)}", markup=False)
-                else:
-                    fixed = " ".join(f"--with {k}={v}" for k, v in p.fixed)
-                    console.print(f"    {p.name:<26} {p.description} [= {p.alias_of} {fixed}]", markup=False)
+                        console.print(
+                            textwrap.fill(
+                                _option_line(option),
+                                console.width,
+                                initial_indent=" " * 6,
+                                subsequent_indent=" " * 8,
+                            ),
+                            markup=False,
+                        )
     label = manifest.source + (f": {manifest.description}" if manifest.description else "")
-    console.print(f"manifest: {label} (root {manifest.root})", markup=False)
+    console.print(f"manifest: {label} (root {manifest.root})", markup=False, soft_wrap=False, overflow="fold")
     if manifest.runtime:
         console.print(f"loaded by: {manifest.runtime}", markup=False)
     if manifest.chosen:
         console.print("options: " + ", ".join(f"{k}={v}" for k, v in manifest.chosen), markup=False)
     sizes = locked_sizes(lock)
-    table = Table(show_edge=False)
-    for col in ("entry", "repo", "revision", "folder", "size"):
-        table.add_column(col, justify="right" if col == "size" else "left")
-    for spec in manifest.models:
-        size = sizes.get(spec.name)
-        table.add_row(
-            spec.name, spec.repo, spec.revision, spec.folder, human_bytes(size) if size else "not locked"
+    rows = [
+        (
+            s.name,
+            s.repo,
+            s.revision,
+            s.folder,
+            human_bytes(sizes[s.name]) if s.name in sizes else "not locked",
         )
-    console.print(table)
+        for s in manifest.models
+    ]
+    if not _print_table(console, None, ("entry", "repo", "revision", "folder", "size"), rows, right=(4,)):
+        for name, repo, revision, folder, size in rows:  # too narrow: each entry on two lines
+            console.print(f"  {middle(name, console.width - 2)}", markup=False)
+            where = f"    {repo}@{revision} -> {folder}/, "
+            console.print(middle(where, console.width - len(size) - 1) + size, markup=False)
+
+
+def _print_named(console: Console, name: str, text: str, *, indent: int) -> None:
+    """`name  text` on one line; when that is too wide, the text wrapped below the name."""
+    line = f"{' ' * indent}{name:<26} {text}"
+    if len(line) <= console.width:
+        console.print(line, markup=False)
+        return
+    console.print(f"{' ' * indent}{name}", markup=False)
+    pad = " " * (indent + 2)
+    console.print(textwrap.fill(text, console.width, initial_indent=pad, subsequent_indent=pad), markup=False)
 
 
 def group_presets(

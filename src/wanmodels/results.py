@@ -85,6 +85,7 @@ class FileOutcome:
     source: Source = Source.NONE
     link: Link | None = None  # reused bytes: cloned, hard-linked or copied
     moved_aside: Path | None = None  # where --replace moved the user's file that held the target
+    hint: str | None = None  # the fix that ends `error`, so one cause's fix can be said once
 
     @classmethod
     def of(cls, item: PlannedFile, *, ok: bool, **details: object) -> FileOutcome:
@@ -129,6 +130,15 @@ class PruneResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedEntry:
+    """An entry left out because the Hub lacks its repo, revision or files (`skip_missing`)."""
+
+    name: str
+    repo: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class DownloadResult:
     """The outcome of `download`: the plan, every file's fate, and totals."""
 
@@ -138,6 +148,7 @@ class DownloadResult:
     seconds: float
     lock_written: Path | None = None
     pruned: PruneResult | None = None
+    skipped: tuple[SkippedEntry, ...] = ()  # with `skip_missing`: what the Hub does not have
 
     @property
     def failed(self) -> tuple[FileOutcome, ...]:
@@ -162,11 +173,12 @@ class DownloadResult:
 
     @property
     def status(self) -> Status:
-        return _overall([m.ok for m in self.models])
+        return _overall([m.ok for m in self.models] + [False] * len(self.skipped))
 
     @property
     def exit_code(self) -> int:
-        return worst_exit(f.exit_code for f in self.failed)
+        # A skipped entry is a file not provisioned (1), not a Hub error: the rest did arrive.
+        return worst_exit([*(f.exit_code for f in self.failed), *(EXIT_FAILED for _ in self.skipped)])
 
 
 class Problem(str, Enum):

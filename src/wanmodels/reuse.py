@@ -297,7 +297,7 @@ class Reuser:
             )
             return None
         except ConflictError as err:
-            return FileOutcome.of(item, ok=False, error=str(err), exit_code=err.exit_code)
+            return FileOutcome.of(item, ok=False, error=str(err), exit_code=err.exit_code, hint=err.hint)
         except LocalIOError as err:
             self.sink.message(f"'{item.local_path}': cannot reuse it from {where} ({err}); fetching it")
             return None

@@ -67,7 +67,7 @@ def select(spec: ModelSpec, commit: str, files: tuple[RemoteFile, ...]) -> Selec
             remote = replace(remote, digest=Digest("sha256", declared))
         elif declared is not None and remote.digest.hexdigest != declared:
             msg = (
-                f"entry '{spec.name}' (line {spec.line}): '{repo_path}' in '{spec.repo}' at {commit[:12]}: "
+                f"entry '{spec.name}' ({spec.where}): '{repo_path}' in '{spec.repo}' at {commit[:12]}: "
                 f"the manifest declares sha256:{declared} but the Hub lists {remote.digest}; "
                 "nothing was fetched"
             )
@@ -91,13 +91,13 @@ def select(spec: ModelSpec, commit: str, files: tuple[RemoteFile, ...]) -> Selec
             local = f"{spec.folder}/{remote.path}"
             if local in mapped:
                 msg = (
-                    f"entry '{spec.name}' (line {spec.line}): '{remote.path}' and a 'files:' entry "
+                    f"entry '{spec.name}' ({spec.where}): '{remote.path}' and a 'files:' entry "
                     f"both land at '{local}'"
                 )
                 raise SelectionError(msg, hint="Exclude one of them or map the file elsewhere.")
             chosen[remote.path] = SelectedFile(remote, local)
     if not chosen:
-        msg = f"entry '{spec.name}' (line {spec.line}): the selection matches no file of '{spec.repo}'"
+        msg = f"entry '{spec.name}' ({spec.where}): the selection matches no file of '{spec.repo}'"
         hint = f"Repo files: {_sample(by_path)}."
         raise SelectionError(msg, hint=hint)
     for item in chosen.values():
@@ -132,7 +132,7 @@ def checked(selection: Selection) -> Selection:
     for expected in spec.expect:
         if prefix + expected not in seen:
             msg = (
-                f"entry '{spec.name}' (line {spec.line}): 'expect' names {expected!r}, "
+                f"entry '{spec.name}' ({spec.where}): 'expect' names {expected!r}, "
                 "which the selection does not provide"
             )
             hint = "Add it to 'include' or 'files', or fix the name."
@@ -172,7 +172,7 @@ def check_targets(selections: tuple[Selection, ...]) -> tuple[Selection, ...]:
 def _source(sel: Selection, item: SelectedFile) -> str:
     spec = sel.spec
     return (
-        f"'{item.local_path}' of entry '{spec.name}' (line {spec.line}: '{item.remote.path}' in "
+        f"'{item.local_path}' of entry '{spec.name}' ({spec.where}: '{item.remote.path}' in "
         f"'{spec.repo}' at {sel.commit[:12]}, {item.remote.digest.short})"
     )
 
@@ -195,7 +195,7 @@ def _check_shards(spec: ModelSpec, chosen: dict[str, SelectedFile], files: tuple
             more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
             taken = len(shards) - len(missing)
             msg = (
-                f"entry '{spec.name}' (line {spec.line}): '{index}' is selected with {taken} of its "
+                f"entry '{spec.name}' ({spec.where}): '{index}' is selected with {taken} of its "
                 f"{len(shards)} shards; missing {', '.join(missing[:5])}{more}"
             )
             raise SelectionError(msg, hint="Select every shard (or none of them and not the index).")
@@ -203,8 +203,8 @@ def _check_shards(spec: ModelSpec, chosen: dict[str, SelectedFile], files: tuple
 
 def _missing(spec: ModelSpec, wanted: str, by_path: dict[str, RemoteFile], key: str) -> SelectionError:
     near = difflib.get_close_matches(wanted, list(by_path), n=3, cutoff=0.4)
-    what = "file" if key == "files" else "pattern"
-    msg = f"entry '{spec.name}' (line {spec.line}): {key} {what} {wanted!r} matches nothing in '{spec.repo}'"
+    what = "'files:' path" if key == "files" else f"'{key}' pattern"
+    msg = f"entry '{spec.name}' ({spec.where}): {what} {wanted!r} matches nothing in '{spec.repo}'"
     hint = f"Nearest repo files: {', '.join(near)}." if near else f"Repo files: {_sample(by_path)}."
     return SelectionError(msg, hint=hint)
 

@@ -209,7 +209,7 @@ def render_manifest(
             lines += [
                 f"      {_scalar(m.repo_path)}:",
                 f"        path: {_scalar(m.file_name)}",
-                f"        sha256: {m.sha256}",
+                f"        sha256: {_scalar(m.sha256)}",  # 64 decimal digits would read as a number
             ]
     return "\n".join(lines) + "\n"
 
@@ -226,7 +226,14 @@ def workflow_manifest(path: Path) -> Manifest:
     models = merge_models([read_workflow(path)])
     text = render_manifest(models, root=DEFAULT_ROOT, workflows=[path.name])
     lock_path = path.resolve().parent / f"{path.stem}.lock"
-    return parse_manifest(text, source=str(path), base_dir=Path.cwd(), lock_path=lock_path, path=path)
+    # The manifest exists only in memory: every message names the workflow's node, never a line.
+    origins = tuple(_origin(m) for m in models)
+    try:
+        return parse_manifest(
+            text, source=str(path), base_dir=Path.cwd(), lock_path=lock_path, path=path, origins=origins
+        )
+    except ManifestError as err:
+        raise _in_workflows(err, text, models, str(path)) from None
 
 
 def import_workflows(
@@ -263,16 +270,48 @@ def import_workflows(
     arg = None if output == Path(LOCAL_MANIFEST) else str(output)
     text = render_manifest(models, root=root_text, workflows=[w.name for w in workflows], manifest_arg=arg)
     folder = output.resolve().parent
+    if not folder.is_dir():
+        msg = f"the folder '{output.parent}' does not exist"
+        hint = "Create it first, or pass -o with a path in a folder that exists."
+        raise ManifestError(msg, file=str(output), hint=hint)
     # Check what will be written exactly as `download` will read it.
-    written = parse_manifest(
-        text, source=str(output), base_dir=folder, lock_path=folder / f"{output.stem}.lock"
-    )
+    origins = tuple(_origin(m) for m in models)
+    try:
+        written = parse_manifest(
+            text,
+            source=str(output),
+            base_dir=folder,
+            lock_path=folder / f"{output.stem}.lock",
+            origins=origins,
+        )
+    except ManifestError as err:  # nothing is written: name the workflow node, not a line of it
+        raise _in_workflows(err, text, models, ", ".join(str(w) for w in workflows)) from None
     try:
         atomic_write(output, text.encode())
     except OSError as err:
         msg = f"cannot write '{output}': {err.strerror}"
         raise LocalIOError(msg) from None
     return ImportResult(output, tuple(workflows), models, written.root)
+
+
+def _origin(model: WorkflowModel) -> str:
+    """The node (or nodes) a workflow entry came from, as `import` names them."""
+    more = len(model.needed_by) - 1
+    return model.needed_by[0] + (f" and {more} more node{'s' if more > 1 else ''}" if more else "")
+
+
+def _in_workflows(
+    err: ManifestError, text: str, models: Sequence[WorkflowModel], files: str
+) -> ManifestError:
+    """`err`, raised for the manifest rendered from the workflows, told in terms of the workflows:
+    the node whose entry holds the line (or the workflow files, for the header)."""
+    entry = -1
+    for number, line in enumerate(text.splitlines(), start=1):
+        if err.line is not None and number > err.line:
+            break
+        entry += line.startswith("  - name: ")
+    where = _origin(models[entry]) if err.line is not None and 0 <= entry < len(models) else files
+    return ManifestError(err.detail, file=where, key=err.key, hint=err.hint)
 
 
 def _list(value: Any, label: str, where: str) -> list[Any]:
@@ -312,9 +351,14 @@ def _parse_model(model: Any) -> tuple[str, str, str, str, str, str | None] | str
     if not isinstance(model, dict):
         return "a model in 'properties.models' is not a JSON object"
     fields = [model.get(key) for key in ("name", "url", "directory")]
+    label = repr(fields[0]) if isinstance(fields[0], str) and fields[0] else None
     for key, value in zip(("name", "url", "directory"), fields, strict=True):
-        if not isinstance(value, str) or not value:
-            return f"model {model.get('name')!r} has no '{key}'"
+        if isinstance(value, str) and value:
+            continue
+        whose = f"model {label}" if label else "a model"
+        if value is None or value == "":
+            return f"{whose} has no '{key}'"
+        return f"{whose}: '{key}' must be a non-empty string, got {type(value).__name__} {value!r}"
     name, url, directory = (str(f) for f in fields)
     for key, value in (("name", name), ("directory", directory)):
         reason = check_relative(value)
