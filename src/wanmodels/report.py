@@ -8,7 +8,7 @@ wrong is printed, each line naming the file.
 from __future__ import annotations
 
 import threading
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeRemainingColumn
@@ -33,6 +33,9 @@ from wanmodels.results import (
     StatusReport,
     VerifyReport,
 )
+
+if TYPE_CHECKING:
+    from wanmodels.publisher import PublishResult
 
 DEBUG_HINT = "(set WANMODELS_DEBUG=1 for a traceback)"
 TABLE_ROWS = 200
@@ -333,3 +336,17 @@ def render_list(
             spec.name, spec.repo, spec.revision, spec.folder, human_bytes(size) if size else "not locked"
         )
     console.print(table)
+
+
+def render_publish(result: PublishResult, console: Console) -> None:
+    """One line: what the store holds now (or would, in a dry run) and where the lockfile went."""
+    new = [b for b in result.blobs if b.action.value != "present"]
+    there = len(result.blobs) - len(new)
+    blobs = f"{count(len(result.blobs), 'blob')} for {count(result.files, 'file')}"
+    if result.dry_run:
+        verb = f"would upload {count(len(new), 'blob')} ({human_bytes(result.to_send)})"
+        console.print(f"{result.store}: {blobs}; {verb}, {there} already there (dry run)")
+        return
+    sent = f"{human_bytes(result.bytes_sent)} sent in {result.seconds:.1f}s"
+    locks = ", ".join(result.locks)
+    console.print(f"published {blobs} to {result.store} ({sent}, {there} already there); lockfile: {locks}")
