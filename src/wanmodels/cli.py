@@ -349,8 +349,8 @@ def publish_command(
     def run() -> int:
         from wanmodels.documents import publish_json
         from wanmodels.publisher import publish
+        from wanmodels.remote import parse_store_url
         from wanmodels.report import render_publish
-        from wanmodels.sources import parse_store_url
 
         location = parse_store_url(url, name="URL")
         settings = resolve_settings(workers=workers)

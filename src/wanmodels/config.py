@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Final
 from wanmodels.errors import UsageError
 
 if TYPE_CHECKING:
-    from wanmodels.sources import StoreLocation
+    from wanmodels.remote import StoreLocation
 
 DEFAULT_WORKERS: Final = 16  # measured: see docs/cli.md, "--workers"
 DEFAULT_TIMEOUT: Final = 10.0
@@ -272,7 +272,7 @@ def _link_mode(value: str | None, name: str) -> LinkMode:
 def _store(value: str | None, name: str) -> StoreLocation | None:
     if value is None or not value.strip():
         return None
-    from wanmodels.sources import parse_store_url
+    from wanmodels.remote import parse_store_url
 
     return parse_store_url(value, name=name)
 

@@ -31,9 +31,10 @@ from wanmodels.config import Settings
 from wanmodels.errors import EXIT_OK, IntegrityError, Interrupted, LocalIOError, WanmodelsError
 from wanmodels.integrity import Digest, Hasher
 from wanmodels.manifest import Manifest
+from wanmodels.remote import StoreLocation
 from wanmodels.resolve import resolve_selections
 from wanmodels.retry import retried
-from wanmodels.sources import StoreLocation, open_store
+from wanmodels.sources import open_store
 
 if TYPE_CHECKING:
     from wanmodels.s3 import PartInfo, S3Store

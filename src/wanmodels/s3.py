@@ -34,8 +34,7 @@ from wanmodels.errors import (
     UsageError,
 )
 from wanmodels.integrity import Digest
-from wanmodels.remote import Stream
-from wanmodels.sources import StoreLocation
+from wanmodels.remote import StoreLocation, Stream
 
 _log = logging.getLogger(__name__)
 DIGEST_META: Final = "wanmodels-digest"  # user metadata (x-amz-meta-wanmodels-digest) of every blob

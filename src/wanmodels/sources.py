@@ -19,59 +19,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from wanmodels.errors import HubError, RemoteFileNotFoundError, UsageError
 from wanmodels.integrity import Digest
-from wanmodels.remote import ByteSource, RemoteRepo, Stream
+from wanmodels.remote import ByteSource, RemoteRepo, StoreLocation, Stream
 
 if TYPE_CHECKING:
     from wanmodels.config import Settings
     from wanmodels.planner import Plan, PlannedFile
     from wanmodels.s3 import S3Store
 
-SCHEMES: Final = ("s3",)
 EXTRA_HINT: Final = "Install the extra: pip install 'wanmodels[s3]'."
-
-
-@dataclass(frozen=True, slots=True)
-class StoreLocation:
-    """A bucket and a key prefix (empty, or ending in `/`), as `s3://bucket/prefix` names them."""
-
-    scheme: str
-    bucket: str
-    prefix: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.bucket}/{self.prefix}".rstrip("/")
-
-    def blob_key(self, digest: Digest) -> str:
-        return f"{self.prefix}blobs/{digest.algorithm}/{digest.hexdigest}"
-
-    def lock_key(self, name: str) -> str:
-        return f"{self.prefix}locks/{name}"
-
-
-def parse_store_url(text: str, *, name: str = "--from") -> StoreLocation:
-    """Parse `s3://bucket[/prefix]`.
-
-    Raises:
-        UsageError: another scheme, no bucket, or a prefix with empty or `..` segments.
-    """
-    scheme, sep, rest = text.strip().partition("://")
-    if not sep or scheme.lower() not in SCHEMES:
-        msg = f"{name} {text!r} is not an object-store URL"
-        hint = "Give s3://bucket/prefix (S3, or MinIO, Ceph, R2... through AWS_ENDPOINT_URL)."
-        raise UsageError(msg, hint=hint)
-    bucket, _, prefix = rest.partition("/")
-    parts = [p for p in prefix.split("/")] if prefix.strip("/") else []
-    if parts and parts[-1] == "":
-        parts.pop()
-    if not bucket or any(p in ("", ".", "..") for p in parts):
-        msg = f"{name} {text!r} needs a bucket and a prefix without empty, '.' or '..' parts"
-        raise UsageError(msg, hint="For example: s3://models-cache/wan21")
-    return StoreLocation(scheme.lower(), bucket, "".join(f"{p}/" for p in parts))
 
 
 def open_store(location: StoreLocation, settings: Settings, *, connections: int) -> S3Store:
