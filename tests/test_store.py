@@ -11,16 +11,17 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, spawn, wait_until, write_manifest
+from tests.conftest import Cli, cli_env, wait_until, write_manifest
 from tests.fixtures import safetensors_bytes
 from tests.hubserver import Fault, HubServer
 from tests.s3server import S3Server
-
-BIG = 12 << 20  # three 5 MiB parts (moto refuses parts under 5 MiB but the last)
+from tests.test_download import partial_bytes
 
 
 def project(workdir: Path, cli: Cli, env: dict[str, str]) -> Path:
@@ -217,7 +218,11 @@ def test_wrong_credentials_fail_in_one_line_with_exit_3_and_no_secret(
         assert len(run.stderr.strip().splitlines()) == 1, run.stderr  # the error, nothing else
         assert "credentials" in run.stderr
         assert run.json()["error"]["exit_code"] == 3
-        for text in (run.stdout, run.stderr, *(p.read_text("latin-1") for p in box.rglob("*") if p.is_file())):
+        for text in (
+            run.stdout,
+            run.stderr,
+            *(p.read_text("latin-1") for p in box.rglob("*") if p.is_file()),
+        ):
             assert secret not in text
             assert s3.secret_key not in text
     assert hub.requests == []
@@ -287,7 +292,10 @@ def test_two_stacks_share_one_blob_in_the_store(
     hub.add_repo("test/a", {"shared.safetensors": shared, "a.json": b'{"a": 1}'})
     hub.add_repo("test/b", {"weights/shared.safetensors": shared, "b.json": b'{"b": 2}'})
     for name, repo in (("a", "test/a"), ("b", "test/b")):
-        write_manifest(workdir / f"{name}.yaml", f"version: 1\nroot: ./{name}\nmodels:\n  - name: {name}\n    repo: {repo}\n")
+        write_manifest(
+            workdir / f"{name}.yaml",
+            f"version: 1\nroot: ./{name}\nmodels:\n  - name: {name}\n    repo: {repo}\n",
+        )
         assert cli("download", "-m", f"{name}.yaml", **s3.env()).returncode == 0
     bucket = s3.new_bucket()
     first = cli("publish", f"s3://{bucket}/stacks", "-m", "a.yaml", "--json", **s3.env())
@@ -324,3 +332,91 @@ def test_publish_refuses_a_root_that_does_not_verify(
     assert run.returncode == 1
     assert "'sd-vae/config.json'" in run.stderr and "wanmodels download" in run.stderr
     assert s3.objects(bucket) == {}
+
+
+def big_stack(hub: HubServer, workdir: Path, cli: Cli, s3: S3Server, size: int) -> tuple[bytes, str]:
+    """A one-file stack of `size` bytes, downloaded and locked in `workdir` (big.yaml, big.lock)."""
+    data = safetensors_bytes(data_size=size, seed=11)
+    hub.add_repo("test/big", {"big.safetensors": data})
+    write_manifest(
+        workdir / "big.yaml", "version: 1\nroot: ./models\nmodels:\n  - name: big\n    repo: test/big\n"
+    )
+    run = cli("download", "-m", "big.yaml", **s3.env())
+    assert run.returncode == 0, run.stderr
+    return data, locked_digests(workdir / "big.lock")["big/big.safetensors"]
+
+
+def start(hub: HubServer, s3: S3Server, cwd: Path, *args: str) -> subprocess.Popen[str]:
+    """`python -m wanmodels ARGS` in the background, seeing the test Hub and the S3 server."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "wanmodels", *args],
+        cwd=cwd,
+        env=cli_env(hub, **s3.env()),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_node_killed_mid_transfer_resumes_from_the_store_with_little_resent(
+    cli: Cli, hub: HubServer, s3: S3Server, workdir: Path, tmp_path: Path
+) -> None:
+    data, digest = big_stack(hub, workdir, cli, s3, 4 << 20)
+    bucket = s3.new_bucket()
+    assert cli("publish", f"s3://{bucket}/p", "-m", "big.yaml", **s3.env()).returncode == 0
+    box = tmp_path / "node"
+    box.mkdir()
+    for file in ("big.yaml", "big.lock"):
+        shutil.copy(workdir / file, box / file)
+    hub.clear_log()
+    key = blob_key("p", digest)
+    # The store sends 1 MiB and goes quiet: the kill lands mid-transfer however busy the machine is.
+    s3.add_fault(Fault(origin="s3", kind="stall", path=key, after_bytes=1 << 20, seconds=120, times=None))
+    args = ("download", "-m", "big.yaml", "--frozen", "--from", f"s3://{bucket}/p", "--workers", "1")
+    proc = start(hub, s3, box, *args, "--timeout", "120")
+    models = box / "models"
+    wait_until(lambda: partial_bytes(models) == 1 << 20, "1 MiB from the store in the part")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert not (models / "big" / "big.safetensors").exists()
+    s3.clear_faults()
+    s3.clear_log()
+    rerun = cli(*args, cwd=box, **s3.env())
+    assert rerun.returncode == 0, rerun.stderr
+    assert (models / "big" / "big.safetensors").read_bytes() == data
+    gets = [g for g in s3.gets(bucket, key) if g.bytes_sent > 1]  # not the one-byte probe
+    assert [g.range for g in gets] == [f"bytes={1 << 20}-"]
+    assert s3.bytes_sent(bucket, key) == len(data) - (1 << 20) + 1
+    assert hub.requests == []
+
+
+def test_a_publish_killed_mid_upload_keeps_the_parts_the_store_holds(
+    cli: Cli, hub: HubServer, s3: S3Server, workdir: Path
+) -> None:
+    data, digest = big_stack(hub, workdir, cli, s3, 40 << 20)  # three parts of 16 MiB
+    bucket = s3.new_bucket()
+    key = blob_key("p", digest)
+    # The first two part uploads hang; the third reaches the store. Then the publisher is killed.
+    s3.add_fault(Fault(origin="s3", kind="hang", path=key, methods=("PUT",), seconds=120, times=2))
+    proc = start(hub, s3, workdir, "publish", f"s3://{bucket}/p", "-m", "big.yaml")
+
+    def stored_parts() -> list[str]:
+        return [
+            r.query for r in s3.requests if r.method == "PUT" and "partNumber" in r.query and r.status == 200
+        ]
+
+    wait_until(lambda: len(stored_parts()) == 1, "one part in the store", timeout=60)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    (kept,) = stored_parts()
+    assert s3.client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0  # nothing complete yet
+    s3.clear_faults()
+    s3.clear_log()
+    rerun = cli("publish", f"s3://{bucket}/p", "-m", "big.yaml", "--json", **s3.env())
+    assert rerun.returncode == 0, rerun.stderr
+    (blob,) = [b for b in rerun.json()["blobs"] if b["key"] == key]
+    assert blob["action"] == "resume"
+    assert blob["bytes_reused"] > 0 and blob["bytes_sent"] == len(data) - blob["bytes_reused"]
+    resent = [r.query for r in s3.requests if r.method == "PUT" and "partNumber" in r.query]
+    assert kept not in resent and len(resent) == 2
+    assert s3.objects(bucket, key)[key] == data

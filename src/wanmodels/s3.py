@@ -270,6 +270,9 @@ class S3Store:
             msg = f"cannot {action} {where}: {host} presents a certificate this machine does not trust"
             hint = "Point AWS_CA_BUNDLE at the store's CA certificate."
             raise HubError(msg, hint=hint) from None
+        except bx.FlexibleChecksumError:  # a whole object's stored checksum: bytes broken on the way
+            msg = f"the bytes of {where} from {host} failed the store's own checksum"
+            raise TransientHubError(msg) from None
         except (bx.HTTPClientError, bx.ConnectionError, bx.IncompleteReadError) as err:
             kind = "timed out" if isinstance(err, (bx.ReadTimeoutError, bx.ConnectTimeoutError)) else "failed"
             msg = f"connection to {host} {kind} for {where}: {type(err).__name__}"

@@ -75,6 +75,7 @@ class S3Server:
 
     def stop(self) -> None:
         if self._proxy is not None:
+            self._proxy.stopping.set()
             self._proxy.shutdown()
             self._proxy.server_close()
             self._proxy = None

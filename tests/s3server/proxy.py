@@ -5,7 +5,9 @@ streams the answer back, counting body bytes per object. `Fault(origin="s3", ...
 `tests.hubserver` targets requests: `path` matches the object key, `repo_id` the bucket. Kinds:
 `status` (answer `status` with an S3 error body whose code is `headers["x-error-code"]`, default
 `SlowDown`, without asking moto), `cut` (send the headers and `after_bytes` of the body, then
-close), `corrupt` (flip every byte of the body).
+close), `stall` (the same, but first go quiet for `seconds` or until the proxy stops: a kill then
+lands mid-transfer), `corrupt` (flip every byte of the body), `hang` (wait `seconds`, or until the
+proxy stops, before forwarding: an upload or read that stays in flight).
 """
 
 from __future__ import annotations
@@ -13,16 +15,14 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tests.hubserver.faults import Fault, FaultBook, Target
 from tests.hubserver.log import Ctx, RequestLog
-
-if TYPE_CHECKING:
-    pass
 
 _HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"})
 CHUNK = 256 << 10
@@ -37,6 +37,7 @@ class ProxyServer(ThreadingHTTPServer):
         self.upstream = upstream
         self.faults = faults
         self.log = log
+        self.stopping = threading.Event()
         super().__init__(("127.0.0.1", 0), Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -91,7 +92,15 @@ class Handler(BaseHTTPRequestHandler):
         try:
             body = self._body()
             target = Target(api=False, path=key, repo_id=bucket, method=self.command, origin="s3")
-            fault = self.server.faults.take(target, frozenset({"status", "cut", "corrupt"}))
+            hang = self.server.faults.take(target, frozenset({"hang"}))
+            if hang is not None:
+                ctx.fault = "hang"
+                log.park(True)
+                try:
+                    self.server.stopping.wait(hang.seconds)
+                finally:
+                    log.park(False)
+            fault = self.server.faults.take(target, frozenset({"status", "cut", "stall", "corrupt"}))
             if fault is not None:
                 ctx.fault = fault.kind
             if fault is not None and fault.kind == "status":
@@ -170,7 +179,7 @@ class Handler(BaseHTTPRequestHandler):
             answer.read()
             return
         sent = 0
-        limit = fault.after_bytes if fault is not None and fault.kind == "cut" else None
+        limit = fault.after_bytes if fault is not None and fault.kind in ("cut", "stall") else None
         pending = [data] if data is not None else None
         while True:
             chunk = pending.pop() if pending else (b"" if pending is not None else answer.read(CHUNK))
@@ -182,6 +191,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(chunk[: limit - sent])
                 ctx.bytes_sent = limit
                 self.wfile.flush()
+                if fault is not None and fault.kind == "stall":
+                    self.server.log.park(True)
+                    try:
+                        self.server.stopping.wait(fault.seconds)
+                    finally:
+                        self.server.log.park(False)
                 self._upstream.close()
                 self._upstream = None
                 self.close_connection = True
