@@ -420,3 +420,46 @@ def test_a_publish_killed_mid_upload_keeps_the_parts_the_store_holds(
     resent = [r.query for r in s3.requests if r.method == "PUT" and "partNumber" in r.query]
     assert kept not in resent and len(resent) == 2
     assert s3.objects(bucket, key)[key] == data
+
+
+def run_child(code: str, cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`wanmodels ARGS` in a fresh interpreter, after `code` (which runs first), then a report of
+    whether botocore was imported."""
+    script = (
+        "import sys, runpy\n"
+        f"{code}\n"
+        f"sys.argv = ['wanmodels', *{list(args)!r}]\n"
+        "try:\n    runpy.run_module('wanmodels', run_name='__main__')\n"
+        "except SystemExit as exit_:\n    code = exit_.code\n"
+        "print('BOTOCORE', 'botocore' in sys.modules and sys.modules['botocore'] is not None)\n"
+        "sys.exit(code)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_help_and_a_download_with_nothing_to_fetch_never_import_botocore(
+    cli: Cli, hub: HubServer, s3: S3Server, published: tuple[Path, str, str]
+) -> None:
+    project_dir, _, url = published
+    env = cli_env(hub, **s3.env(WANMODELS_FROM=url))
+    for args in (("--help",), ("download", "--help"), ("download", "--frozen"), ("publish", "--help")):
+        run = run_child("", project_dir, env, *args)
+        assert run.returncode == 0, run.stderr
+        assert "BOTOCORE False" in run.stdout, (args, run.stdout)
+    assert hub.requests == []
+
+
+def test_without_the_s3_extra_a_store_url_is_one_line_naming_the_extra(
+    cli: Cli, hub: HubServer, s3: S3Server, published: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    project_dir, _, url = published
+    box = node(tmp_path, project_dir)
+    block = "sys.modules['botocore'] = None  # as if the extra were not installed"
+    run = run_child(block, box, cli_env(hub, **s3.env()), "download", "--frozen", "--from", url, "-q")
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and "pip install 'wanmodels[s3]'" in run.stderr
+    assert "Traceback" not in run.stderr
+    publish = run_child(block, project_dir, cli_env(hub, **s3.env()), "publish", url)
+    assert publish.returncode == 2 and "pip install 'wanmodels[s3]'" in publish.stderr
