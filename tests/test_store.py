@@ -160,6 +160,12 @@ def test_no_fallback_fails_the_missing_blob_naming_it_and_asks_the_hub_nothing(
     # Every other file was placed.
     expected = {p: b for p, b in files_of(project_dir / "models").items() if p != gone}
     assert files_of(box / "models") == expected
+    # The same with the environment setting a fleet would use.
+    other = node(tmp_path, project_dir, "node2")
+    env_run = cli("download", "--frozen", cwd=other, **s3.env(WANMODELS_FROM=url, WANMODELS_NO_FALLBACK="1"))
+    assert env_run.returncode == 3, env_run.stderr
+    assert f"s3://{bucket}/{key}" in env_run.stderr
+    assert hub.requests == []
 
 
 @pytest.mark.parametrize("fallback", [True, False], ids=["fallback", "no-fallback"])
@@ -463,3 +469,23 @@ def test_without_the_s3_extra_a_store_url_is_one_line_naming_the_extra(
     assert "Traceback" not in run.stderr
     publish = run_child(block, project_dir, cli_env(hub, **s3.env()), "publish", url)
     assert publish.returncode == 2 and "pip install 'wanmodels[s3]'" in publish.stderr
+
+
+def test_eight_nodes_at_once_provision_from_the_store_with_zero_hub_requests(
+    cli: Cli, hub: HubServer, s3: S3Server, published: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    project_dir, bucket, url = published
+    boxes = [node(tmp_path, project_dir, f"node{i}") for i in range(8)]
+    procs = [start(hub, s3, box, "download", "--frozen", "--from", url, "--quiet") for box in boxes]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert hub.requests == []
+    expected = files_of(project_dir / "models")
+    stack = sum(len(b) for b in set(expected.values()))
+    assert s3.bytes_sent(bucket) == 8 * (stack + 1)  # each node read the stack once (+ its probe byte)
+    for box in boxes:
+        assert files_of(box / "models") == expected
+        check = cli("verify", "--full", cwd=box)
+        assert check.returncode == 0, check.stderr
+    assert hub.requests == []
