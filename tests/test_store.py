@@ -489,3 +489,23 @@ def test_eight_nodes_at_once_provision_from_the_store_with_zero_hub_requests(
         check = cli("verify", "--full", cwd=box)
         assert check.returncode == 0, check.stderr
     assert hub.requests == []
+
+
+def test_a_file_changed_behind_the_state_cache_is_not_published_under_its_digest(
+    cli: Cli, hub: HubServer, s3: S3Server, workdir: Path
+) -> None:
+    env = s3.env()
+    project(workdir, cli, env)
+    victim = workdir / "models" / "sd-vae" / "diffusion_pytorch_model.safetensors"
+    stat = victim.stat()
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 0xFF
+    with victim.open("r+b") as f:  # same inode, same size, same mtime: the state cache vouches for it
+        f.write(data)
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    bucket = s3.new_bucket()
+    run = cli("publish", f"s3://{bucket}/wan21", **env)
+    assert run.returncode == 1, run.stderr
+    assert "'sd-vae/diffusion_pytorch_model.safetensors' changed since it was verified" in run.stderr
+    digest = locked_digests(workdir / "wanmodels.lock")["sd-vae/diffusion_pytorch_model.safetensors"]
+    assert blob_key("wan21", digest) not in s3.objects(bucket)
