@@ -185,6 +185,7 @@ class S3Store:
                 Metadata=meta,
                 ChecksumSHA256=sha256_b64,
             )
+        _log.debug("PUT %s (%d bytes) -> 200", self.url(key), len(data))
 
     def unfinished_upload(self, key: str) -> str | None:
         """The newest multipart upload still open for exactly `key` (a run that was stopped)."""
@@ -234,6 +235,7 @@ class S3Store:
                 ContentLength=len(data),
                 ChecksumSHA256=sha256_b64,
             )
+        _log.debug("PUT %s part %d (%d bytes) -> 200", self.url(key), number, len(data))
         return str(answer["ETag"])
 
     def complete(self, key: str, upload_id: str, parts: list[tuple[int, str, str]]) -> None:
