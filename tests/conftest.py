@@ -24,6 +24,7 @@ import pytest
 from tests.clirun import CliRun, run_cli
 from tests.fixtures import add_repos, seed_repos
 from tests.hubserver import HubServer
+from tests.s3server import S3Server
 from wanmodels.partial import PartFile
 
 __all__ = [
@@ -43,7 +44,7 @@ _PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PR
 def _is_developer_setting(name: str) -> bool:
     # COLUMNS/LINES size the output (pytest-xdist sets COLUMNS=80 in its workers): a test sets them.
     return (
-        name.startswith(("HF_", "WANMODELS_", "HUGGINGFACE_"))
+        name.startswith(("HF_", "WANMODELS_", "HUGGINGFACE_", "AWS_"))
         or name in _PROXY_VARS
         or name in ("NO_COLOR", "COLUMNS", "LINES")
     )
@@ -78,7 +79,9 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No HF_*/WANMODELS_* from the developer's shell, no proxies, no terminal size, a private HF_HOME."""
+    """No HF_*/WANMODELS_*/AWS_* from the developer's shell, no proxies, no terminal size, a private
+    HF_HOME, and no AWS config, credentials file or instance-metadata lookup (botocore would try
+    169.254.169.254)."""
     for name in list(os.environ):
         if _is_developer_setting(name):
             monkeypatch.delenv(name, raising=False)
@@ -86,6 +89,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_UPDATE_CHECK", "1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 
 @pytest.fixture
@@ -94,6 +100,23 @@ def hub() -> Iterator[HubServer]:
     with HubServer() as server:
         add_repos(server, seed_repos())
         yield server
+
+
+@pytest.fixture(scope="session")
+def s3server() -> Iterator[S3Server]:
+    """moto's S3 server behind the fault proxy: one per test session (per xdist worker)."""
+    pytest.importorskip("moto", reason="the S3 tests need moto[server] (the test extra)")
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3(s3server: S3Server) -> Iterator[S3Server]:
+    """The session's S3 server, with no fault armed and an empty log for this test."""
+    s3server.clear_faults()
+    s3server.clear_log()
+    yield s3server
+    s3server.clear_faults()
 
 
 Cli = Callable[..., CliRun]

@@ -31,7 +31,17 @@ from wanmodels.state import WORK_DIR
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHECKED_DOCS = ("ci.md", "troubleshooting.md", "scaling.md", "api.md", "manifest.md", "comfyui.md")
-API_FUNCTIONS = ("load_manifest", "open_manifest", "plan", "download", "verify", "repair", "prune", "lock")
+API_FUNCTIONS = (
+    "load_manifest",
+    "open_manifest",
+    "plan",
+    "download",
+    "verify",
+    "repair",
+    "prune",
+    "lock",
+    "publish",
+)
 PRESET_LOCK = "models/.wanmodels/locks/wan2.1-i2v.lock"  # a preset's pin lives in its root
 CI_LOCK = "wanmodels.lock"  # the CI recipes commit a manifest made with `wanmodels init`
 
@@ -311,6 +321,7 @@ def test_api_signatures_match_the_code() -> None:
 
 _API_MODULES = (
     "manifest",
+    "publisher",
     "planner",
     "results",
     "remote",

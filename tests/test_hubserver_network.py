@@ -229,7 +229,7 @@ def test_cdn_faults(cdn_hub: HubServer, tmp_path: Path) -> None:
 
 def test_fault_origin_is_checked() -> None:
     with pytest.raises(ValueError, match="origin"):
-        Fault(origin="s3")
+        Fault(origin="ftp")
     with pytest.raises(ValueError, match="CDN has no API"):
         Fault(api=True, origin="cdn")
     with HubServer() as srv, pytest.raises(ValueError, match="cdn=True"):

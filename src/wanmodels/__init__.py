@@ -45,6 +45,7 @@ __all__ = [
     "open_manifest",
     "plan",
     "prune",
+    "publish",
     "read_lock",
     "repair",
     "resolve_settings",
@@ -61,6 +62,7 @@ _LAZY = {
     "download": "wanmodels.downloader",
     "plan": "wanmodels.downloader",
     "prune": "wanmodels.pruner",
+    "publish": "wanmodels.publisher",
     "lock": "wanmodels.resolve",
     "Lockfile": "wanmodels.lockfile",
     "read_lock": "wanmodels.lockfile",
@@ -121,6 +123,7 @@ if TYPE_CHECKING:
     from wanmodels.planner import Plan
     from wanmodels.presets import open_manifest
     from wanmodels.pruner import prune
+    from wanmodels.publisher import publish
     from wanmodels.remote import ByteSource
     from wanmodels.resolve import lock
     from wanmodels.results import DownloadResult, LockResult, PruneResult, RepairResult, VerifyReport

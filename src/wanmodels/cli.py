@@ -23,6 +23,7 @@ from wanmodels.cli_help import (
     DOWNLOAD_EXAMPLES,
     IMPORT_EXAMPLES,
     PRUNE_EXAMPLES,
+    PUBLISH_EXAMPLES,
     VERIFY_EXAMPLES,
     CheckRootOpt,
     Command,
@@ -169,6 +170,24 @@ def download(
             help="Fetch the entries the Hub has; list those whose repo, revision or files it lacks (exit 1).",
         ),
     ] = False,
+    from_url: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="URL",
+            help="Read each file by its digest from this object store first (s3://bucket/prefix, "
+            "written by `wanmodels publish`; $WANMODELS_FROM). Needs wanmodels[s3].",
+            show_default=False,
+        ),
+    ] = None,
+    no_fallback: Annotated[
+        bool,
+        typer.Option(
+            "--no-fallback",
+            help="With --from: fail a file the store lacks or holds wrong instead of fetching it from "
+            "the Hub ($WANMODELS_NO_FALLBACK).",
+        ),
+    ] = False,
 ) -> None:
     """Fetch every selected file, resumably, and place it only once its hash matches.
 
@@ -190,6 +209,8 @@ def download(
             reuse=not no_reuse,
             reuse_from=tuple(reuse_from or ()),
             link_mode=link_mode,
+            from_url=from_url,
+            no_fallback=no_fallback,
         )
         loaded = open_manifest_arg(manifest, root, with_)
         # rich (~30 ms to import) loads only when something will be printed.
@@ -314,6 +335,59 @@ def lock_command(
         return result.exit_code
 
     finish("lock", as_json, verbose, run)
+
+
+@app.command(
+    "publish",
+    cls=Command,
+    epilog=epilog(PUBLISH_EXAMPLES),
+    short_help="Upload a verified stack to an object store by digest, for fleets.",
+)
+def publish_command(
+    url: Annotated[
+        str,
+        typer.Argument(metavar="URL", help="Where to publish: s3://bucket/prefix.", show_default=False),
+    ],
+    names: NamesArg = None,
+    manifest: ManifestOpt = None,
+    root: RootOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=64, metavar="N", help="Uploads at once (default 16)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be uploaded; upload nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Upload every file of a verified root once, named by its digest, plus the lockfile.
+
+    Nodes then run `wanmodels download --frozen --from URL`. Blobs already in the store with the
+    right size and recorded digest are skipped; a stopped upload is continued.
+    """
+
+    def run() -> int:
+        from wanmodels.documents import publish_json
+        from wanmodels.publisher import publish
+        from wanmodels.remote import parse_store_url
+        from wanmodels.report import render_publish
+
+        location = parse_store_url(url, name="URL")
+        settings = resolve_settings(workers=workers)
+        loaded = open_manifest_arg(manifest, root)
+        console = stderr_console(False)
+        notify = None if quiet else line_sink(console).message
+        selected = tuple(names or ())
+        result = publish(loaded, location, selected, settings=settings, dry_run=dry_run, notify=notify)
+        if not quiet:
+            render_publish(result, console)
+        if as_json:
+            print_json(publish_json(result))
+        return result.exit_code
+
+    finish("publish", as_json, verbose, run)
 
 
 @app.command(

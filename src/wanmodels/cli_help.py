@@ -18,6 +18,7 @@ DOWNLOAD_EXAMPLES: Final = [
     "wanmodels download --max-rate 20M   (leave bandwidth for others)",
     "wanmodels download --reuse-from DIR (take files already in DIR)",
     "wanmodels download --frozen --json  (CI: exactly the lockfile)",
+    "wanmodels download --frozen --from s3://models/wan21 (a fleet node)",
 ]
 VERIFY_EXAMPLES: Final = [
     "wanmodels verify                    (sizes, cached hashes, formats)",
@@ -28,6 +29,11 @@ VERIFY_EXAMPLES: Final = [
 PRUNE_EXAMPLES: Final = [
     "wanmodels prune -m wan2.1-comfyui --root ~/ComfyUI/models --dry-run",
     "wanmodels prune -m old.yaml          (after moving a stack to another manifest)",
+]
+PUBLISH_EXAMPLES: Final = [
+    "wanmodels publish s3://models/wan21 --dry-run   (what would be uploaded)",
+    "wanmodels publish s3://models/wan21 -m wan2.1-comfyui --root ~/ComfyUI/models",
+    "AWS_ENDPOINT_URL=http://minio:9000 wanmodels publish s3://models/wan21",
 ]
 IMPORT_EXAMPLES: Final = [
     "wanmodels import image_to_video_wan.json   (writes ./wanmodels.yaml)",

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from wanmodels.report import Console
 
 INTERRUPTED_MESSAGE: Final = "interrupted; partial downloads are kept. Run the same command again to resume."
-COMMANDS: Final = ("download", "verify", "prune", "lock", "status", "list", "init", "import")
+COMMANDS: Final = ("download", "verify", "prune", "lock", "status", "list", "init", "import", "publish")
 
 
 def dry_run_command(path: Path) -> str:

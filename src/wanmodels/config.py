@@ -15,6 +15,11 @@ Environment variables read here (and only here), at call time:
   not a terminal (default 30), also `--progress-interval`.
 - `WANMODELS_REUSE_FROM`: folders to take already-downloaded files from (`os.pathsep`-separated),
   added to `--reuse-from`.
+- `WANMODELS_FROM`: an object store holding the stack's blobs (`s3://bucket/prefix`, written by
+  `wanmodels publish`), read before the Hub; `--from` overrides it.
+- `WANMODELS_NO_FALLBACK`: with a store, never ask the Hub for a blob it lacks (air-gapped nodes).
+- `AWS_*` and `~/.aws/config` are botocore's own (credentials, region, `AWS_ENDPOINT_URL`) and are
+  read by it, never here.
 - `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `HF_HOME`, `XDG_CACHE_HOME`: where huggingface_hub
   keeps its cache, resolved as huggingface_hub 2.4 does (`constants.py`), so files it already
   holds are placed instead of downloaded.
@@ -28,9 +33,12 @@ import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from wanmodels.errors import UsageError
+
+if TYPE_CHECKING:
+    from wanmodels.remote import StoreLocation
 
 DEFAULT_WORKERS: Final = 16  # measured: see docs/cli.md, "--workers"
 DEFAULT_TIMEOUT: Final = 10.0
@@ -71,6 +79,8 @@ class Settings:
     hf_cache: Path | None = None  # huggingface_hub's cache to look in (resolve_settings finds it)
     reuse_from: tuple[Path, ...] = ()  # other wanmodels roots and model folders to look in
     link_mode: LinkMode = LinkMode.AUTO
+    store: StoreLocation | None = None  # read blobs from here first (`--from`)
+    hub_fallback: bool = True  # a blob the store lacks or holds wrong is read from the Hub
 
     def __post_init__(self) -> None:
         # A library caller gets the CLI's bound too: with no connection, nothing would move.
@@ -145,15 +155,19 @@ def resolve_settings(
     reuse: bool = True,
     reuse_from: tuple[str, ...] = (),
     link_mode: str | None = None,
+    from_url: str | None = None,
+    no_fallback: bool = False,
 ) -> Settings:
     """Combine flags with the environment into `Settings`.
 
     With `reuse` (the default), files are looked for in huggingface_hub's cache and in the
-    `reuse_from` folders (plus `$WANMODELS_REUSE_FROM`) before the network is asked.
+    `reuse_from` folders (plus `$WANMODELS_REUSE_FROM`) before the network is asked. `from_url`
+    (else `$WANMODELS_FROM`) names an object store to read blobs from before the Hub;
+    `no_fallback` (or `$WANMODELS_NO_FALLBACK`) keeps the Hub out of such a run.
 
     Raises:
         UsageError: an environment variable holds a value that cannot be parsed, or a
-            `reuse_from` folder does not exist.
+            `reuse_from` folder does not exist, or the store URL is not one.
     """
     env = os.environ
     if workers is None:
@@ -192,7 +206,14 @@ def resolve_settings(
     if not reuse and reuse_from:
         msg = "--no-reuse and --reuse-from contradict each other"
         raise UsageError(msg, hint="Drop one of them.")
+    store = _store(from_url, "--from") if from_url else _store(env.get("WANMODELS_FROM"), "WANMODELS_FROM")
+    if no_fallback and store is None:
+        msg = "--no-fallback needs an object store to read from"
+        raise UsageError(msg, hint="Add --from s3://bucket/prefix (or set WANMODELS_FROM).")
+    fallback = not (no_fallback or parse_bool("WANMODELS_NO_FALLBACK", env.get("WANMODELS_NO_FALLBACK")))
     return Settings(
+        store=store,
+        hub_fallback=fallback,
         link_mode=_link_mode(link_mode, "--link-mode")
         if link_mode
         else _link_mode(env.get("WANMODELS_LINK_MODE"), "WANMODELS_LINK_MODE"),
@@ -249,6 +270,14 @@ def _link_mode(value: str | None, name: str) -> LinkMode:
     except ValueError:
         msg = f"{name} {value!r} is not a link mode"
         raise UsageError(msg, hint=f"Use one of: {', '.join(m.value for m in LinkMode)}.") from None
+
+
+def _store(value: str | None, name: str) -> StoreLocation | None:
+    if value is None or not value.strip():
+        return None
+    from wanmodels.remote import parse_store_url
+
+    return parse_store_url(value, name=name)
 
 
 def _rate(value: str | None, name: str) -> int | None:

@@ -6,7 +6,7 @@ fields are only ever added within a schema version; renaming or removing one bum
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from wanmodels.errors import WanmodelsError
 from wanmodels.lockfile import Lockfile
@@ -25,6 +25,9 @@ from wanmodels.results import (
     StatusReport,
     VerifyReport,
 )
+
+if TYPE_CHECKING:
+    from wanmodels.publisher import PublishResult
 
 SCHEMA_VERSION: Final = 1
 
@@ -151,6 +154,10 @@ def _repair(result: RepairResult) -> dict[str, Any]:
         else [f.local_path for m in fetched.models for f in m.files if f.bytes_fetched],
         "bytes_fetched": 0 if fetched is None else fetched.bytes_fetched,
     }
+
+
+def publish_json(result: PublishResult) -> dict[str, Any]:
+    return _doc("publish", "ok", **result.to_dict())
 
 
 def error_json(

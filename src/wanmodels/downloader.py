@@ -117,7 +117,8 @@ def download(
     out and listed in the result's `skipped` (exit 1), and the others are fetched.
 
     Args:
-        source: where bytes come from; default: the Hub of `settings`.
+        source: where bytes come from; default: the store of `settings` (`--from`) with the Hub
+            behind it, else the Hub of `settings` (see `wanmodels.sources.open_source`).
 
     Raises:
         ManifestError, LockError, SelectionError: bad input (before any byte moves).
@@ -200,9 +201,9 @@ def _download(
             if settings.offline and todo.to_fetch:  # a reuse candidate turned out damaged
                 raise _offline(todo)
             if source is None:
-                from wanmodels.hub import Hub
+                from wanmodels.sources import open_source
 
-                source = Hub(settings)
+                source = open_source(settings, plan, notify=sink.message, cancel=cancel)
             relock = manifest.command("lock")
             return Pool(todo, source, settings, sink, cancel, placer, relock=relock).run()
 

@@ -11,6 +11,7 @@ whose size and digest match; a mismatch starts the file once more from zero, the
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -281,9 +282,17 @@ def _stream_once(
 
 
 def finish(
-    placer: Placer, transfer: Transfer, scheduler: Scheduler, *, sink: ProgressSink, cancel: threading.Event
+    placer: Placer,
+    transfer: Transfer,
+    scheduler: Scheduler,
+    *,
+    sink: ProgressSink,
+    cancel: threading.Event,
+    rejected: Callable[[PlannedFile], str | None] | None = None,
 ) -> Placement | None:
     """Check a complete part's digest and put it in place; None when it is being fetched again.
+
+    On a mismatch `rejected` (the source's) names where the bad bytes came from, if it can.
 
     Raises:
         IntegrityError: the bytes did not match twice (the part is deleted).
@@ -302,11 +311,13 @@ def finish(
         transfer.close()
         transfer.part.delete()
         return placed
+    named = rejected(item) if rejected is not None else None
+    origin = named or f"'{item.repo_id}'"
     if transfer.rounds >= 2:
         transfer.close()
         transfer.part.delete()
         msg = (
-            f"'{item.local_path}' from '{item.repo_id}' does not match: expected {item.digest} "
+            f"'{item.local_path}' from {origin} does not match: expected {item.digest} "
             f"got {actual}. Nothing was placed and the partial file was deleted."
         )
         hint = "Re-run the same command; if it repeats, the server or a proxy is sending wrong bytes."
@@ -315,7 +326,8 @@ def finish(
         )
     transfer.rounds += 1
     sink.message(
-        f"'{item.local_path}' failed its {item.digest.algorithm} check; fetching it again from byte 0"
+        f"'{item.local_path}'{f' from {named}' if named else ''} failed its {item.digest.algorithm} "
+        "check; fetching it again from byte 0"
     )
     sink.advance(item, -item.size)
     transfer.part.reset()

@@ -178,7 +178,14 @@ class Pool:
     def _finish(self, rng: Range, transfer: Transfer) -> None:
         """Hash the tail, place the file and record it (or fail it)."""
         try:
-            placed = finish(self.placer, transfer, self.scheduler, sink=self.sink, cancel=self.cancel)
+            placed = finish(
+                self.placer,
+                transfer,
+                self.scheduler,
+                sink=self.sink,
+                cancel=self.cancel,
+                rejected=self._rejected,
+            )
         except Interrupted:
             raise
         except Exception as err:
@@ -189,6 +196,11 @@ class Pool:
         if placed is not None:
             self.scheduler.finished(rng.job)
             self._done(transfer, placed)
+
+    def _rejected(self, item: PlannedFile) -> str | None:
+        """Where the bytes that failed `item`'s digest came from, when the source can say (a store)."""
+        hook = getattr(self.source, "rejected", None)
+        return hook(item.repo_id, item.commit, item.repo_path) if hook is not None else None
 
     def _done(self, transfer: Transfer, placed: Placement) -> None:
         item = transfer.item

@@ -14,7 +14,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from rich.console import Console, Group
 from rich.measure import Measurement
@@ -41,6 +41,9 @@ from wanmodels.results import (
     StatusReport,
     VerifyReport,
 )
+
+if TYPE_CHECKING:
+    from wanmodels.publisher import PublishResult
 
 DEBUG_HINT = "(set WANMODELS_DEBUG=1 for a traceback)"
 TABLE_ROWS = 200
@@ -583,3 +586,17 @@ def _option_line(option: Option) -> str:
         values.append(value.name + (f" ({', '.join(notes)})" if notes else ""))
     about = f"  {option.description}" if option.description else ""
     return f"--with {option.name}={' | '.join(values)}{about}"
+
+
+def render_publish(result: PublishResult, console: Console) -> None:
+    """One line: what the store holds now (or would, in a dry run) and where the lockfile went."""
+    new = [b for b in result.blobs if b.action.value != "present"]
+    there = len(result.blobs) - len(new)
+    blobs = f"{count(len(result.blobs), 'blob')} for {count(result.files, 'file')}"
+    if result.dry_run:
+        verb = f"would upload {count(len(new), 'blob')} ({human_bytes(result.to_send)})"
+        console.print(f"{result.store}: {blobs}; {verb}, {there} already there (dry run)")
+        return
+    sent = f"{human_bytes(result.bytes_sent)} sent in {result.seconds:.1f}s"
+    locks = ", ".join(result.locks)
+    console.print(f"published {blobs} to {result.store} ({sent}, {there} already there); lockfile: {locks}")

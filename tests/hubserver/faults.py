@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 FAULT_KINDS = frozenset({"cut", "short", "reset", "status", "corrupt", "stall", "ignore_range", "hang"})
 BODY_FAULTS = FAULT_KINDS - {"status", "hang"}  # applied while the body is written
-ORIGINS = frozenset({"hub", "cdn"})
+ORIGINS = frozenset({"hub", "cdn", "s3"})  # "s3": the proxy of tests.s3server
 
 # The Hub's rate-limit headers (IETF draft ratelimit-headers), as huggingface_hub parses them.
 RATELIMIT_POLICY = '"fixed window";"api";q=500;w=300'
@@ -26,7 +26,8 @@ def ratelimit_headers(reset_seconds: int, remaining: int = 0) -> dict[str, str]:
 class Fault:
     """A scripted misbehaviour, applied to matching requests.
 
-    Which requests: `origin` (`"hub"`, or `"cdn"` for the CDN listener of `HubServer(cdn=True)`);
+    Which requests: `origin` (`"hub"`, `"cdn"` for the CDN listener of `HubServer(cdn=True)`, or
+    `"s3"` for the proxy of `tests.s3server.S3Server`, where `path` matches the key, `repo_id` the bucket);
     `path`, an fnmatch pattern against the repo file path for resolve and CDN requests (a CDN request is
     mapped back to the file its signed URL was issued for), or against the unquoted URL path when
     `api=True`; `repo_id` (fnmatch); `methods` (only GETs unless told, e.g. `("GET", "HEAD")`).
