@@ -499,7 +499,7 @@ def render_list(
     for model, groups in group_presets(presets):
         console.print(f"{model}", markup=False)
         for runtime, members in groups:
-            console.print(f"  loaded by: {runtime}", markup=False, soft_wrap=False, overflow="fold")
+            console.print(_wrapped(f"  loaded by: {runtime}", console.width, indent=6), markup=False)
             for p in members:
                 text = p.description
                 if p.alias_of is not None:
@@ -517,9 +517,11 @@ def render_list(
                             markup=False,
                         )
     label = manifest.source + (f": {manifest.description}" if manifest.description else "")
-    console.print(f"manifest: {label} (root {manifest.root})", markup=False, soft_wrap=False, overflow="fold")
+    console.print(
+        _wrapped(f"manifest: {label} (root {manifest.root})", console.width, indent=2), markup=False
+    )
     if manifest.runtime:
-        console.print(f"loaded by: {manifest.runtime}", markup=False)
+        console.print(_wrapped(f"loaded by: {manifest.runtime}", console.width, indent=2), markup=False)
     if manifest.chosen:
         console.print("options: " + ", ".join(f"{k}={v}" for k, v in manifest.chosen), markup=False)
     sizes = locked_sizes(lock)
@@ -538,6 +540,11 @@ def render_list(
             console.print(f"  {middle(name, console.width - 2)}", markup=False)
             where = f"    {repo}@{revision} -> {folder}/, "
             console.print(middle(where, console.width - len(size) - 1) + size, markup=False)
+
+
+def _wrapped(text: str, width: int, *, indent: int) -> str:
+    """`text` wrapped to `width`, its later lines indented (a path stays whole on its line)."""
+    return textwrap.fill(text, width, subsequent_indent=" " * indent, break_long_words=False)
 
 
 def _print_named(console: Console, name: str, text: str, *, indent: int) -> None:
