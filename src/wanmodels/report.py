@@ -543,8 +543,8 @@ def render_list(
 
 
 def _wrapped(text: str, width: int, *, indent: int) -> str:
-    """`text` wrapped to `width`, its later lines indented (a path stays whole on its line)."""
-    return textwrap.fill(text, width, subsequent_indent=" " * indent, break_long_words=False)
+    """`text` wrapped to `width`, its later lines indented; only a word longer than a line is cut."""
+    return textwrap.fill(text, width, subsequent_indent=" " * indent, break_on_hyphens=False)
 
 
 def _print_named(console: Console, name: str, text: str, *, indent: int) -> None:
