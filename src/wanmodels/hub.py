@@ -11,6 +11,8 @@ host it redirected to), so nothing above this module ever sees their types.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
 import threading
@@ -82,6 +84,13 @@ RELOCK_HINT: Final = "Run `wanmodels lock` to pin what the revision points to no
 # mirror), that overhead was an eighth of a download's time; a larger read returns whatever the
 # socket holds, so a capped link sees no change. httpcore has no knob for it but this attribute.
 SOCKET_READ: Final = 256 << 10
+# Bounds on what a Hub (or something posing as one) may make this process read and keep. A page of
+# the Hub's listing is about 0.3 MB (1,000 entries) and a repo with 100,000 files lists in 100 pages;
+# these are far past any real repo and far short of exhausting a machine.
+MAX_ANSWER_BYTES: Final = 32 << 20
+MAX_LISTING_PAGES: Final = 10_000
+MAX_LISTING_ENTRIES: Final = 1_000_000
+LISTING_HINT: Final = "Check HF_ENDPOINT: a Hub or mirror answering this way is broken or hostile."
 
 
 def is_commit(revision: str) -> bool:
@@ -146,18 +155,34 @@ class Hub:
             )
         call = _Call(repo_id, revision, entry)
         commit = revision if is_commit(revision) else self._retrying(call, partial(self._commit_of, call))
-        files: list[RemoteFile] = []
+        files: dict[str, RemoteFile] = {}
         unhashed: set[str] = set()
         url: str | None = (
             f"{self.endpoint}/api/models/{repo_id}/tree/{quote(commit, safe='')}?recursive=true&expand=false"
         )
+        asked: set[str] = set()
+        entries = 0
+        # A listing that never ends (a next link back to a page already sent, empty pages that go
+        # on, the same files again) is refused at the first sign, not followed until memory runs out.
         while url is not None:
-            page, url = self._retrying(call, partial(self._tree_page, url, call))
+            if url in asked:
+                raise _refused(call, "leads back to a page it already sent")
+            if len(asked) >= MAX_LISTING_PAGES:
+                raise _refused(call, f"goes on past {MAX_LISTING_PAGES:,} pages")
+            asked.add(url)
+            page, raw, url = self._retrying(call, partial(self._tree_page, url, call))
+            entries += raw
+            if raw == 0 and url is not None:
+                raise _refused(call, "sent an empty page that says more follow")
+            if entries > MAX_LISTING_ENTRIES:
+                raise _refused(call, f"holds more than {MAX_LISTING_ENTRIES:,} entries")
             for remote, hashed in page:
-                files.append(remote)
+                if remote.path in files:
+                    raise _refused(call, f"lists '{remote.path}' twice")
+                files[remote.path] = remote
                 if not hashed:
                     unhashed.add(remote.path)
-        return RemoteRepo(repo_id, revision, commit, tuple(files), frozenset(unhashed))
+        return RemoteRepo(repo_id, revision, commit, tuple(files.values()), frozenset(unhashed))
 
     def file_url(self, repo_id: str, commit: str, path: str) -> str:
         """The `resolve` URL of a file at a commit on this endpoint."""
@@ -224,24 +249,39 @@ class Hub:
             raise HubError(msg, repo_id=call.repo_id, revision=call.revision)
         return sha
 
-    def _tree_page(self, url: str, call: _Call) -> tuple[list[tuple[RemoteFile, bool]], str | None]:
-        """One page of the listing: each file, whether its digest is of its bytes, and the next URL."""
+    def _tree_page(self, url: str, call: _Call) -> tuple[list[tuple[RemoteFile, bool]], int, str | None]:
+        """One page of the listing: each file with whether its digest is of its bytes, how many
+        entries the page held (folders too), and the next URL."""
         page, response = self._get_json(url, call)
         try:
+            if not isinstance(page, list):
+                msg = f"a page is {type(page).__name__}, not a list"
+                raise TypeError(msg)
             items = [_remote_file(item) for item in page if item.get("type") == "file"]
         except (AttributeError, KeyError, TypeError, ValueError) as err:
             msg = f"entry '{call.entry}': the Hub's file listing of '{call.repo_id}' cannot be read: {err!r}"
             raise HubError(msg, repo_id=call.repo_id, revision=call.revision) from None
-        return items, next_page(response.links, str(response.url), self.endpoint, call.repo_id)
+        return items, len(page), next_page(response.links, str(response.url), self.endpoint, call.repo_id)
 
     def _get_json(self, url: str, call: _Call) -> tuple[Any, httpx2.Response]:
-        response = get_session().get(url, headers=build_hf_headers(), timeout=self.settings.timeout)
-        hf_raise_for_status(response)
+        """GET one metadata answer, read whole only while it stays under `MAX_ANSWER_BYTES`."""
+        session = get_session()
+        request = session.build_request("GET", url, headers=build_hf_headers(), timeout=self.settings.timeout)
+        response = session.send(request, stream=True)
         try:
-            return response.json(), response
-        except ValueError:
-            msg = f"entry '{call.entry}': the Hub's answer for '{call.repo_id}' is not JSON ({url})"
-            raise HubError(msg, repo_id=call.repo_id, revision=call.revision) from None
+            if response.status_code >= 400:
+                response.read()  # hf_raise_for_status reads the error body
+            hf_raise_for_status(response)
+            body = _read_answer(response, call, url)
+        finally:
+            with contextlib.suppress(OSError):  # a close that fails loses nothing: the body is read
+                response.close()
+        try:
+            return json.loads(body), response
+        except (ValueError, RecursionError) as err:
+            why = "nested too deeply" if isinstance(err, RecursionError) else "not JSON"
+            msg = f"entry '{call.entry}': the Hub's answer for '{call.repo_id}' is {why} ({url})"
+            raise HubError(msg, repo_id=call.repo_id, revision=call.revision, hint=LISTING_HINT) from None
 
     # -- bytes ----------------------------------------------------------------------------------
 
@@ -377,6 +417,27 @@ class Hub:
         return HubError(msg, status=status, **ids)
 
 
+def _refused(call: _Call, why: str) -> HubError:
+    msg = f"entry '{call.entry}': the Hub's file listing of '{call.repo_id}' {why}; not reading further"
+    return HubError(msg, repo_id=call.repo_id, revision=call.revision, hint=LISTING_HINT)
+
+
+def _read_answer(response: httpx2.Response, call: _Call, url: str) -> bytes:
+    """The body of a metadata answer, refused as soon as it would pass `MAX_ANSWER_BYTES`."""
+    declared = response.headers.get("Content-Length")
+    body = bytearray()
+    if not (declared and declared.isdigit() and int(declared) > MAX_ANSWER_BYTES):
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                break
+        else:
+            return bytes(body)
+    limit = f"{MAX_ANSWER_BYTES >> 20} MiB"
+    msg = f"entry '{call.entry}': the Hub's answer for '{call.repo_id}' is larger than {limit} ({url})"
+    raise HubError(msg, repo_id=call.repo_id, revision=call.revision, hint=LISTING_HINT)
+
+
 def _remote_file(item: dict[str, Any]) -> tuple[RemoteFile, bool]:
     """One tree entry as the Hub's JSON has it (the fields huggingface_hub's `RepoFile` reads).
 
@@ -384,6 +445,9 @@ def _remote_file(item: dict[str, Any]) -> tuple[RemoteFile, bool]:
     would cost every command that lists a repo about 0.07 s.
     """
     path, size, lfs = str(item["path"]), int(item["size"]), item.get("lfs")
+    if size < 0:
+        msg = f"'{path}' has a negative size ({size})"
+        raise ValueError(msg)
     if lfs is not None:
         return RemoteFile(path, size, Digest("sha256", str(lfs["oid"]))), True
     # Without `lfs`, `oid` is the content's git sha1, except for a Xet-only entry, where it

@@ -1,0 +1,89 @@
+"""A Hub or mirror that misbehaves on purpose: listings that never end, answers too large or too
+deep to read, impossible sizes. Each is refused with one line and exit 3, having read little.
+
+The real CLI (`tests.clirun`) against the loopback Hub and its hostile knobs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli, write_manifest
+from tests.hubserver import Fault, HubServer
+
+REPO = "test/hostile"
+FILES = {"config.json": b'{"h": 1}\n', "a.txt": b"a\n", "b.txt": b"b\n", "sub/c.txt": b"c\n"}
+TREE = f"/api/models/{REPO}/tree/*"
+
+
+@pytest.fixture
+def manifest(hub: HubServer, workdir: Path) -> Path:
+    hub.add_repo(REPO, FILES)
+    return write_manifest(workdir / "h.yaml", f"version: 1\nmodels:\n  - name: h\n    repo: {REPO}\n")
+
+
+def tree_requests(hub: HubServer) -> int:
+    return sum("/tree/" in r.path for r in hub.requests)
+
+
+def one_line_refusal(run_stderr: str) -> None:
+    assert "Traceback" not in run_stderr
+    assert len([line for line in run_stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+@pytest.mark.parametrize("page_size", [2, None])
+def test_a_listing_that_leads_back_to_itself_is_refused(
+    cli: Cli, hub: HubServer, manifest: Path, page_size: int | None
+) -> None:
+    hub.tree_page_size = page_size
+    hub.tree_pages = "cycle"
+    run = cli("download", "-m", str(manifest), timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert f"file listing of '{REPO}'" in run.stderr and "not reading further" in run.stderr
+    one_line_refusal(run.stderr)
+    assert tree_requests(hub) <= 3  # the first page and its repeat, at most once more
+    assert hub.gets() == []
+
+
+def test_a_listing_of_empty_pages_without_end_is_refused(cli: Cli, hub: HubServer, manifest: Path) -> None:
+    hub.tree_page_size = 2
+    hub.tree_pages = "endless"
+    run = cli("lock", "-m", str(manifest), timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert "an empty page that says more follow" in run.stderr
+    one_line_refusal(run.stderr)
+    assert tree_requests(hub) == 4  # 5 entries (4 files, 1 folder) in 3 pages, then one empty page
+
+
+def test_an_answer_larger_than_the_cap_is_refused_unread(cli: Cli, hub: HubServer, manifest: Path) -> None:
+    huge = b"[" + b" " * (40 << 20) + b"]"  # valid JSON (an empty list), 40 MiB of it
+    hub.add_fault(Fault(path=TREE, api=True, kind="body", body=huge))
+    run = cli("lock", "-m", str(manifest), timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert "is larger than 32 MiB" in run.stderr
+    one_line_refusal(run.stderr)
+
+
+def test_deeply_nested_json_in_a_listing_is_one_line_exit_3(cli: Cli, hub: HubServer, manifest: Path) -> None:
+    deep = b"[" * 200_000 + b"]" * 200_000
+    hub.add_fault(Fault(path=TREE, api=True, kind="body", body=deep))
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 3, run.stderr
+    assert "nested too deeply" in run.stderr
+    one_line_refusal(run.stderr)
+
+
+def test_a_negative_size_in_a_listing_is_refused_at_plan_time(
+    cli: Cli, hub: HubServer, manifest: Path
+) -> None:
+    def negative(items: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [{**item, "size": -5} if item["path"] == "a.txt" else item for item in items]
+
+    hub.add_fault(Fault(path=TREE, api=True, kind="edit", edit=negative))
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 3, run.stderr
+    assert "'a.txt' has a negative size (-5)" in run.stderr
+    one_line_refusal(run.stderr)
+    assert hub.gets() == []
