@@ -87,3 +87,84 @@ def test_a_negative_size_in_a_listing_is_refused_at_plan_time(
     assert "'a.txt' has a negative size (-5)" in run.stderr
     one_line_refusal(run.stderr)
     assert hub.gets() == []
+
+
+# -- slow drip ------------------------------------------------------------------------------------------
+
+BIG = "big.bin"
+FLOOR = "(a connection must keep up 1 KiB/s)"
+
+
+@pytest.fixture
+def big(hub: HubServer, workdir: Path) -> tuple[Path, bytes]:
+    data = bytes(range(256)) * 4096  # 1 MiB
+    hub.add_repo("test/drip", {BIG: data})
+    manifest = write_manifest(workdir / "d.yaml", "version: 1\nmodels:\n  - name: d\n    repo: test/drip\n")
+    return manifest, data
+
+
+def test_a_trickling_file_is_dropped_and_fails_after_its_budget(
+    cli: Cli, hub: HubServer, big: tuple[Path, bytes]
+) -> None:
+    manifest, _ = big
+    hub.add_fault(Fault(path=BIG, kind="trickle", rate=20, times=None))
+    # --timeout 0.5: each connection is given 1.5 s of waiting to show 1 KiB/s.
+    run = cli("download", "-m", str(manifest), "--timeout", "0.5", "--workers", "1", timeout=120)
+    assert run.returncode == 3, run.stderr
+    assert f"sent '{BIG}' at " in run.stderr and f"B/s over 1.5 s {FLOOR}" in run.stderr
+    assert "gave up after 5 retries" in run.stderr
+    assert hub.wait_idle(30)
+    assert len(hub.gets(BIG)) == 6  # the trickles never refilled the budget
+    assert "Traceback" not in run.stderr
+
+
+def test_a_dropped_trickle_keeps_its_bytes_and_the_retry_asks_for_the_rest(
+    cli: Cli, hub: HubServer, big: tuple[Path, bytes], workdir: Path
+) -> None:
+    manifest, data = big
+    hub.add_fault(Fault(path=BIG, kind="trickle", after_bytes=100_000, rate=20, times=1))
+    run = cli("download", "-m", str(manifest), "--timeout", "0.5", "--workers", "1", timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert FLOOR in run.stderr and "retrying" in run.stderr
+    assert (workdir / "models" / "d" / BIG).read_bytes() == data
+    assert hub.wait_idle(30)
+    first, second = hub.gets(BIG)
+    assert first.fault == "trickle" and first.bytes_sent >= 100_000
+    # The retry starts after every byte that arrived (the server may count a few more it wrote
+    # into the socket before it noticed the hang-up).
+    assert second.range is not None and second.range.endswith("-")
+    assert 100_000 < int(second.range[len("bytes=") : -1]) <= first.bytes_sent
+
+
+def test_one_byte_per_response_runs_out_of_tries(cli: Cli, hub: HubServer, big: tuple[Path, bytes]) -> None:
+    manifest, _ = big
+    hub.add_fault(Fault(path=BIG, kind="cut", after_bytes=1, times=None))
+    run = cli("download", "-m", str(manifest), "--workers", "1", timeout=120)
+    assert run.returncode == 3, run.stderr
+    assert "gave up after 5 retries" in run.stderr
+    assert len(hub.gets(BIG)) == 6  # a byte a response is no progress: one try plus five retries
+    assert run.stderr.count("retrying") == 5
+
+
+def test_a_trickling_metadata_answer_is_dropped_and_retried_within_a_bound(
+    cli: Cli, hub: HubServer, manifest: Path
+) -> None:
+    hub.add_fault(Fault(path=f"/api/models/{REPO}/revision/*", api=True, kind="trickle", rate=20, times=None))
+    run = cli("download", "-m", str(manifest), "--dry-run", "--timeout", "0.3", timeout=120)
+    assert run.returncode == 3, run.stderr
+    assert f"sent its answer for '{REPO}' at " in run.stderr and FLOOR in run.stderr
+    assert "gave up after 5 retries" in run.stderr
+    one_line_refusal(run.stderr)
+
+
+def test_a_slow_but_steady_link_is_never_dropped(
+    cli: Cli, hub: HubServer, big: tuple[Path, bytes], workdir: Path
+) -> None:
+    manifest, data = big
+    # 100 KB/s shared by 16 connections: about 6 KB/s each, the share of a slow home link.
+    hub.link_rate = 100_000
+    run = cli("download", "-m", str(manifest), "--timeout", "1", timeout=180)
+    assert run.returncode == 0, run.stderr
+    assert FLOOR not in run.stderr and "retrying" not in run.stderr
+    assert (workdir / "models" / "d" / BIG).read_bytes() == data
+    assert len(hub.gets(BIG)) > 1  # the file was split across connections, each of them slower

@@ -62,7 +62,7 @@ from wanmodels.errors import (
 )
 from wanmodels.integrity import Digest
 from wanmodels.remote import RemoteFile, RemoteRepo, Stream, never_waiting
-from wanmodels.retry import retried
+from wanmodels.retry import RateFloor, retried
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -224,6 +224,7 @@ class Hub:
                     chunks=response.iter_bytes(),
                     whole=not ranged and "Range" in headers,
                     waiting=_arrived(response),
+                    source=host_of(response.url),
                 )
             finally:
                 response.close()
@@ -272,7 +273,7 @@ class Hub:
             if response.status_code >= 400:
                 response.read()  # hf_raise_for_status reads the error body
             hf_raise_for_status(response)
-            body = _read_answer(response, call, url)
+            body = _read_answer(response, call, url, RateFloor(self.settings))
         finally:
             with contextlib.suppress(OSError):  # a close that fails loses nothing: the body is read
                 response.close()
@@ -422,17 +423,26 @@ def _refused(call: _Call, why: str) -> HubError:
     return HubError(msg, repo_id=call.repo_id, revision=call.revision, hint=LISTING_HINT)
 
 
-def _read_answer(response: httpx2.Response, call: _Call, url: str) -> bytes:
-    """The body of a metadata answer, refused as soon as it would pass `MAX_ANSWER_BYTES`."""
+def _read_answer(response: httpx2.Response, call: _Call, url: str, floor: RateFloor) -> bytes:
+    """The body of a metadata answer, refused as soon as it would pass `MAX_ANSWER_BYTES`, and
+    dropped (to be retried) if it trickles in under the floor's rate."""
     declared = response.headers.get("Content-Length")
     body = bytearray()
     if not (declared and declared.isdigit() and int(declared) > MAX_ANSWER_BYTES):
-        for chunk in response.iter_bytes():
+        chunks = response.iter_bytes()
+        while True:
+            asked_at = time.monotonic()
+            chunk = next(chunks, None)
+            if chunk is None:
+                return bytes(body)
             body += chunk
             if len(body) > MAX_ANSWER_BYTES:
                 break
-        else:
-            return bytes(body)
+            slow = floor.read(time.monotonic() - asked_at, len(chunk))
+            if slow is not None:
+                host, rate = host_of(response.url), floor.why(slow)
+                msg = f"entry '{call.entry}': {host} sent its answer for '{call.repo_id}' at {rate}"
+                raise TransientHubError(msg, repo_id=call.repo_id, revision=call.revision)
     limit = f"{MAX_ANSWER_BYTES >> 20} MiB"
     msg = f"entry '{call.entry}': the Hub's answer for '{call.repo_id}' is larger than {limit} ({url})"
     raise HubError(msg, repo_id=call.repo_id, revision=call.revision, hint=LISTING_HINT)
