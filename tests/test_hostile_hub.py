@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx2
 import pytest
 
+import wanmodels.hub as hub_module
 from tests.conftest import Cli, write_manifest
 from tests.hubserver import Fault, HubServer
+from wanmodels._hublinks import private_address
+from wanmodels.config import Settings, resolve_settings
+from wanmodels.hub import Hub
 
 REPO = "test/hostile"
 FILES = {"config.json": b'{"h": 1}\n', "a.txt": b"a\n", "b.txt": b"b\n", "sub/c.txt": b"c\n"}
@@ -168,3 +173,53 @@ def test_a_slow_but_steady_link_is_never_dropped(
     assert FLOOR not in run.stderr and "retrying" not in run.stderr
     assert (workdir / "models" / "d" / BIG).read_bytes() == data
     assert len(hub.gets(BIG)) > 1  # the file was split across connections, each of them slower
+
+
+# -- redirects into the local network -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "private"),
+    [
+        ("10.1.2.3", True),
+        ("169.254.169.254", True),
+        ("192.168.0.1", True),
+        ("172.16.5.4", True),
+        ("100.64.0.1", True),
+        ("127.0.0.1", True),
+        ("fd00::1", True),
+        ("[fe80::1]", True),
+        ("::ffff:10.0.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("8.8.8.8", False),
+        ("2606:4700:4700::1111", False),
+        ("::ffff:8.8.8.8", False),
+    ],
+)
+def test_which_addresses_count_as_private(host: str, private: bool) -> None:
+    assert (private_address(host) is not None) is private
+
+
+def test_a_public_hubs_redirect_to_a_private_address_is_refused(
+    cli: Cli, hub: HubServer, big: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest, _ = big
+    # The test Hub plays a public one: its own address is taken for a public address (and only it).
+    real = hub_module.private_address
+    monkeypatch.setattr(hub_module, "private_address", lambda h: None if h == "127.0.0.1" else real(h))
+    hub.add_fault(Fault(path=BIG, kind="redirect", location="http://192.0.2.1/latest/meta-data/", times=None))
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 3, run.stderr
+    assert f"'{BIG}' in 'test/drip': the Hub at 127.0.0.1:" in run.stderr
+    assert "redirected to 192.0.2.1, which is 192.0.2.1 (private); not following it" in run.stderr
+    assert "WANMODELS_ALLOW_PRIVATE_REDIRECTS=1" in run.stderr
+    assert "allow it" not in run.stderr  # no advice to open the firewall to it
+    assert [r.status for r in hub.requests if r.file == BIG] == [302]  # refused at once, never retried
+
+
+def test_private_redirects_can_be_allowed_and_a_private_endpoint_needs_nothing() -> None:
+    assert resolve_settings().allow_private_redirects is False
+    allowed = Settings(endpoint="https://huggingface.co", allow_private_redirects=True)
+    Hub(allowed)._vet(httpx2.URL("http://192.0.2.1/x"))  # no refusal: the user allowed it
+    Hub(Settings(endpoint="http://127.0.0.1:1"))._vet(httpx2.URL("http://10.0.0.1/x"))  # a LAN mirror

@@ -9,6 +9,9 @@ Environment variables read here (and only here), at call time:
 - `WANMODELS_RATE_LIMIT_WAIT`: longest wait for a rate limit (HTTP 429) to reset, seconds
   (default 300: the Hub counts requests in 5-minute windows).
 - `WANMODELS_DEBUG`: show tracebacks for expected errors.
+- `WANMODELS_ALLOW_PRIVATE_REDIRECTS`: follow a public Hub's redirects to private, loopback and
+  link-local addresses too (refused by default; a Hub endpoint that is itself private, a LAN
+  mirror, may always redirect anywhere).
 - `WANMODELS_REUSE_FROM`: folders to take already-downloaded files from (`os.pathsep`-separated),
   added to `--reuse-from`.
 - `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `HF_HOME`, `XDG_CACHE_HOME`: where huggingface_hub
@@ -55,6 +58,7 @@ class Settings:
     reuse: bool = True  # place files already on this machine instead of fetching them
     hf_cache: Path | None = None  # huggingface_hub's cache to look in (resolve_settings finds it)
     reuse_from: tuple[Path, ...] = ()  # other wanmodels roots and model folders to look in
+    allow_private_redirects: bool = False  # let a public Hub send requests into this network
 
     def __post_init__(self) -> None:
         # A library caller gets the CLI's bound too: with no connection, nothing would move.
@@ -187,6 +191,9 @@ def resolve_settings(
         reuse=reuse,
         hf_cache=hf_hub_cache() if reuse else None,
         reuse_from=_reuse_dirs(reuse_from) if reuse else (),
+        allow_private_redirects=parse_bool(
+            "WANMODELS_ALLOW_PRIVATE_REDIRECTS", env.get("WANMODELS_ALLOW_PRIVATE_REDIRECTS")
+        ),
     )
 
 

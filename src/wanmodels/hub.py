@@ -46,6 +46,8 @@ from wanmodels._hublinks import (
     foreign_host,
     host_of,
     next_page,
+    origin,
+    private_address,
     server_wait,
     untrusted_certificate,
 )
@@ -91,11 +93,27 @@ MAX_ANSWER_BYTES: Final = 32 << 20
 MAX_LISTING_PAGES: Final = 10_000
 MAX_LISTING_ENTRIES: Final = 1_000_000
 LISTING_HINT: Final = "Check HF_ENDPOINT: a Hub or mirror answering this way is broken or hostile."
+# The request extension that carries a Hub's check of where a request may go: httpx copies a
+# request's extensions onto each redirect it follows, and runs the client's request hooks on each.
+_GUARD: Final = "wanmodels.destination_check"
+PRIVATE_HINT: Final = (
+    "A public Hub or mirror has no reason to send a download into this network. If that host is "
+    "yours (a LAN cache in front of the Hub), set WANMODELS_ALLOW_PRIVATE_REDIRECTS=1."
+)
 
 
 def is_commit(revision: str) -> bool:
     """Whether `revision` is already a full commit hash (no metadata request needed)."""
     return bool(COMMIT_RE.match(revision))
+
+
+class _RefusedDestination(Exception):
+    """Raised inside the HTTP client when a public Hub's redirect leads to a private address."""
+
+    def __init__(self, host: str, address: str) -> None:
+        super().__init__(host, address)
+        self.host = host
+        self.address = address
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +148,7 @@ class Hub:
         # there, saving a round trip each. Signed links expire; a refusal sends us back.
         self._links: dict[tuple[str, str, str], str] = {}
         self._links_lock = threading.Lock()
+        self._endpoint_private: bool | None = None  # resolved at the first request elsewhere
         _read_more_per_call()
         _log_responses()
 
@@ -229,6 +248,31 @@ class Hub:
             finally:
                 response.close()
 
+    # -- where requests may go ------------------------------------------------------------------
+
+    def _extensions(self) -> dict[str, Any]:
+        """What our requests carry so `_check_destination` vets them, and every redirect they follow."""
+        hooks = get_session().event_hooks["request"]
+        if _check_destination not in hooks:  # huggingface_hub may have made a new client meanwhile
+            hooks.append(_check_destination)
+        return {_GUARD: self._vet}
+
+    def _vet(self, url: httpx2.URL) -> None:
+        """Refuse a request of a public Hub's (a redirect, or a link one gave) to a private address.
+
+        A Hub endpoint that is itself private (a LAN mirror, a test server) may send us anywhere,
+        and so may any Hub when the user allowed it.
+        """
+        if self.settings.allow_private_redirects or origin(str(url)) == origin(self.endpoint):
+            return
+        if self._endpoint_private is None:
+            self._endpoint_private = private_address(httpx2.URL(self.endpoint).host) is not None
+        if self._endpoint_private:
+            return
+        address = private_address(url.host)
+        if address is not None:
+            raise _RefusedDestination(host_of(url), address)
+
     # -- metadata -------------------------------------------------------------------------------
 
     def _retrying(self, call: _Call, request: Callable[[], T]) -> T:
@@ -266,9 +310,7 @@ class Hub:
 
     def _get_json(self, url: str, call: _Call) -> tuple[Any, httpx2.Response]:
         """GET one metadata answer, read whole only while it stays under `MAX_ANSWER_BYTES`."""
-        session = get_session()
-        request = session.build_request("GET", url, headers=build_hf_headers(), timeout=self.settings.timeout)
-        response = session.send(request, stream=True)
+        response = self._send(get_session(), url, build_hf_headers())
         try:
             if response.status_code >= 400:
                 response.read()  # hf_raise_for_status reads the error body
@@ -321,7 +363,9 @@ class Hub:
         return response
 
     def _send(self, session: httpx2.Client, url: str, headers: dict[str, str]) -> httpx2.Response:
-        request = session.build_request("GET", url, headers=headers, timeout=self.settings.timeout)
+        request = session.build_request(
+            "GET", url, headers=headers, timeout=self.settings.timeout, extensions=self._extensions()
+        )
         return session.send(request, stream=True)
 
     # -- errors ---------------------------------------------------------------------------------
@@ -364,6 +408,10 @@ class Hub:
         except OfflineModeIsEnabled:
             msg = f"{what}{where} needs the network, but HF_HUB_OFFLINE is set"
             raise OfflineError(msg, hint="Unset HF_HUB_OFFLINE to download.", **ids) from None
+        except _RefusedDestination as err:
+            hub, private = host_of(self.endpoint), f"{err.host}, which is {err.address}"
+            msg = f"{what}{where}: the Hub at {hub} redirected to {private}; not following it"
+            raise HubError(msg, hint=PRIVATE_HINT, **ids) from None
         except (httpx2.UnsupportedProtocol, httpx2.InvalidURL, httpx2.TooManyRedirects) as err:
             msg = f"{what}{where}: {type(err).__name__}: {err}"
             raise HubError(msg, hint="Check HF_ENDPOINT and any proxy in between.", **ids) from None
@@ -463,6 +511,13 @@ def _remote_file(item: dict[str, Any]) -> tuple[RemoteFile, bool]:
     # Without `lfs`, `oid` is the content's git sha1, except for a Xet-only entry, where it
     # hashes a pointer: `RemoteRepo.unhashed` names those so they are never fetched as is.
     return RemoteFile(path, size, Digest("gitsha1", str(item["oid"]))), not item.get("xetHash")
+
+
+def _check_destination(request: httpx2.Request) -> None:
+    """A request hook of the shared client: the check of the Hub that sent the request, if any."""
+    vet = request.extensions.get(_GUARD)
+    if vet is not None:
+        vet(request.url)
 
 
 def _arrived(response: httpx2.Response) -> Callable[[], bool]:
