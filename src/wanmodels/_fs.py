@@ -58,6 +58,26 @@ def safe_join(root: Path, relative: str) -> Path:
     return target
 
 
+class TooLarge(ValueError):
+    """Raised by `read_at_most` for a file longer than its limit."""
+
+
+def read_at_most(path: Path, limit: int) -> bytes:
+    """The bytes of a file we parse (a manifest, a lockfile, a workflow), refusing one longer than
+    `limit` after reading no more than that: a hostile 1 GB file costs nothing.
+
+    Raises:
+        TooLarge: the file holds more than `limit` bytes.
+        OSError: it cannot be read.
+    """
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        msg = f"larger than {limit >> 20} MiB"
+        raise TooLarge(msg)
+    return data
+
+
 def fsync_dir(path: Path) -> None:
     """Flush a directory entry so a rename survives a crash (no-op where unsupported)."""
     with contextlib.suppress(OSError):
