@@ -28,6 +28,7 @@ from wanmodels.cli_help import (
     ManifestOpt,
     NamesArg,
     NoColorOpt,
+    NoWaitOpt,
     OfflineOpt,
     PruneOpt,
     QuietOpt,
@@ -125,9 +126,7 @@ def download(
             "--timeout", min=0.1, metavar="S", help="Seconds a read may stall (HF_HUB_DOWNLOAD_TIMEOUT)."
         ),
     ] = None,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Exit 4 at once if another process holds the root.")
-    ] = False,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
@@ -217,6 +216,7 @@ def verify(
         bool, typer.Option("--dry-run", help="With --prune: list what would be deleted, delete nothing.")
     ] = False,
     offline: OfflineOpt = None,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
@@ -230,7 +230,7 @@ def verify(
         from wanmodels.verifier import repair as run_repair
         from wanmodels.verifier import verify as run_verify
 
-        settings = resolve_settings(offline=offline)
+        settings = resolve_settings(offline=offline, wait_for_lock=not no_wait)
         loaded = open_manifest_arg(manifest, root)
         console = stderr_console(no_color)
         selected = tuple(names or ())

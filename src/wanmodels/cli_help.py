@@ -94,6 +94,9 @@ OfflineOpt = Annotated[
     typer.Option("--offline", help="Never touch the network (also HF_HUB_OFFLINE=1).", show_default=False),
 ]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Print only what went wrong.")]
+NoWaitOpt = Annotated[
+    bool, typer.Option("--no-wait", help="Exit 4 at once if another process holds the root.")
+]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="No colour or bars (also NO_COLOR).")]
 VerboseOpt = Annotated[
     bool,

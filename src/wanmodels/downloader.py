@@ -37,7 +37,10 @@ from wanmodels.rootlock import root_lock
 from wanmodels.selection import Selection
 from wanmodels.state import Hashing, StateCache, partial_folder
 
+# Room to leave beyond the plan (journals, the state file, the file system's own blocks): an
+# eighth of the plan, from 1 MiB to 64 MiB, so a small plan on a small disk is not refused.
 SPACE_MARGIN: Final = 64 << 20
+MIN_SPACE_MARGIN: Final = 1 << 20
 _log = logging.getLogger(__name__)
 
 
@@ -241,10 +244,11 @@ def check_space(root: Path, needed: int) -> None:
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     free = shutil.disk_usage(probe).free
-    if free < needed + SPACE_MARGIN:
+    margin = min(SPACE_MARGIN, max(MIN_SPACE_MARGIN, needed // 8))
+    if free < needed + margin:
         msg = (
             f"not enough disk space under '{root}': the plan needs {human_bytes(needed)} "
-            f"(plus {human_bytes(SPACE_MARGIN)} to spare), {human_bytes(free)} are free"
+            f"(plus {human_bytes(margin)} to spare), {human_bytes(free)} are free"
         )
         raise DiskFullError(msg, hint="Free some space or pass --root on a bigger disk.")
 

@@ -55,6 +55,7 @@ from wanmodels.config import Settings
 from wanmodels.errors import (
     AccessDeniedError,
     HubError,
+    LocalIOError,
     OfflineError,
     RemoteFileNotFoundError,
     RepoNotFoundError,
@@ -149,6 +150,8 @@ class Hub:
         self._links: dict[tuple[str, str, str], str] = {}
         self._links_lock = threading.Lock()
         self._endpoint_private: bool | None = None  # resolved at the first request elsewhere
+        if not settings.offline:
+            _headers()  # an unreadable token file fails the run here, once, not every file
         _read_more_per_call()
         _log_responses()
 
@@ -222,7 +225,7 @@ class Hub:
         if self.settings.offline:
             msg = f"cannot download '{path}' from '{repo_id}' while offline"
             raise OfflineError(msg, repo_id=repo_id, hint="Unset HF_HUB_OFFLINE or --offline.")
-        headers = build_hf_headers()
+        headers = _headers()
         # Compressed transfer would hide the real byte offsets that resume depends on.
         headers["Accept-Encoding"] = "identity"
         if end is not None:
@@ -310,7 +313,7 @@ class Hub:
 
     def _get_json(self, url: str, call: _Call) -> tuple[Any, httpx2.Response]:
         """GET one metadata answer, read whole only while it stays under `MAX_ANSWER_BYTES`."""
-        response = self._send(get_session(), url, build_hf_headers())
+        response = self._send(get_session(), url, _headers())
         try:
             if response.status_code >= 400:
                 response.read()  # hf_raise_for_status reads the error body
@@ -511,6 +514,25 @@ def _remote_file(item: dict[str, Any]) -> tuple[RemoteFile, bool]:
     # Without `lfs`, `oid` is the content's git sha1, except for a Xet-only entry, where it
     # hashes a pointer: `RemoteRepo.unhashed` names those so they are never fetched as is.
     return RemoteFile(path, size, Digest("gitsha1", str(item["oid"]))), not item.get("xetHash")
+
+
+def _headers() -> dict[str, str]:
+    """huggingface_hub's headers (the token, the user agent); an unreadable token file is ours.
+
+    Raises:
+        LocalIOError: the saved token cannot be read (owned by another user, `sudo hf auth login`,
+            a folder in its place).
+    """
+    try:
+        return build_hf_headers()
+    except OSError as err:
+        where = f"'{err.filename}'" if err.filename else "file"
+        msg = f"cannot read the Hugging Face token {where}: {err.strerror or err}"
+        hint = (
+            "Make it readable by this user, or set HF_TOKEN, or point HF_HOME at a folder of your "
+            "own and run `hf auth login` there."
+        )
+        raise LocalIOError(msg, hint=hint) from None
 
 
 def _check_destination(request: httpx2.Request) -> None:

@@ -320,8 +320,8 @@ def read_part(part: Path, journal: Path) -> PartInfo | None:
         size = int(header["size"])
         digest = Digest.parse(str(header["digest"]))
         local = str(header["local"])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None  # a damaged journal promises nothing: the part starts again
     extents: list[Extent] = []
     # The last element is what follows the final newline: empty, or a torn line from a kill.
     for line in lines[1:-1]:

@@ -5,6 +5,7 @@ Downloads, repairs and prunes take it; a dry run and a plain verify read without
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,12 @@ from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError
 from wanmodels.progress import ProgressSink
 from wanmodels.state import work_dir
+
+_log = logging.getLogger(__name__)
+LOCK_HINT = (
+    "The root may be read-only, or its lock file may belong to another user: run as that user, "
+    "make '{lock}' writable for yours, or pass --root on a folder of your own."
+)
 
 
 @contextmanager
@@ -34,16 +41,26 @@ def root_lock(
     except OSError as err:
         msg = f"cannot create '{work_dir(root)}': {err.strerror}"
         raise LocalIOError(msg, hint="Check the root's permissions or pass --root.") from None
-    lock = FileLock(str(work_dir(root) / "lock"))
+    path = work_dir(root) / "lock"
+    lock = FileLock(str(path))
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if not settings.wait_for_lock:
-            msg = f"another wanmodels process is working on '{root}'"
-            raise LocalIOError(msg, hint="Wait for it, or drop --no-wait to queue behind it.") from None
-        if sink is not None:
-            sink.message(f"waiting for another wanmodels process to finish with '{root}'…")
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if not settings.wait_for_lock:
+                msg = f"another wanmodels process is working on '{root}'"
+                raise LocalIOError(msg, hint="Wait for it, or drop --no-wait to queue behind it.") from None
+            waiting = f"waiting for another wanmodels process to finish with '{root}'…"
+            if sink is not None:
+                sink.message(waiting)
+            else:  # a verify --prune has no progress line of its own: say it on stderr all the same
+                _log.warning("%s", waiting)
+            lock.acquire()
+    except LocalIOError:
+        raise
+    except OSError as err:  # FileLock's own: a read-only root, or someone else's lock file
+        msg = f"cannot lock '{path}': {err.strerror or err}"
+        raise LocalIOError(msg, hint=LOCK_HINT.format(lock=path)) from None
     try:
         yield
     finally:

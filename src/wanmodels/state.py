@@ -117,8 +117,8 @@ class StateCache:
             if raw.get("version") not in (1, STATE_VERSION):
                 return {}
             entries = raw["files"].items()
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return {}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return {}  # RecursionError: JSON nested deeper than Python parses
         stamps = {}
         for path, entry in entries:
             # A damaged entry is forgotten (its file gets re-hashed), not the whole cache.

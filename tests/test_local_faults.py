@@ -1,0 +1,187 @@
+"""Local trouble that must read as one line and exit 4 (or be ignored and rebuilt), never a traceback:
+an unreadable Hugging Face token, a root whose lock cannot be taken (read-only, another user's),
+damaged files of the root's own, signals in a row, a prune queued behind another process.
+
+The real CLI (`tests.clirun`, in a child where the environment or signals matter).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from tests.conftest import Cli, read_stderr_until, spawn, wait_until, write_manifest
+from tests.hubserver import Fault, HubServer
+from tests.test_reliability import small_disk
+from wanmodels.cli_run import on_sigterm
+from wanmodels.integrity import Digest
+from wanmodels.partial import part_key
+
+REPO = "test/local"
+FILES = {"config.json": b'{"l": 1}\n', "w.bin": bytes(range(256)) * 1024}
+
+
+@pytest.fixture
+def manifest(hub: HubServer, workdir: Path) -> Path:
+    hub.add_repo(REPO, FILES)
+    return write_manifest(workdir / "l.yaml", f"version: 1\nmodels:\n  - name: l\n    repo: {REPO}\n")
+
+
+def models(workdir: Path) -> Path:
+    return workdir / "models"
+
+
+def one_line(stderr: str) -> str:
+    """The single `error:` line of a failed run (and no traceback around it)."""
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+# -- the Hugging Face token ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["listing", "lockfile"])
+def test_an_unreadable_token_file_is_one_line_exit_4(
+    cli: Cli, manifest: Path, workdir: Path, tmp_path: Path, locked: bool
+) -> None:
+    if locked:  # pinned: no listing, so the first request is a file's
+        assert cli("lock", "-m", str(manifest)).returncode == 0
+    home = tmp_path / "hf-broken"
+    (home / "token").mkdir(parents=True)  # `sudo hf auth login` and a shared HF_HOME fail alike
+    run = cli("download", "-m", str(manifest), HF_HOME=str(home))
+    assert run.returncode == 4, run.stderr
+    line = one_line(run.stderr)
+    assert f"cannot read the Hugging Face token '{home / 'token'}'" in line
+    assert "HF_TOKEN" in line
+    assert not (models(workdir) / "l" / "config.json").exists()
+
+
+# -- the root lock -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args", [("download",), ("download", "--offline"), ("verify", "--prune")], ids=lambda a: " ".join(a)
+)
+def test_a_lock_file_that_cannot_be_opened_is_one_line_exit_4(
+    cli: Cli, manifest: Path, workdir: Path, args: tuple[str, ...]
+) -> None:
+    assert cli("download", "-m", str(manifest)).returncode == 0
+    lock = models(workdir) / ".wanmodels" / "lock"
+    lock.unlink()
+    lock.mkdir()  # what FileLock sees of another user's 0644 lock as root sees it: it cannot open it
+    run = cli(*args, "-m", str(manifest))
+    assert run.returncode == 4, run.stderr
+    line = one_line(run.stderr)
+    assert f"cannot lock '{lock}'" in line and "--root" in line
+
+
+def test_a_read_only_root_is_one_line_exit_4(cli: Cli, manifest: Path, workdir: Path) -> None:
+    with small_disk(workdir / "ro", "16m") as disk:
+        root = disk / "root"
+        assert cli("download", "-m", str(manifest), "--root", str(root)).returncode == 0
+        remount = subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True)
+        assert remount.returncode == 0, remount.stderr
+        for args in (("download",), ("download", "--offline"), ("verify", "--prune")):
+            run = cli(*args, "-m", str(manifest), "--root", str(root))
+            assert run.returncode == 4, run.stderr
+            assert "Read-only file system" in one_line(run.stderr)
+        assert cli("verify", "-m", str(manifest), "--root", str(root)).returncode == 0  # reading works
+
+
+def test_verify_prune_says_it_waits_for_the_lock_and_no_wait_exits_4(
+    hub: HubServer, cli: Cli, manifest: Path, workdir: Path
+) -> None:
+    assert cli("download", "-m", str(manifest)).returncode == 0
+    held = FileLock(str(models(workdir) / ".wanmodels" / "lock"))
+    held.acquire()
+    try:
+        busy = cli("verify", "-m", str(manifest), "--prune", "--no-wait")
+        assert busy.returncode == 4, busy.stderr
+        assert "another wanmodels process is working on" in one_line(busy.stderr)
+        queued = spawn(hub, workdir, "verify", "-m", str(manifest), "--prune")
+        read_stderr_until(queued, "waiting for another wanmodels process to finish with")
+    finally:
+        held.release()
+    _, err = queued.communicate(timeout=60)
+    assert queued.returncode == 0, err
+
+
+# -- the root's own files, damaged ---------------------------------------------------------------------------
+
+
+def test_a_deeply_nested_state_file_is_ignored_and_rebuilt(cli: Cli, manifest: Path, workdir: Path) -> None:
+    assert cli("download", "-m", str(manifest)).returncode == 0
+    state = models(workdir) / ".wanmodels" / "state.json"
+    state.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    for args in (("status",), ("verify",), ("download",)):
+        run = cli(*args, "-m", str(manifest))
+        assert run.returncode == 0, run.stderr
+        assert "Traceback" not in run.stderr
+    assert state.read_text(encoding="utf-8").startswith("{")  # rebuilt
+
+
+def test_a_deeply_nested_journal_is_ignored_and_the_file_fetched_again(
+    cli: Cli, hub: HubServer, manifest: Path, workdir: Path
+) -> None:
+    assert cli("lock", "-m", str(manifest)).returncode == 0
+    entry = hub.file_info(REPO, "w.bin")
+    digest = Digest("sha256", entry.sha256) if entry.lfs else Digest("gitsha1", entry.blob_id)
+    partial = models(workdir) / ".wanmodels" / "partial"
+    partial.mkdir(parents=True)
+    key = part_key("l/w.bin", digest)
+    (partial / f"{key}.part").write_bytes(FILES["w.bin"][:1000])
+    (partial / f"{key}.journal").write_text("[" * 200_000 + "\n0 1000\n", encoding="utf-8")
+    status = cli("status", "-m", str(manifest))
+    assert status.returncode == 1 and "Traceback" not in status.stderr  # incomplete, and says so
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 0, run.stderr
+    assert (models(workdir) / "l" / "w.bin").read_bytes() == FILES["w.bin"]
+    assert [g.range for g in hub.gets("w.bin")] == [None]  # the journal promised nothing: from byte 0
+
+
+# -- signals -------------------------------------------------------------------------------------------------
+
+
+def test_a_sigterm_handler_ignores_the_next_one() -> None:
+    before = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next line
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored: nothing is raised
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_two_sigterms_in_a_row_during_planning_exit_130_without_a_traceback(
+    hub: HubServer, manifest: Path, workdir: Path
+) -> None:
+    hang = hub.add_fault(Fault(path=f"/api/models/{REPO}/*", api=True, kind="hang", seconds=60, times=None))
+    proc = spawn(hub, workdir, "download", "-m", str(manifest))
+    wait_until(lambda: hang.applied > 0, "the listing to be asked for")
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)  # what `timeout` does: the child, then its process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+
+
+# -- free space ----------------------------------------------------------------------------------------------
+
+
+def test_a_small_plan_fits_a_small_disk(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    data = bytes(range(256)) * (16 << 10)  # 4 MiB
+    hub.add_repo("test/small", {"w.bin": data})
+    manifest = write_manifest(workdir / "s.yaml", "version: 1\nmodels:\n  - name: s\n    repo: test/small\n")
+    with small_disk(workdir / "small", "8m") as disk:
+        # The margin is an eighth of the plan (from 1 MiB to 64 MiB), not a fixed 64 MiB.
+        run = cli("download", "-m", str(manifest), "--root", str(disk / "root"))
+        assert run.returncode == 0, run.stderr
+        assert (disk / "root" / "s" / "w.bin").read_bytes() == data
