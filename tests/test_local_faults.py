@@ -7,18 +7,24 @@ The real CLI (`tests.clirun`, in a child where the environment or signals matter
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import signal
 import subprocess
+import types
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
+import wanmodels.hub as hub_module
 from tests.conftest import Cli, read_stderr_until, spawn, wait_until, write_manifest
 from tests.hubserver import Fault, HubServer
 from tests.test_reliability import small_disk
 from wanmodels.cli_run import on_sigterm
+from wanmodels.config import Settings
+from wanmodels.errors import LocalIOError, TransientHubError
 from wanmodels.integrity import Digest
 from wanmodels.partial import part_key
 
@@ -185,3 +191,50 @@ def test_a_small_plan_fits_a_small_disk(cli: Cli, hub: HubServer, workdir: Path)
         run = cli("download", "-m", str(manifest), "--root", str(disk / "root"))
         assert run.returncode == 0, run.stderr
         assert (disk / "root" / "s" / "w.bin").read_bytes() == data
+
+
+# -- OS errors, each at the layer that knows what it was doing -----------------------------------------------
+
+
+def test_a_cleanup_failure_after_placing_leaves_the_file_placed_and_recorded(
+    cli: Cli, manifest: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unlink = Path.unlink
+
+    def failing(self: Path, missing_ok: bool = False) -> None:
+        if self.suffix == ".part":
+            raise OSError(errno.EIO, "Input/output error", str(self))
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", failing)
+    run = cli("download", "-m", str(manifest), "--json")
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "unexpected" not in run.stderr
+    assert "a partial file of 'l/w.bin': Input/output error; delete it by hand" in run.stderr
+    assert (models(workdir) / "l" / "w.bin").read_bytes() == FILES["w.bin"]
+    assert {f["status"] for m in run.json()["models"] for f in m["files"]} == {"ok"}
+    monkeypatch.undo()
+    state = json.loads((models(workdir) / ".wanmodels" / "state.json").read_text(encoding="utf-8"))
+    assert state["files"]["l/w.bin"]["placed"] is True  # recorded as placed: prune may remove it later
+
+
+def test_a_socket_that_cannot_say_whether_bytes_wait_is_read_as_nothing_waiting() -> None:
+    class Broken:
+        def get_extra_info(self, name: str) -> object:
+            if name == "is_readable":
+                raise OSError(errno.EBADF, "Bad file descriptor")
+            return None
+
+    response = types.SimpleNamespace(extensions={"network_stream": Broken()})
+    assert hub_module._arrived(response)() is False  # type: ignore[arg-type]
+
+
+def test_a_raw_socket_error_under_the_hub_client_is_a_transient_hub_error() -> None:
+    hub = hub_module.Hub(Settings(endpoint="http://127.0.0.1:9", offline=True))
+    call = hub_module._Call(REPO, "main", None, "w.bin")
+    named = r"connection to 127\.0\.0\.1:9 failed for 'w.bin' in 'test/local': Bad file descriptor"
+    with pytest.raises(TransientHubError, match=named), hub._translated(call):
+        raise OSError(errno.EBADF, "Bad file descriptor")
+    # Ours pass through as they are (HubError and LocalIOError are OSErrors too).
+    with pytest.raises(LocalIOError, match="ours"), hub._translated(call):
+        raise LocalIOError("ours")

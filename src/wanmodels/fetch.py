@@ -10,6 +10,7 @@ whose size and digest match; a mismatch starts the file once more from zero, the
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -46,6 +47,7 @@ FLUSH_STEP: Final = 16 << 20
 # and a stall right there keeps up to one batch back until the read fails (then it is written).
 BATCH_BYTES: Final = 128 << 10
 STOPPED: Final = "interrupted; the partial download is kept"
+_log = logging.getLogger(__name__)
 
 
 class PrefixHasher:
@@ -331,12 +333,13 @@ def finish(
         # reads as a whole prefix, never a journal whose bytes have moved away.
         transfer.part.forget_journal()
         st = place(root, item.local_path, transfer.part.path)
+        # Placed: a failure to tidy up now is a leftover for a later run, never this file's failure.
         transfer.close()
-        transfer.part.delete()
+        _delete_leftover(transfer)
         return Placed(st)
     if transfer.rounds >= 2:
         transfer.close()
-        transfer.part.delete()
+        _delete_leftover(transfer)
         msg = (
             f"'{item.local_path}' from '{item.repo_id}' does not match: expected {item.digest} "
             f"got {actual}. Nothing was placed and the partial file was deleted."
@@ -353,6 +356,14 @@ def finish(
     transfer.part.reset()
     scheduler.restart(transfer.job)
     return None
+
+
+def _delete_leftover(transfer: Transfer) -> None:
+    """Remove a part that is done with (placed, or wrong); one that stays is said, not raised."""
+    try:
+        transfer.part.delete()
+    except LocalIOError as err:
+        _log.warning("%s; delete it by hand, nothing needs it", err)
 
 
 def place(root: Path, local_path: str, source: Path) -> os.stat_result:

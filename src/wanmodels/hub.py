@@ -62,6 +62,7 @@ from wanmodels.errors import (
     RevisionNotFoundError,
     TransientHubError,
     UsageError,
+    WanmodelsError,
 )
 from wanmodels.integrity import Digest
 from wanmodels.remote import RemoteFile, RemoteRepo, Stream, never_waiting
@@ -249,7 +250,8 @@ class Hub:
                     source=host_of(response.url),
                 )
             finally:
-                response.close()
+                with contextlib.suppress(OSError):  # closing a socket can fail; nothing is lost
+                    response.close()
 
     # -- where requests may go ------------------------------------------------------------------
 
@@ -442,6 +444,12 @@ class Hub:
         except HFValidationError as err:
             msg = f"{what}{where}: {err}"
             raise UsageError(msg) from None
+        except WanmodelsError:
+            raise  # ours (HubError, LocalIOError are OSErrors too): already said what failed
+        except OSError as err:  # a socket call outside httpcore's own mapping (closing one, say)
+            host = failed_host(err, self.endpoint)
+            msg = f"{what}connection to {host} failed for {where}: {err.strerror or type(err).__name__}"
+            raise TransientHubError(msg, **ids) from None
 
     def _http_error(self, err: HfHubHTTPError, what: str, where: str, ids: dict[str, str]) -> HubError:
         """Our error for an HTTP error status, naming the host that answered it."""
@@ -551,7 +559,10 @@ def _arrived(response: httpx2.Response) -> Callable[[], bool]:
     tls = stream.get_extra_info("ssl_object")
 
     def arrived() -> bool:
-        return bool((tls is not None and tls.pending()) or stream.get_extra_info("is_readable"))
+        try:
+            return bool((tls is not None and tls.pending()) or stream.get_extra_info("is_readable"))
+        except OSError:  # a socket that cannot say is one to wait on: the next read will tell
+            return False
 
     return arrived
 
