@@ -21,12 +21,12 @@ from filelock import FileLock
 import wanmodels.hub as hub_module
 from tests.conftest import Cli, read_stderr_until, spawn, wait_until, write_manifest
 from tests.hubserver import Fault, HubServer
-from tests.test_reliability import small_disk
+from tests.test_reliability import fill, small_disk
 from wanmodels.cli_run import on_sigterm
 from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError, TransientHubError
 from wanmodels.integrity import Digest
-from wanmodels.partial import part_key
+from wanmodels.partial import list_parts, part_key
 
 REPO = "test/local"
 FILES = {"config.json": b'{"l": 1}\n', "w.bin": bytes(range(256)) * 1024}
@@ -238,3 +238,31 @@ def test_a_raw_socket_error_under_the_hub_client_is_a_transient_hub_error() -> N
     # Ours pass through as they are (HubError and LocalIOError are OSErrors too).
     with pytest.raises(LocalIOError, match="ours"), hub._translated(call):
         raise LocalIOError("ours")
+
+
+def test_a_disk_filled_to_the_last_byte_mid_download_keeps_the_report(
+    cli: Cli, hub: HubServer, workdir: Path
+) -> None:
+    data = bytes(range(256)) * (96 << 10)  # 24 MiB
+    hub.add_repo("test/fill", {"a.bin": data, "small.json": b"{}"})
+    manifest = write_manifest(workdir / "f.yaml", "version: 1\nmodels:\n  - name: f\n    repo: test/fill\n")
+    with small_disk(workdir / "full", "64m") as disk:
+        root = disk / "root"
+        hub.throttle_bps = 1 << 20  # 24 s for the file: the filler wins the race for the space
+        proc = spawn(hub, workdir, "download", "-m", str(manifest), "--root", str(root), "--json")
+        partial = root / ".wanmodels" / "partial"
+        wait_until(lambda: any(p.done_bytes for p in list_parts(partial)), "the download's first bytes")
+        fill(disk / "filler", leave=0)  # not a block left, for the parts nor for the state file
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 4, err
+        assert "Traceback" not in err
+        assert "disk full while writing 'f/a.bin'; the partial download is kept" in err  # the file's line
+        assert "f: FAILED" in err  # the summary is there
+        doc = json.loads(out)
+        (model,) = doc["models"]
+        assert {f["path"]: f["status"] for f in model["files"]}["f/a.bin"] == "failed"
+        (disk / "filler").unlink()
+        hub.throttle_bps = None
+        run = cli("download", "-m", str(manifest), "--root", str(root))
+        assert run.returncode == 0, run.stderr
+        assert (root / "f" / "a.bin").read_bytes() == data

@@ -20,6 +20,7 @@ from wanmodels.config import Settings
 from wanmodels.errors import (
     EXIT_FAILED,
     DiskFullError,
+    LocalIOError,
     OfflineError,
 )
 from wanmodels.lockfile import Lockfile
@@ -184,14 +185,14 @@ def _download(
         for item in plan.unique_files:
             if item.action is Action.KEEP:
                 cache.claim(item.local_path, manifest.identity)
-        cache.save()
         models: list[ModelResult] = []
         for mp in plan.models:
             files = tuple(outcomes.get(f.local_path) or _not_fetched(f) for f in mp.files)
             models.append(ModelResult(mp.spec.name, mp.spec.repo, mp.commit, files))
             sink.model_finished(mp, files)
-        # The first successful download pins the stack.
         ok = all(m.ok for m in models)
+        _save_state(cache, sink, ok=ok)
+        # The first successful download pins the stack.
         if ok:
             _drop_superseded(plan, sink)
         lock_written = _update_lock(manifest, lock, selections) if ok else None
@@ -201,6 +202,21 @@ def _download(
     return DownloadResult(
         plan, tuple(models), False, time.monotonic() - started, lock_written=lock_written, pruned=pruned
     )
+
+
+def _save_state(cache: StateCache, sink: ProgressSink, *, ok: bool) -> None:
+    """Save the state file after the run; when files failed (a full disk fails both), the failures
+    are the report and the save's own error a line beside them, never in their place.
+
+    Raises:
+        LocalIOError: it cannot be written after a run in which every file came out right.
+    """
+    try:
+        cache.save()
+    except LocalIOError as err:
+        if ok:
+            raise
+        sink.message(f"{err}; the next run checks the files again")
 
 
 def _drop_superseded(plan: Plan, sink: ProgressSink) -> None:

@@ -97,7 +97,10 @@ class Pool:
             for transfer in list(self.transfers.values()):
                 transfer.hasher.close()  # reads only: safe to stop under a straggling writer
             self._release_parts()
-            self.cache.save()
+            try:
+                self.cache.save()
+            except LocalIOError as err:  # the interrupt is what to report; this is a side note
+                _log.warning("%s", err)
             msg = "interrupted; partial downloads are kept. Run the same command again to resume."
             raise Interrupted(msg)
         return self.outcomes
