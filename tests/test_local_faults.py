@@ -266,3 +266,23 @@ def test_a_disk_filled_to_the_last_byte_mid_download_keeps_the_report(
         run = cli("download", "-m", str(manifest), "--root", str(root))
         assert run.returncode == 0, run.stderr
         assert (root / "f" / "a.bin").read_bytes() == data
+
+
+# -- the work folder -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("link", [".wanmodels", ".wanmodels/partial"])
+def test_a_work_folder_linked_out_of_the_root_is_refused(
+    cli: Cli, manifest: Path, workdir: Path, tmp_path: Path, link: str
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    path = models(workdir) / link
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(outside, target_is_directory=True)
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 4, run.stderr
+    line = one_line(run.stderr)
+    assert f"'{path}' is a symbolic link to '{outside}'; wanmodels writes only inside the root" in line
+    assert list(outside.iterdir()) == []  # no lock, state or part written through the link
+    assert not (models(workdir) / "l").exists()

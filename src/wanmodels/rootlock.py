@@ -6,6 +6,7 @@ Downloads, repairs and prunes take it; a dry run and a plain verify read without
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,10 +17,27 @@ from wanmodels.progress import ProgressSink
 from wanmodels.state import work_dir
 
 _log = logging.getLogger(__name__)
+LINK_HINT = "Remove the link (wanmodels makes the folder again), or pass --root on the disk it points to."
 LOCK_HINT = (
     "The root may be read-only, or its lock file may belong to another user: run as that user, "
     "make '{lock}' writable for yours, or pass --root on a folder of your own."
 )
+
+
+def _work_folder(root: Path) -> Path:
+    """The root's work folder, refused when it (or the lock, the partial or the preset lock folder
+    in it) is a symbolic link: what wanmodels writes there would land wherever the link points.
+
+    Raises:
+        LocalIOError: one of them is a link.
+    """
+    folder = work_dir(root)
+    for path in (folder, folder / "lock", folder / "partial", folder / "locks"):
+        if path.is_symlink():
+            to = os.readlink(path)
+            msg = f"'{path}' is a symbolic link to '{to}'; wanmodels writes only inside the root"
+            raise LocalIOError(msg, hint=LINK_HINT)
+    return folder
 
 
 @contextmanager
@@ -36,12 +54,13 @@ def root_lock(
         return
     from filelock import FileLock, Timeout
 
+    folder = _work_folder(root)
     try:
-        work_dir(root).mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        msg = f"cannot create '{work_dir(root)}': {err.strerror}"
+        msg = f"cannot create '{folder}': {err.strerror}"
         raise LocalIOError(msg, hint="Check the root's permissions or pass --root.") from None
-    path = work_dir(root) / "lock"
+    path = folder / "lock"
     lock = FileLock(str(path))
     try:
         try:
