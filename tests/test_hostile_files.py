@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.comfy_workflows import model, node, workflow, write
 from tests.conftest import Cli, write_manifest
+from tests.hubserver import HubServer
 from wanmodels.errors import LockError, ManifestError
 from wanmodels.lockfile import read_lock
 from wanmodels.manifest import load_manifest
@@ -81,3 +83,49 @@ def test_a_huge_manifest_is_one_line_at_the_cli(cli: Cli, workdir: Path) -> None
     assert run.returncode == 2, run.stderr
     assert f"{path}: the manifest is larger than 8 MiB; not reading it" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+# -- names ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("x" * 300 + ".safetensors", id="a-300-byte-name"),
+        pytest.param("/".join(["d" * 200] * 30) + "/w.bin", id="a-6000-byte-path"),
+        pytest.param("wan_2.1_vae\u202egpj.safetensors", id="a-direction-override"),
+    ],
+)
+def test_a_listed_name_no_file_system_stores_or_that_reads_as_another_is_refused_at_plan_time(
+    cli: Cli, hub: HubServer, workdir: Path, name: str
+) -> None:
+    hub.add_repo("test/names", {"config.json": b"{}", name: b"bytes"}, hostile=True)
+    manifest = write_manifest(workdir / "n.yaml", "version: 1\nmodels:\n  - name: n\n    repo: test/names\n")
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 3, run.stderr
+    assert "unsafe path" in run.stderr and "Traceback" not in run.stderr
+    assert max(len(line) for line in run.stderr.splitlines()) < 400  # one readable line, not 6,000 chars
+    assert hub.gets() == []
+    assert not (workdir / "models" / ".wanmodels" / "partial").exists()  # no orphan part to retry
+
+
+def test_a_workflow_name_with_a_direction_override_is_refused(tmp_path: Path) -> None:
+    doc = workflow(
+        node(3, "VAELoader", model("Comfy-Org/x", "vae/v.safetensors", "vae", name="v\u202egpj.safetensors"))
+    )
+    path = write(tmp_path / "w.json", doc)
+    with pytest.raises(ManifestError, match="contains U\\+202E, a text-direction control"):
+        read_workflow(path)
+
+
+def test_importing_a_look_alike_name_warns(cli: Cli, workdir: Path) -> None:
+    lookalike = "v\u0430e"  # the 'а' is Cyrillic
+    doc = workflow(node(3, "VAELoader", model("Comfy-Org/x", "vae/v.safetensors", lookalike)))
+    path = write(workdir / "w.json", doc)
+    run = cli("import", str(path), "-o", str(workdir / "w.yaml"))
+    assert run.returncode == 0, run.stderr
+    expected = "mixes Cyrillic and Latin letters ('\u0430' is U+0430 CYRILLIC SMALL LETTER A)"
+    assert f"warning: '{lookalike}/v.safetensors' (w.json: VAELoader (node 3)) {expected}" in run.stderr
+    plain = workflow(node(3, "VAELoader", model("Comfy-Org/x", "vae/v.safetensors", "vae")))
+    run = cli("import", str(write(workdir / "p.json", plain)), "-o", str(workdir / "p.yaml"))
+    assert run.returncode == 0 and "warning" not in run.stderr

@@ -12,7 +12,17 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Final
+
+from wanmodels._text import shorten
+
+MAX_NAME_BYTES: Final = 255  # a file or folder name, on every common file system
+MAX_PATH_BYTES: Final = 2048  # a path under the root (Linux allows 4096 for the whole path)
+# Characters that change the order text is shown in: a name holding one reads as another name
+# ("model\u202egpj.exe" shows as "modelexe.jpg").
+DIRECTION_CONTROLS: Final = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 def check_relative(path: str) -> str | None:
@@ -22,9 +32,16 @@ def check_relative(path: str) -> str | None:
     if "\0" in path:
         return "contains a NUL byte"
     try:
-        path.encode("utf-8")
+        encoded = path.encode("utf-8")
     except UnicodeEncodeError:
         return "contains a character no file system can store (a lone surrogate)"
+    control = next((c for c in path if c in DIRECTION_CONTROLS), None)
+    if control is not None:
+        return f"contains U+{ord(control):04X}, a text-direction control that makes a name read as another"
+    if len(encoded) > MAX_PATH_BYTES:
+        return f"is longer than {MAX_PATH_BYTES} bytes"
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in path.split("/")):
+        return f"has a name longer than {MAX_NAME_BYTES} bytes, more than file systems store"
     if "\\" in path:
         return "contains a backslash"
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
@@ -45,7 +62,7 @@ def safe_join(root: Path, relative: str) -> Path:
     """
     reason = check_relative(relative)
     if reason is not None:
-        msg = f"path {relative!r} {reason}"
+        msg = f"path {shorten(repr(relative))} {reason}"
         raise ValueError(msg)
     target = root.joinpath(*PurePosixPath(relative).parts)
     real_root = os.path.realpath(root)

@@ -20,3 +20,12 @@ def human_bytes(n: float) -> str:
 def count(n: int, noun: str) -> str:
     """2, 'file' -> '2 files'."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def shorten(text: str, limit: int = 160) -> str:
+    """`text` cut in the middle to at most `limit` characters, so one line stays one line even for
+    a 6,000-character path; both ends stay readable."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 1
+    return f"{text[: keep - keep // 2]}…{text[len(text) - keep // 2 :]}"

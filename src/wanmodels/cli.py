@@ -372,6 +372,8 @@ def import_command(
         from wanmodels.workflow import import_workflows
 
         result = import_workflows(workflows, output, force=force, root=root)
+        for warning in result.warnings:
+            sys.stderr.write(f"warning: {warning}\n")
         models = f"{len(result.models)} model{'s' if len(result.models) != 1 else ''}"
         flows = f"{len(result.workflows)} workflow{'s' if len(result.workflows) != 1 else ''}"
         nxt = dry_run_command(output)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Final
 
 from wanmodels._fs import TooLarge, check_relative, read_at_most
+from wanmodels._text import shorten
 from wanmodels._yaml import (
     MAX_BYTES,
     check_keys,
@@ -361,5 +362,5 @@ def _check_path(path: str, source: str, line: int, key: str) -> None:
     if reason is None and path.split("/")[0] == RESERVED_DIR:
         reason = f"uses '{RESERVED_DIR}', which wanmodels keeps for its own state"
     if reason is not None:
-        msg = f"path {path!r} {reason}; paths must stay inside the model root"
+        msg = f"path {shorten(repr(path))} {reason}; paths must stay inside the model root"
         raise ManifestError(msg, file=source, line=line, key=key)

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shlex
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,7 @@ class ImportResult:
     workflows: tuple[Path, ...]
     models: tuple[WorkflowModel, ...]
     root: Path
+    warnings: tuple[str, ...] = ()  # names that may imitate others (see `lookalike`)
 
 
 def read_workflow(path: Path) -> tuple[ModelRef, ...]:
@@ -277,7 +279,29 @@ def import_workflows(
     except OSError as err:
         msg = f"cannot write '{output}': {err.strerror}"
         raise LocalIOError(msg) from None
-    return ImportResult(output, tuple(workflows), models, written.root)
+    warnings = tuple(
+        f"'{m.folder}/{m.file_name}' ({m.needed_by[0]}) {why}: check the node's model list in ComfyUI"
+        for m in models
+        if (why := lookalike(f"{m.folder}/{m.file_name}")) is not None
+    )
+    return ImportResult(output, tuple(workflows), models, written.root, warnings)
+
+
+def lookalike(path: str) -> str | None:
+    """Why a name may imitate another (letters of two scripts in one name, as the Cyrillic 'а' in
+    'vаe'), or None. A name wholly in one script (Latin, Cyrillic, Greek...) is just a name, and so
+    is one whose extension alone is Latin ('модель.safetensors')."""
+    for part in path.split("/"):
+        stem = part.rpartition(".")[0] or part
+        letters: dict[str, list[str]] = {}  # script -> its letters in the name
+        for char in stem:
+            if char.isalpha():
+                letters.setdefault(unicodedata.name(char, "UNKNOWN").split(" ")[0], []).append(char)
+        if len(letters) > 1:
+            odd = min(letters.values(), key=len)[0]  # a letter of the script the name has least of
+            names = " and ".join(sorted(script.title() for script in letters))
+            return f"mixes {names} letters ('{odd}' is U+{ord(odd):04X} {unicodedata.name(odd, '')})"
+    return None
 
 
 def _list(value: Any, label: str, where: str) -> list[Any]:
