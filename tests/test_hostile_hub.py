@@ -223,3 +223,23 @@ def test_private_redirects_can_be_allowed_and_a_private_endpoint_needs_nothing()
     allowed = Settings(endpoint="https://huggingface.co", allow_private_redirects=True)
     Hub(allowed)._vet(httpx2.URL("http://192.0.2.1/x"))  # no refusal: the user allowed it
     Hub(Settings(endpoint="http://127.0.0.1:1"))._vet(httpx2.URL("http://10.0.0.1/x"))  # a LAN mirror
+
+
+# -- requests the download does not need ---------------------------------------------------------------------
+
+
+def probes(hub: HubServer) -> int:
+    return sum(r.path == "/api/agent-harnesses" for r in hub.requests)
+
+
+def test_the_cli_asks_the_hub_nothing_for_telemetry_unless_told_to(
+    cli: Cli, hub: HubServer, manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_HUB_DISABLE_TELEMETRY")  # as a user's shell has it: unset
+    run = cli("download", "-m", str(manifest), process=True)  # huggingface_hub reads it at import
+    assert run.returncode == 0, run.stderr
+    assert probes(hub) == 0
+    # The user's own choice stands: with telemetry on, huggingface_hub probes the Hub as it does.
+    run = cli("lock", "-m", str(manifest), HF_HUB_DISABLE_TELEMETRY="0")
+    assert run.returncode == 0, run.stderr
+    assert probes(hub) >= 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import os
 import signal
 import sys
 from pathlib import Path
@@ -386,6 +387,10 @@ def import_command(
 def main() -> NoReturn:
     """Console entry point: the single place where errors become messages and exit codes."""
     signal.signal(signal.SIGTERM, on_sigterm)
+    # huggingface_hub's telemetry (torch's version and an "agent" guess in the user agent) asks
+    # {HF_ENDPOINT}/api/agent-harnesses on every run it cannot cache: a request the download does
+    # not need, 3 s on a mirror that stalls it. Off unless the user says otherwise; read at import.
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     # At exit the interpreter's garbage collector walks every object of ~400 modules: 30 ms
     # after the work is done. Frozen objects are skipped; the OS reclaims the memory anyway.
     atexit.unregister(gc.freeze)
