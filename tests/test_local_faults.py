@@ -22,6 +22,7 @@ import wanmodels.hub as hub_module
 from tests.conftest import Cli, read_stderr_until, spawn, wait_until, write_manifest
 from tests.hubserver import Fault, HubServer
 from tests.test_reliability import fill, small_disk
+from tests.test_reuse import blob, fill_hf_cache
 from wanmodels.cli_run import on_sigterm
 from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError, TransientHubError
@@ -286,3 +287,22 @@ def test_a_work_folder_linked_out_of_the_root_is_refused(
     assert f"'{path}' is a symbolic link to '{outside}'; wanmodels writes only inside the root" in line
     assert list(outside.iterdir()) == []  # no lock, state or part written through the link
     assert not (models(workdir) / "l").exists()
+
+
+def test_a_damaged_reuse_candidate_is_counted_again_before_its_bytes_are_fetched(
+    cli: Cli, hub: HubServer, workdir: Path
+) -> None:
+    data = bytes(range(256)) * (16 << 10)  # 4 MiB
+    hub.add_repo("test/reuse", {"w.safetensors": data, "config.json": b"{}"})
+    manifest = write_manifest(workdir / "r.yaml", "version: 1\nmodels:\n  - name: r\n    repo: test/reuse\n")
+    with small_disk(workdir / "disk", "16m") as disk:
+        hf_home = fill_hf_cache(hub, disk, "test/reuse")  # on the root's disk: it would be linked
+        damaged = blob(hf_home, hub, "test/reuse", "w.safetensors")
+        damaged.write_bytes(data[:-1] + b"\x00")  # same size, wrong bytes
+        assert cli("lock", "-m", str(manifest)).returncode == 0
+        fill(disk / "filler", leave=2 << 20)  # room for a link, not for 4 MiB more
+        hub.clear_log()
+        run = cli("download", "-m", str(manifest), "--root", str(disk / "root"), HF_HOME=str(hf_home))
+        assert run.returncode == 4, run.stderr
+        assert "is damaged" in run.stderr and "not enough disk space" in one_line(run.stderr)
+        assert hub.gets("w.safetensors") == []  # refused before a byte of it was fetched

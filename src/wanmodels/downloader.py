@@ -170,8 +170,11 @@ def _download(
 
         def fetch(todo: Plan) -> dict[str, FileOutcome]:
             nonlocal source
-            if settings.offline and todo.to_fetch:  # a reuse candidate turned out damaged
-                raise _offline(todo)
+            if todo.to_fetch > plan.to_fetch:  # a reuse candidate turned out damaged
+                if settings.offline:
+                    raise _offline(todo)
+                # It was counted as linked (no space); its bytes now come over the network.
+                check_space(manifest.root, todo.to_fetch)
             if source is None:
                 from wanmodels.hub import Hub
 
