@@ -55,6 +55,7 @@ class Tally:
     tracebacks_wanmodels: list[str] = field(default_factory=list)
     tracebacks_import: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    lost_stderr: int = 0  # the fault hit the process's own writes to stderr: nothing can be said
     wrong_placed: list[str] = field(default_factory=list)
     checks: int = 0
 
@@ -174,7 +175,9 @@ class Chaos:
         self.check_tree(f"fault {number}")
 
     def classify(self, err: str, label: str, code: int) -> None:
-        if "Traceback" in err:
+        if "lost sys.stderr" in err:
+            self.tally.lost_stderr += 1
+        elif "Traceback" in err:
             frames = re.findall(r'File "([^"]+)", line \d+', err)
             importing = any("importlib" in f for f in frames)  # CPython loading a module under faults
             tail = " / ".join(line.strip() for line in err.strip().splitlines()[-4:])
@@ -232,6 +235,7 @@ def report(
         f"| tracebacks (outside an import) | {len(tally.tracebacks_wanmodels)} |",
         f"| tracebacks from CPython importing under faults | {len(tally.tracebacks_import)} |",
         f"| 'unexpected' errors (an OSError not mapped) | {len(tally.unexpected)} |",
+        f"| runs whose own writes to stderr failed ('lost sys.stderr') | {tally.lost_stderr} |",
         f"| tree checks / wrong files placed | {tally.checks} / {len(tally.wrong_placed)} |",
         f"| clean run exit / `verify --full` exit | {end['clean_rc']} / {end['verify_rc']} |",
         f"| tree complete and identical after the clean run | {end['complete']} |",

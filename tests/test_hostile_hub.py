@@ -166,7 +166,7 @@ def test_a_slow_but_steady_link_is_never_dropped(
     cli: Cli, hub: HubServer, big: tuple[Path, bytes], workdir: Path
 ) -> None:
     manifest, data = big
-    # 100 KB/s shared by 16 connections: about 6 KB/s each, the share of a slow home link.
+    # About 100 KiB/s shared by 16 connections: about 6 KiB/s each, the share of a slow home link.
     hub.link_rate = 100_000
     run = cli("download", "-m", str(manifest), "--timeout", "1", timeout=180)
     assert run.returncode == 0, run.stderr

@@ -8,6 +8,7 @@ The real CLI (`tests.clirun`, in a child where the environment or signals matter
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError, TransientHubError
 from wanmodels.integrity import Digest
 from wanmodels.partial import list_parts, part_key
+from wanmodels.report import LineProgress, RichProgress, make_console
 
 REPO = "test/local"
 FILES = {"config.json": b'{"l": 1}\n', "w.bin": bytes(range(256)) * 1024}
@@ -306,3 +308,13 @@ def test_a_damaged_reuse_candidate_is_counted_again_before_its_bytes_are_fetched
         assert run.returncode == 4, run.stderr
         assert "is damaged" in run.stderr and "not enough disk space" in one_line(run.stderr)
         assert hub.gets("w.safetensors") == []  # refused before a byte of it was fetched
+
+
+def test_a_progress_line_that_cannot_be_written_fails_no_file() -> None:
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.EIO, "Input/output error")
+
+    console = make_console(Gone())
+    for sink in (LineProgress(console), RichProgress(console)):
+        sink.message("'x': retrying in 0.5s (4 more tries after this)")  # nothing raised

@@ -23,7 +23,7 @@ Resolver = yaml.resolver.Resolver
 
 _MAX_NODES: Final = 100_000
 _MAX_DEPTH: Final = 32
-MAX_BYTES: Final = 8 << 20  # a manifest of 15,000 entries (past _MAX_NODES) is about 3 MB
+MAX_BYTES: Final = 8 << 20  # a manifest of 15,000 entries (past _MAX_NODES) is about 3 MiB
 
 
 class _TooLarge(Exception):

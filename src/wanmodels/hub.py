@@ -89,7 +89,7 @@ RELOCK_HINT: Final = "Run `wanmodels lock` to pin what the revision points to no
 # socket holds, so a capped link sees no change. httpcore has no knob for it but this attribute.
 SOCKET_READ: Final = 256 << 10
 # Bounds on what a Hub (or something posing as one) may make this process read and keep. A page of
-# the Hub's listing is about 0.3 MB (1,000 entries) and a repo with 100,000 files lists in 100 pages;
+# the Hub's listing is about 0.3 MiB (1,000 entries) and a repo with 100,000 files lists in 100 pages;
 # these are far past any real repo and far short of exhausting a machine.
 MAX_ANSWER_BYTES: Final = 32 << 20
 MAX_LISTING_PAGES: Final = 10_000

@@ -38,7 +38,7 @@ from wanmodels.remote import RemoteFile
 from wanmodels.selection import SelectedFile, Selection, checked
 
 LOCK_VERSION: Final = 1
-MAX_LOCK_BYTES: Final = 64 << 20  # a lockfile of 100,000 files is about 25 MB
+MAX_LOCK_BYTES: Final = 64 << 20  # a lockfile of 100,000 files is about 25 MiB
 
 
 def selection_fingerprint(spec: ModelSpec) -> str:

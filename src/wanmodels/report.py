@@ -7,6 +7,7 @@ wrong is printed, each line naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import TextIO
 
@@ -48,6 +49,13 @@ def make_console(stream: TextIO, *, no_color: bool = False) -> Console:
     return Console(file=stream, no_color=no_color or None, highlight=False, soft_wrap=True, width=width)
 
 
+def _say(console: Console, text: str) -> None:
+    """Print a progress line; one that cannot be written (stderr gone, a full disk under a log
+    file) is lost, never the file the transfer was telling about: the result still stands."""
+    with contextlib.suppress(OSError):
+        console.print(text, markup=False)
+
+
 class LineProgress(NullProgress):
     """Progress for logs and CI: the plan, one line per finished entry, retries and warnings."""
 
@@ -57,7 +65,7 @@ class LineProgress(NullProgress):
 
     def message(self, text: str) -> None:
         with self._lock:
-            self.console.print(text, markup=False)
+            _say(self.console, text)
 
     def plan_ready(self, plan: Plan) -> None:
         n = len(plan.fetch_order())
@@ -118,7 +126,7 @@ class RichProgress(LineProgress):
         self._tasks: dict[str, TaskID] = {}
 
     def message(self, text: str) -> None:
-        self.progress.console.print(text, markup=False)
+        _say(self.progress.console, text)
 
     def plan_ready(self, plan: Plan) -> None:
         super().plan_ready(plan)

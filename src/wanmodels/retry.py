@@ -28,7 +28,7 @@ T = TypeVar("T")
 FIRST_WAIT: Final = 0.5
 RETRY_AFTER_CAP: Final = 60.0
 # A connection slower than this is not worth keeping: a share of 16 on a 128 kbit/s link still
-# gets 1 KiB/s, and a 1 GB file at this rate would take 12 days.
+# gets 1 KiB/s, and a 1 GiB file at this rate would take 12 days.
 MIN_RATE: Final = 1024
 SLOW_WINDOWS: Final = 3  # read timeouts a connection is given to show its rate
 # Bytes since the last failure that count as progress (or all that was left, if less).
