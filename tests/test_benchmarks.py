@@ -50,3 +50,18 @@ def test_benchmark_harness_runs_tiny(tmp_path: Path) -> None:
         if "over HTTPS" in case and shutil.which("openssl") is None:
             continue  # its certificate is made with the openssl command
         assert "not run" not in matching[0], f"{case!r} did not run:\n{table}"
+
+
+@pytest.mark.slow
+def test_the_chaos_run_passes_at_a_small_scale(tmp_path: Path) -> None:
+    out = tmp_path / "chaos.md"
+    argv = ["-m", "benchmarks.chaos", "--kills", "3", "--faults", "2", "--mib", "8", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, *argv], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    text = out.read_text()
+    assert text.startswith("# chaos run: PASS")
+    faults = 2 if shutil.which("fiu-run") and shutil.which("fiu-ctrl") else 0  # skipped without libfiu
+    assert f"| tree checks / wrong files placed | {3 + faults + 1} / 0 |" in text  # and the clean run's
+    assert "| clean run exit / `verify --full` exit | 0 / 0 |" in text

@@ -226,7 +226,7 @@ def test_disk_filling_mid_file_keeps_the_part(cli: Cli, hub: HubServer, workdir:
         workdir / "f.yaml", "version: 1\nmodels:\n  - name: fill\n    repo: test/fill\n"
     )
     with small_disk(workdir / "tiny", "160m") as tiny:
-        # The up-front check passes (24 MiB + 64 MiB margin fit); then another writer fills the
+        # The up-front check passes (24 MiB + a 3 MiB margin fit); then another writer fills the
         # disk while the file streams. At 1 MiB/s the download would need 24 s to finish, far
         # longer than filling takes, and the filler stops at ~1 MiB free or at ENOSPC, whichever
         # comes first, so however the two writers interleave the download is the one that hits

@@ -19,8 +19,15 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Final
 
-NAME_MAX: Final = 255  # bytes in one file name (ext4, xfs, btrfs, APFS, NTFS in UTF-16 units)
-PATH_MAX: Final = 3072  # bytes of a path under the root, leaving room for the root itself (4096)
+from wanmodels._text import shorten
+
+MAX_NAME_BYTES: Final = 255  # a file or folder name, on every common file system
+MAX_PATH_BYTES: Final = 2048  # a path under the root (Linux allows 4096 for the whole path)
+# Characters that change the order text is shown in: a name holding one reads as another name
+# ("model\u202egpj.exe" shows as "modelexe.jpg").
+DIRECTION_CONTROLS: Final = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 def check_relative(path: str) -> str | None:
@@ -30,9 +37,16 @@ def check_relative(path: str) -> str | None:
     if "\0" in path:
         return "contains a NUL byte"
     try:
-        path.encode("utf-8")
+        encoded = path.encode("utf-8")
     except UnicodeEncodeError:
         return "contains a character no file system can store (a lone surrogate)"
+    control = next((c for c in path if c in DIRECTION_CONTROLS), None)
+    if control is not None:
+        return f"contains U+{ord(control):04X}, a text-direction control that makes a name read as another"
+    if len(encoded) > MAX_PATH_BYTES:
+        return f"is longer than {MAX_PATH_BYTES} bytes"
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in path.split("/")):
+        return f"has a name longer than {MAX_NAME_BYTES} bytes, more than file systems store"
     if "\\" in path:
         return "contains a backslash"
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
@@ -42,10 +56,6 @@ def check_relative(path: str) -> str | None:
         return "contains '..'"
     if any(part in ("", ".") for part in path.split("/")):
         return "has an empty or '.' component"
-    if any(len(part.encode("utf-8")) > NAME_MAX for part in parts):
-        return f"has a name longer than {NAME_MAX} bytes, which no common filesystem stores"
-    if len(path.encode("utf-8")) > PATH_MAX:
-        return f"is longer than {PATH_MAX} bytes"
     return None
 
 
@@ -57,7 +67,7 @@ def safe_join(root: Path, relative: str) -> Path:
     """
     reason = check_relative(relative)
     if reason is not None:
-        msg = f"path {relative!r} {reason}"
+        msg = f"path {shorten(repr(relative))} {reason}"
         raise ValueError(msg)
     return root.joinpath(*PurePosixPath(relative).parts)
 
@@ -98,6 +108,26 @@ def _umask() -> int:
         mask = os.umask(0o022)
         os.umask(mask)
     return mask
+
+
+class TooLarge(ValueError):
+    """Raised by `read_at_most` for a file longer than its limit."""
+
+
+def read_at_most(path: Path, limit: int) -> bytes:
+    """The bytes of a file we parse (a manifest, a lockfile, a workflow), refusing one longer than
+    `limit` after reading no more than that: a hostile 1 GB file costs nothing.
+
+    Raises:
+        TooLarge: the file holds more than `limit` bytes.
+        OSError: it cannot be read.
+    """
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        msg = f"larger than {limit >> 20} MiB"
+        raise TooLarge(msg)
+    return data
 
 
 def fsync_dir(path: Path) -> None:

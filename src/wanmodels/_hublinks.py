@@ -6,6 +6,8 @@ module that imports huggingface_hub and httpx2.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import ssl
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -43,6 +45,30 @@ def failed_host(err: Exception, endpoint: str) -> str:
         return host_of(err.request.url)  # type: ignore[attr-defined]
     except (AttributeError, RuntimeError):  # httpx raises RuntimeError when no request is attached
         return host_of(endpoint)
+
+
+def private_address(host: str) -> str | None:
+    """An address of `host` that is not on the public internet, described, or None when all are public.
+
+    Every address the name resolves to is checked (private, loopback, link-local, unique-local,
+    shared and reserved ranges all count as private; an IPv4 address mapped into IPv6 counts as
+    itself). A name that does not resolve gives None: connecting to it fails on its own.
+    """
+    try:
+        found = [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return None
+        found = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for address in found:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if not address.is_global:
+            kind = "loopback" if address.is_loopback else "link-local" if address.is_link_local else "private"
+            return f"{address} ({kind})"
+    return None
 
 
 def blocked_hint(host: str) -> str:

@@ -56,3 +56,9 @@ def short_path(path: str, width: int) -> str:
     if dot and 0 < len(ext) < width // 2:
         return middle(stem, width - len(ext) - 1) + "." + ext
     return middle(name, width)
+
+
+def shorten(text: str, limit: int = 160) -> str:
+    """`text` cut in the middle to at most `limit` characters, so one line stays one line even for
+    a 6,000-character path; both ends stay readable."""
+    return middle(text, limit)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import os
 import signal
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ from wanmodels.cli_help import (
     ManifestOpt,
     NamesArg,
     NoColorOpt,
+    NoWaitOpt,
     OfflineOpt,
     ProgressOpt,
     PruneOpt,
@@ -136,9 +138,7 @@ def download(
             "--timeout", min=0.1, metavar="S", help="Seconds a read may stall (HF_HUB_DOWNLOAD_TIMEOUT)."
         ),
     ] = None,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Exit 4 at once if another process holds the root.")
-    ] = False,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
@@ -266,6 +266,7 @@ def verify(
         bool, typer.Option("--dry-run", help="With --prune: list what would be deleted, delete nothing.")
     ] = False,
     offline: OfflineOpt = None,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     no_color: NoColorOpt = False,
@@ -282,7 +283,7 @@ def verify(
         from wanmodels.verifier import repair as run_repair
         from wanmodels.verifier import verify as run_verify
 
-        settings = resolve_settings(offline=offline, link_mode=link_mode)
+        settings = resolve_settings(offline=offline, link_mode=link_mode, wait_for_lock=not no_wait)
         loaded = open_manifest_arg(manifest, root, with_)
         console = stderr_console(no_color)
         selected = tuple(names or ())
@@ -533,6 +534,8 @@ def import_command(
         from wanmodels.workflow import import_workflows
 
         result = import_workflows(workflows, output, force=force, root=root)
+        for warning in result.warnings:
+            sys.stderr.write(f"warning: {warning}\n")
         models = f"{len(result.models)} model{'s' if len(result.models) != 1 else ''}"
         flows = f"{len(result.workflows)} workflow{'s' if len(result.workflows) != 1 else ''}"
         nxt = dry_run_command(output)
@@ -571,6 +574,10 @@ def main() -> NoReturn:
     """Console entry point: the single place where errors become messages and exit codes."""
     signal.signal(signal.SIGTERM, on_sigterm)
     guard_std_streams()  # `wanmodels list | head` ends quietly, with the command's own exit code
+    # huggingface_hub's telemetry (torch's version and an "agent" guess in the user agent) asks
+    # {HF_ENDPOINT}/api/agent-harnesses on every run it cannot cache: a request the download does
+    # not need, 3 s on a mirror that stalls it. Off unless the user says otherwise; read at import.
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     # At exit the interpreter's garbage collector walks every object of ~400 modules: 30 ms
     # after the work is done. Frozen objects are skipped; the OS reclaims the memory anyway.
     atexit.unregister(gc.freeze)

@@ -145,6 +145,9 @@ ProgressOpt = Annotated[
         show_default=False,
     ),
 ]
+NoWaitOpt = Annotated[
+    bool, typer.Option("--no-wait", help="Exit 4 at once if another process holds the root.")
+]
 VerboseOpt = Annotated[
     bool,
     typer.Option(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -168,6 +169,9 @@ def finish(command: str, as_json: bool, verbose: bool, run: Callable[[], int]) -
 
 
 def on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM stops the run as Ctrl-C does. The next one is ignored: `timeout` signals the child
+    and then its group, and a second KeyboardInterrupt inside an exit hook prints a traceback."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

@@ -13,6 +13,9 @@ Environment variables read here (and only here), at call time:
   `hardlink`, `copy`; see `--link-mode`).
 - `WANMODELS_PROGRESS_INTERVAL`: seconds between the plain progress lines printed when stderr is
   not a terminal (default 30), also `--progress-interval`.
+- `WANMODELS_ALLOW_PRIVATE_REDIRECTS`: follow a public Hub's redirects to private, loopback and
+  link-local addresses too (refused by default; a Hub endpoint that is itself private, a LAN
+  mirror, may always redirect anywhere).
 - `WANMODELS_REUSE_FROM`: folders to take already-downloaded files from (`os.pathsep`-separated),
   added to `--reuse-from`.
 - `WANMODELS_FROM`: an object store holding the stack's blobs (`s3://bucket/prefix`, written by
@@ -81,6 +84,7 @@ class Settings:
     link_mode: LinkMode = LinkMode.AUTO
     store: StoreLocation | None = None  # read blobs from here first (`--from`)
     hub_fallback: bool = True  # a blob the store lacks or holds wrong is read from the Hub
+    allow_private_redirects: bool = False  # let a public Hub send requests into this network
 
     def __post_init__(self) -> None:
         # A library caller gets the CLI's bound too: with no connection, nothing would move.
@@ -228,6 +232,9 @@ def resolve_settings(
         reuse=reuse,
         hf_cache=hf_hub_cache() if reuse else None,
         reuse_from=_reuse_dirs(reuse_from) if reuse else (),
+        allow_private_redirects=parse_bool(
+            "WANMODELS_ALLOW_PRIVATE_REDIRECTS", env.get("WANMODELS_ALLOW_PRIVATE_REDIRECTS")
+        ),
     )
 
 

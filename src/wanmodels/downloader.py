@@ -21,6 +21,7 @@ from wanmodels.config import Settings
 from wanmodels.errors import (
     EXIT_FAILED,
     DiskFullError,
+    LocalIOError,
     OfflineError,
 )
 from wanmodels.lockfile import Lockfile
@@ -38,7 +39,10 @@ from wanmodels.rootlock import root_lock
 from wanmodels.selection import Selection
 from wanmodels.state import Hashing, StateCache, partial_folder
 
+# Room to leave beyond the plan (journals, the state file, the file system's own blocks): an
+# eighth of the plan, from 1 MiB to 64 MiB, so a small plan on a small disk is not refused.
 SPACE_MARGIN: Final = 64 << 20
+MIN_SPACE_MARGIN: Final = 1 << 20
 _log = logging.getLogger(__name__)
 
 
@@ -198,8 +202,11 @@ def _download(
 
         def fetch(todo: Plan) -> dict[str, FileOutcome]:
             nonlocal source
-            if settings.offline and todo.to_fetch:  # a reuse candidate turned out damaged
-                raise _offline(todo)
+            if todo.to_fetch > plan.to_fetch:  # a reuse candidate turned out damaged
+                if settings.offline:
+                    raise _offline(todo)
+                # It was counted as linked (no space); its bytes now come over the network.
+                check_space(manifest.root, todo.to_fetch)
             if source is None:
                 from wanmodels.sources import open_source
 
@@ -227,14 +234,14 @@ def _download(
         for item in plan.unique_files:
             if item.action is Action.KEEP:
                 cache.claim(item.local_path, manifest.identity)
-        cache.save()
         models: list[ModelResult] = []
         for mp in plan.models:
             files = tuple(outcomes.get(f.local_path) or _not_fetched(f) for f in mp.files)
             models.append(ModelResult(mp.spec.name, mp.spec.repo, mp.commit, files))
             sink.model_finished(mp, files)
-        # The first successful download pins the stack.
         ok = all(m.ok for m in models)
+        _save_state(cache, sink, ok=ok)
+        # The first successful download pins the stack.
         if ok:
             _drop_superseded(plan, sink)
         lock_written = _update_lock(manifest, lock, selections) if ok else None
@@ -270,6 +277,21 @@ def claimed_elsewhere(plan: Plan, cache: StateCache, owner: str) -> list[str]:
                 "will put its own back when it runs: give one of them another path)"
             )
     return warnings
+
+
+def _save_state(cache: StateCache, sink: ProgressSink, *, ok: bool) -> None:
+    """Save the state file after the run; when files failed (a full disk fails both), the failures
+    are the report and the save's own error a line beside them, never in their place.
+
+    Raises:
+        LocalIOError: it cannot be written after a run in which every file came out right.
+    """
+    try:
+        cache.save()
+    except LocalIOError as err:
+        if ok:
+            raise
+        sink.message(f"{err}; the next run checks the files again")
 
 
 def _drop_superseded(plan: Plan, sink: ProgressSink) -> None:
@@ -313,10 +335,11 @@ def check_space(root: Path, needed: int) -> None:
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     free = shutil.disk_usage(probe).free
-    if free < needed + SPACE_MARGIN:
+    margin = min(SPACE_MARGIN, max(MIN_SPACE_MARGIN, needed // 8))
+    if free < needed + margin:
         msg = (
             f"not enough disk space under '{root}': the plan needs {human_bytes(needed)} "
-            f"(plus {human_bytes(SPACE_MARGIN)} to spare), {human_bytes(free)} are free"
+            f"(plus {human_bytes(margin)} to spare), {human_bytes(free)} are free"
         )
         raise DiskFullError(msg, hint="Free some space or pass --root on a bigger disk.")
 

@@ -10,7 +10,9 @@ whose size and digest match; a mismatch starts the file once more from zero, the
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +27,14 @@ from wanmodels.planner import PlannedFile
 from wanmodels.progress import ProgressSink
 from wanmodels.ratelimit import RateLimiter
 from wanmodels.remote import ByteSource
-from wanmodels.retry import announce, first_backoff, next_backoff, wait_before_retry
+from wanmodels.retry import (
+    RateFloor,
+    announce,
+    first_backoff,
+    is_real_progress,
+    next_backoff,
+    wait_before_retry,
+)
 from wanmodels.scheduler import FileJob, Range, Scheduler
 
 # Dirty bytes written back between flushes: what the fsync before placing may still wait for
@@ -38,6 +47,7 @@ FLUSH_STEP: Final = 16 << 20
 # and a stall right there keeps up to one batch back until the read fails (then it is written).
 BATCH_BYTES: Final = 128 << 10
 STOPPED: Final = "interrupted; the partial download is kept"
+_log = logging.getLogger(__name__)
 
 
 class PrefixHasher:
@@ -171,8 +181,9 @@ def stream_range(
 ) -> None:
     """Stream `rng` into its part until it ends (its end may move closer meanwhile).
 
-    Transient failures are retried from where the bytes stopped, with capped back-off;
-    the budget of retries resets whenever bytes arrived.
+    Transient failures are retried from where the bytes stopped, with capped back-off; a stream
+    that trickles (`RateFloor`) is dropped and retried the same way. The budget of retries
+    resets only on real progress (`is_real_progress`), so no trickle refills it forever.
 
     Raises:
         HubError: the server refused, or failed past the retry budget (part kept).
@@ -182,15 +193,20 @@ def stream_range(
     item = transfer.item
     failures = 0
     wait = first_backoff(settings)
+    since, left = rng.pos, scheduler.limit(rng) - rng.pos  # at the last failure
     while rng.pos < scheduler.limit(rng):
         if cancel.is_set():
             raise Interrupted(STOPPED)
-        before = rng.pos
+        floor = RateFloor(settings)
         try:
-            _stream_once(source, scheduler, rng, transfer, limiter=limiter, sink=sink, cancel=cancel)
+            _stream_once(
+                source, scheduler, rng, transfer, limiter=limiter, sink=sink, cancel=cancel, floor=floor
+            )
         except TransientHubError as err:
             scheduler.flowing(rng, False)
-            failures = 0 if rng.pos > before else failures + 1
+            real = is_real_progress(rng.pos - since, left)
+            since, left = rng.pos, scheduler.limit(rng) - rng.pos
+            failures = 0 if real else failures + 1
             if failures > settings.retries:
                 msg = f"'{item.local_path}': {err.message} (gave up after {settings.retries} retries)"
                 raise HubError(
@@ -200,7 +216,7 @@ def stream_range(
             sink.message(announce(err, pause, settings.retries - failures))
             if cancel.wait(pause.seconds):
                 raise Interrupted(STOPPED) from None
-            if err.retry_after is None and rng.pos == before:
+            if err.retry_after is None and not real:
                 wait = next_backoff(wait, settings)
 
 
@@ -213,6 +229,7 @@ def _stream_once(
     limiter: RateLimiter,
     sink: ProgressSink,
     cancel: threading.Event,
+    floor: RateFloor,
 ) -> None:
     item = transfer.item
     stop = scheduler.request(rng)
@@ -253,8 +270,14 @@ def _stream_once(
 
         at = stream.offset
         batch = bytearray()
+        chunks = iter(stream.chunks)
         try:
-            for chunk in stream.chunks:
+            while True:
+                asked_at = time.monotonic()
+                chunk = next(chunks, None)
+                if chunk is None:
+                    break
+                slow = floor.read(time.monotonic() - asked_at, len(chunk))
                 if cancel.is_set():
                     raise Interrupted(STOPPED)
                 if at + len(chunk) > item.size:
@@ -262,7 +285,7 @@ def _stream_once(
                     raise HubError(msg, repo_id=item.repo_id, revision=item.commit)
                 at += len(chunk)
                 scheduler.flowing(rng)  # at once, batch or not: idle connections may now help
-                if len(batch) + len(chunk) < BATCH_BYTES and at < stop and stream.waiting():
+                if slow is None and len(batch) + len(chunk) < BATCH_BYTES and at < stop and stream.waiting():
                     batch += chunk  # more is here already: write them together
                     continue
                 if batch:
@@ -271,6 +294,10 @@ def _stream_once(
                 land(chunk)
                 if at >= min(stop, scheduler.limit(rng)):
                     return  # this request is done, or another connection took over the range's tail
+                if slow is not None:  # what arrived is kept; the retry asks for the rest
+                    sender = stream.source or "the server"
+                    msg = f"{sender} sent '{item.repo_path}' at {floor.why(slow)}"
+                    raise TransientHubError(msg, repo_id=item.repo_id, revision=item.commit)
         finally:
             # What came before a failure is kept (the retry starts after it, and it counts against
             # --max-rate); after Ctrl-C nothing more is written, as the pool expects.
@@ -308,14 +335,15 @@ def finish(
         # reads as a whole prefix, never a journal whose bytes have moved away.
         transfer.part.forget_journal()
         placed = placer.place_part(item, transfer.part.path, cancel)
+        # Placed: a failure to tidy up now is a leftover for a later run, never this file's failure.
         transfer.close()
-        transfer.part.delete()
+        _delete_leftover(transfer)
         return placed
     named = rejected(item) if rejected is not None else None
     origin = named or f"'{item.repo_id}'"
     if transfer.rounds >= 2:
         transfer.close()
-        transfer.part.delete()
+        _delete_leftover(transfer)
         msg = (
             f"'{item.local_path}' from {origin} does not match: expected {item.digest} "
             f"got {actual}. Nothing was placed and the partial file was deleted."
@@ -333,3 +361,11 @@ def finish(
     transfer.part.reset()
     scheduler.restart(transfer.job)
     return None
+
+
+def _delete_leftover(transfer: Transfer) -> None:
+    """Remove a part that is done with (placed, or wrong); one that stays is said, not raised."""
+    try:
+        transfer.part.delete()
+    except LocalIOError as err:
+        _log.warning("%s; delete it by hand, nothing needs it", err)

@@ -11,6 +11,8 @@ host it redirected to), so nothing above this module ever sees their types.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
 import threading
@@ -49,6 +51,8 @@ from wanmodels._hublinks import (
     foreign_host,
     host_of,
     next_page,
+    origin,
+    private_address,
     server_wait,
     unreachable_hint,
     untrusted_certificate,
@@ -57,16 +61,18 @@ from wanmodels.config import Settings
 from wanmodels.errors import (
     AccessDeniedError,
     HubError,
+    LocalIOError,
     OfflineError,
     RemoteFileNotFoundError,
     RepoNotFoundError,
     RevisionNotFoundError,
     TransientHubError,
     UsageError,
+    WanmodelsError,
 )
 from wanmodels.integrity import Digest
 from wanmodels.remote import RemoteFile, RemoteRepo, Stream, never_waiting
-from wanmodels.retry import retried
+from wanmodels.retry import RateFloor, retried
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,11 +94,34 @@ RELOCK_HINT: Final = "Run `wanmodels lock` to pin what the revision points to no
 # mirror), that overhead was an eighth of a download's time; a larger read returns whatever the
 # socket holds, so a capped link sees no change. httpcore has no knob for it but this attribute.
 SOCKET_READ: Final = 256 << 10
+# Bounds on what a Hub (or something posing as one) may make this process read and keep. A page of
+# the Hub's listing is about 0.3 MiB (1,000 entries) and a repo with 100,000 files lists in 100 pages;
+# these are far past any real repo and far short of exhausting a machine.
+MAX_ANSWER_BYTES: Final = 32 << 20
+MAX_LISTING_PAGES: Final = 10_000
+MAX_LISTING_ENTRIES: Final = 1_000_000
+LISTING_HINT: Final = "Check HF_ENDPOINT: a Hub or mirror answering this way is broken or hostile."
+# The request extension that carries a Hub's check of where a request may go: httpx copies a
+# request's extensions onto each redirect it follows, and runs the client's request hooks on each.
+_GUARD: Final = "wanmodels.destination_check"
+PRIVATE_HINT: Final = (
+    "A public Hub or mirror has no reason to send a download into this network. If that host is "
+    "yours (a LAN cache in front of the Hub), set WANMODELS_ALLOW_PRIVATE_REDIRECTS=1."
+)
 
 
 def is_commit(revision: str) -> bool:
     """Whether `revision` is already a full commit hash (no metadata request needed)."""
     return bool(COMMIT_RE.match(revision))
+
+
+class _RefusedDestination(Exception):
+    """Raised inside the HTTP client when a public Hub's redirect leads to a private address."""
+
+    def __init__(self, host: str, address: str) -> None:
+        super().__init__(host, address)
+        self.host = host
+        self.address = address
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +156,9 @@ class Hub:
         # there, saving a round trip each. Signed links expire; a refusal sends us back.
         self._links: dict[tuple[str, str, str], str] = {}
         self._links_lock = threading.Lock()
+        self._endpoint_private: bool | None = None  # resolved at the first request elsewhere
+        if not settings.offline:
+            _headers()  # an unreadable token file fails the run here, once, not every file
         _read_more_per_call()
         _log_responses()
 
@@ -152,18 +184,34 @@ class Hub:
             )
         call = _Call(repo_id, revision, entry)
         commit = revision if is_commit(revision) else self._retrying(call, partial(self._commit_of, call))
-        files: list[RemoteFile] = []
+        files: dict[str, RemoteFile] = {}
         unhashed: set[str] = set()
         url: str | None = (
             f"{self.endpoint}/api/models/{repo_id}/tree/{quote(commit, safe='')}?recursive=true&expand=false"
         )
+        asked: set[str] = set()
+        entries = 0
+        # A listing that never ends (a next link back to a page already sent, empty pages that go
+        # on, the same files again) is refused at the first sign, not followed until memory runs out.
         while url is not None:
-            page, url = self._retrying(call, partial(self._tree_page, url, call))
+            if url in asked:
+                raise _refused(call, "leads back to a page it already sent")
+            if len(asked) >= MAX_LISTING_PAGES:
+                raise _refused(call, f"goes on past {MAX_LISTING_PAGES:,} pages")
+            asked.add(url)
+            page, raw, url = self._retrying(call, partial(self._tree_page, url, call))
+            entries += raw
+            if raw == 0 and url is not None:
+                raise _refused(call, "sent an empty page that says more follow")
+            if entries > MAX_LISTING_ENTRIES:
+                raise _refused(call, f"holds more than {MAX_LISTING_ENTRIES:,} entries")
             for remote, hashed in page:
-                files.append(remote)
+                if remote.path in files:
+                    raise _refused(call, f"lists '{remote.path}' twice")
+                files[remote.path] = remote
                 if not hashed:
                     unhashed.add(remote.path)
-        return RemoteRepo(repo_id, revision, commit, tuple(files), frozenset(unhashed))
+        return RemoteRepo(repo_id, revision, commit, tuple(files.values()), frozenset(unhashed))
 
     def file_url(self, repo_id: str, commit: str, path: str) -> str:
         """The `resolve` URL of a file at a commit on this endpoint."""
@@ -184,7 +232,7 @@ class Hub:
         if self.settings.offline:
             msg = f"cannot download '{path}' from '{repo_id}' while offline"
             raise OfflineError(msg, repo_id=repo_id, hint="Unset HF_HUB_OFFLINE or --offline.")
-        headers = build_hf_headers()
+        headers = _headers()
         # Compressed transfer would hide the real byte offsets that resume depends on.
         headers["Accept-Encoding"] = "identity"
         if end is not None:
@@ -205,9 +253,36 @@ class Hub:
                     chunks=response.iter_bytes(),
                     whole=not ranged and "Range" in headers,
                     waiting=_arrived(response),
+                    source=host_of(response.url),
                 )
             finally:
-                response.close()
+                with contextlib.suppress(OSError):  # closing a socket can fail; nothing is lost
+                    response.close()
+
+    # -- where requests may go ------------------------------------------------------------------
+
+    def _extensions(self) -> dict[str, Any]:
+        """What our requests carry so `_check_destination` vets them, and every redirect they follow."""
+        hooks = get_session().event_hooks["request"]
+        if _check_destination not in hooks:  # huggingface_hub may have made a new client meanwhile
+            hooks.append(_check_destination)
+        return {_GUARD: self._vet}
+
+    def _vet(self, url: httpx2.URL) -> None:
+        """Refuse a request of a public Hub's (a redirect, or a link one gave) to a private address.
+
+        A Hub endpoint that is itself private (a LAN mirror, a test server) may send us anywhere,
+        and so may any Hub when the user allowed it.
+        """
+        if self.settings.allow_private_redirects or origin(str(url)) == origin(self.endpoint):
+            return
+        if self._endpoint_private is None:
+            self._endpoint_private = private_address(httpx2.URL(self.endpoint).host) is not None
+        if self._endpoint_private:
+            return
+        address = private_address(url.host)
+        if address is not None:
+            raise _RefusedDestination(host_of(url), address)
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -230,24 +305,37 @@ class Hub:
             raise HubError(msg, repo_id=call.repo_id, revision=call.revision)
         return sha
 
-    def _tree_page(self, url: str, call: _Call) -> tuple[list[tuple[RemoteFile, bool]], str | None]:
-        """One page of the listing: each file, whether its digest is of its bytes, and the next URL."""
+    def _tree_page(self, url: str, call: _Call) -> tuple[list[tuple[RemoteFile, bool]], int, str | None]:
+        """One page of the listing: each file with whether its digest is of its bytes, how many
+        entries the page held (folders too), and the next URL."""
         page, response = self._get_json(url, call)
         try:
+            if not isinstance(page, list):
+                msg = f"a page is {type(page).__name__}, not a list"
+                raise TypeError(msg)
             items = [_remote_file(item) for item in page if item.get("type") == "file"]
         except (AttributeError, KeyError, TypeError, ValueError) as err:
             msg = f"entry '{call.entry}': the Hub's file listing of '{call.repo_id}' cannot be read: {err!r}"
             raise HubError(msg, repo_id=call.repo_id, revision=call.revision) from None
-        return items, next_page(response.links, str(response.url), self.endpoint, call.repo_id)
+        return items, len(page), next_page(response.links, str(response.url), self.endpoint, call.repo_id)
 
     def _get_json(self, url: str, call: _Call) -> tuple[Any, httpx2.Response]:
-        response = get_session().get(url, headers=build_hf_headers(), timeout=self.settings.timeout)
-        hf_raise_for_status(response)
+        """GET one metadata answer, read whole only while it stays under `MAX_ANSWER_BYTES`."""
+        response = self._send(get_session(), url, _headers())
         try:
-            return response.json(), response
-        except ValueError:
-            msg = f"entry '{call.entry}': the Hub's answer for '{call.repo_id}' is not JSON ({url})"
-            raise HubError(msg, repo_id=call.repo_id, revision=call.revision) from None
+            if response.status_code >= 400:
+                response.read()  # hf_raise_for_status reads the error body
+            hf_raise_for_status(response)
+            body = _read_answer(response, call, url, RateFloor(self.settings))
+        finally:
+            with contextlib.suppress(OSError):  # a close that fails loses nothing: the body is read
+                response.close()
+        try:
+            return json.loads(body), response
+        except (ValueError, RecursionError) as err:
+            why = "nested too deeply" if isinstance(err, RecursionError) else "not JSON"
+            msg = f"entry '{call.entry}': the Hub's answer for '{call.repo_id}' is {why} ({url})"
+            raise HubError(msg, repo_id=call.repo_id, revision=call.revision, hint=LISTING_HINT) from None
 
     # -- bytes ----------------------------------------------------------------------------------
 
@@ -286,7 +374,9 @@ class Hub:
         return response
 
     def _send(self, session: httpx2.Client, url: str, headers: dict[str, str]) -> httpx2.Response:
-        request = session.build_request("GET", url, headers=headers, timeout=self.settings.timeout)
+        request = session.build_request(
+            "GET", url, headers=headers, timeout=self.settings.timeout, extensions=self._extensions()
+        )
         return session.send(request, stream=True)
 
     # -- errors ---------------------------------------------------------------------------------
@@ -337,6 +427,10 @@ class Hub:
         except OfflineModeIsEnabled:
             msg = f"{what}{where} needs the network, but HF_HUB_OFFLINE is set"
             raise OfflineError(msg, hint="Unset HF_HUB_OFFLINE to download.", **ids) from None
+        except _RefusedDestination as err:
+            hub, private = host_of(self.endpoint), f"{err.host}, which is {err.address}"
+            msg = f"{what}{where}: the Hub at {hub} redirected to {private}; not following it"
+            raise HubError(msg, hint=PRIVATE_HINT, **ids) from None
         except (httpx2.UnsupportedProtocol, httpx2.InvalidURL, httpx2.TooManyRedirects) as err:
             msg = f"{what}{where}: {type(err).__name__}: {err}"
             raise HubError(msg, hint="Check HF_ENDPOINT and any proxy in between.", **ids) from None
@@ -364,6 +458,12 @@ class Hub:
         except HFValidationError as err:
             msg = f"{what}{where}: {err}"
             raise UsageError(msg) from None
+        except WanmodelsError:
+            raise  # ours (HubError, LocalIOError are OSErrors too): already said what failed
+        except OSError as err:  # a socket call outside httpcore's own mapping (closing one, say)
+            host = failed_host(err, self.endpoint)
+            msg = f"{what}connection to {host} failed for {where}: {err.strerror or type(err).__name__}"
+            raise TransientHubError(msg, **ids) from None
 
     def _http_error(self, err: HfHubHTTPError, what: str, where: str, ids: dict[str, str]) -> HubError:
         """Our error for an HTTP error status, naming the host that answered it."""
@@ -391,6 +491,36 @@ class Hub:
         return HubError(msg, status=status, **ids)
 
 
+def _refused(call: _Call, why: str) -> HubError:
+    msg = f"entry '{call.entry}': the Hub's file listing of '{call.repo_id}' {why}; not reading further"
+    return HubError(msg, repo_id=call.repo_id, revision=call.revision, hint=LISTING_HINT)
+
+
+def _read_answer(response: httpx2.Response, call: _Call, url: str, floor: RateFloor) -> bytes:
+    """The body of a metadata answer, refused as soon as it would pass `MAX_ANSWER_BYTES`, and
+    dropped (to be retried) if it trickles in under the floor's rate."""
+    declared = response.headers.get("Content-Length")
+    body = bytearray()
+    if not (declared and declared.isdigit() and int(declared) > MAX_ANSWER_BYTES):
+        chunks = response.iter_bytes()
+        while True:
+            asked_at = time.monotonic()
+            chunk = next(chunks, None)
+            if chunk is None:
+                return bytes(body)
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                break
+            slow = floor.read(time.monotonic() - asked_at, len(chunk))
+            if slow is not None:
+                host, rate = host_of(response.url), floor.why(slow)
+                msg = f"entry '{call.entry}': {host} sent its answer for '{call.repo_id}' at {rate}"
+                raise TransientHubError(msg, repo_id=call.repo_id, revision=call.revision)
+    limit = f"{MAX_ANSWER_BYTES >> 20} MiB"
+    msg = f"entry '{call.entry}': the Hub's answer for '{call.repo_id}' is larger than {limit} ({url})"
+    raise HubError(msg, repo_id=call.repo_id, revision=call.revision, hint=LISTING_HINT)
+
+
 def _remote_file(item: dict[str, Any]) -> tuple[RemoteFile, bool]:
     """One tree entry as the Hub's JSON has it (the fields huggingface_hub's `RepoFile` reads).
 
@@ -398,11 +528,40 @@ def _remote_file(item: dict[str, Any]) -> tuple[RemoteFile, bool]:
     would cost every command that lists a repo about 0.07 s.
     """
     path, size, lfs = str(item["path"]), int(item["size"]), item.get("lfs")
+    if size < 0:
+        msg = f"'{path}' has a negative size ({size})"
+        raise ValueError(msg)
     if lfs is not None:
         return RemoteFile(path, size, Digest("sha256", str(lfs["oid"]))), True
     # Without `lfs`, `oid` is the content's git sha1, except for a Xet-only entry, where it
     # hashes a pointer: `RemoteRepo.unhashed` names those so they are never fetched as is.
     return RemoteFile(path, size, Digest("gitsha1", str(item["oid"]))), not item.get("xetHash")
+
+
+def _headers() -> dict[str, str]:
+    """huggingface_hub's headers (the token, the user agent); an unreadable token file is ours.
+
+    Raises:
+        LocalIOError: the saved token cannot be read (owned by another user, `sudo hf auth login`,
+            a folder in its place).
+    """
+    try:
+        return build_hf_headers()
+    except OSError as err:
+        where = f"'{err.filename}'" if err.filename else "file"
+        msg = f"cannot read the Hugging Face token {where}: {err.strerror or err}"
+        hint = (
+            "Make it readable by this user, or set HF_TOKEN, or point HF_HOME at a folder of your "
+            "own and run `hf auth login` there."
+        )
+        raise LocalIOError(msg, hint=hint) from None
+
+
+def _check_destination(request: httpx2.Request) -> None:
+    """A request hook of the shared client: the check of the Hub that sent the request, if any."""
+    vet = request.extensions.get(_GUARD)
+    if vet is not None:
+        vet(request.url)
 
 
 def _arrived(response: httpx2.Response) -> Callable[[], bool]:
@@ -414,7 +573,10 @@ def _arrived(response: httpx2.Response) -> Callable[[], bool]:
     tls = stream.get_extra_info("ssl_object")
 
     def arrived() -> bool:
-        return bool((tls is not None and tls.pending()) or stream.get_extra_info("is_readable"))
+        try:
+            return bool((tls is not None and tls.pending()) or stream.get_extra_info("is_readable"))
+        except OSError:  # a socket that cannot say is one to wait on: the next read will tell
+            return False
 
     return arrived
 

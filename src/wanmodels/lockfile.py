@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from wanmodels._fs import atomic_write, check_relative
+from wanmodels._fs import TooLarge, atomic_write, check_relative, read_at_most
 from wanmodels.errors import LockError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import Manifest, ModelSpec
@@ -38,6 +38,7 @@ from wanmodels.remote import RemoteFile
 from wanmodels.selection import SelectedFile, Selection, checked
 
 LOCK_VERSION: Final = 1
+MAX_LOCK_BYTES: Final = 64 << 20  # a lockfile of 100,000 files is about 25 MiB
 
 
 def selection_fingerprint(spec: ModelSpec) -> str:
@@ -165,19 +166,25 @@ def read_lock(path: Path) -> Lockfile | None:
     Raises:
         LockError: the file exists but is not a valid lockfile (named, with the fix).
     """
+    hint = "Delete it and run `wanmodels lock` with the same -m/--root to write a new one."
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_at_most(path, MAX_LOCK_BYTES).decode("utf-8")
     except FileNotFoundError:
         return None
+    except TooLarge as err:
+        msg = f"{path}: not a valid lockfile (it is {err})"
+        raise LockError(msg, hint=hint) from None
     except (OSError, UnicodeDecodeError) as err:
         msg = f"{path}: cannot read lockfile: {err}"
         raise LockError(msg) from None
     try:
         return _parse(json.loads(text))
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
-        detail = str(err) if isinstance(err, ValueError) else f"missing or wrong field {err}"
+        if isinstance(err, RecursionError):
+            detail = "nested too deeply"
+        else:
+            detail = str(err) if isinstance(err, ValueError) else f"missing or wrong field {err}"
         msg = f"{path}: not a valid lockfile ({detail})"
-        hint = "Delete it and run `wanmodels lock` with the same -m/--root to write a new one."
         raise LockError(msg, hint=hint) from None
 
 

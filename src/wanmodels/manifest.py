@@ -14,9 +14,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
-from wanmodels._fs import check_relative
+from wanmodels._fs import TooLarge, check_relative, read_at_most
+from wanmodels._text import shorten
+from wanmodels._yaml import (
+    MAX_BYTES,
+    check_keys,
+    opt_string,
+    read_nodes,
+    require,
+    string,
+    string_list,
+    too_large,
+    type_name,
+)
 from wanmodels._yaml import Node as _Node
-from wanmodels._yaml import check_keys, opt_string, read_nodes, require, string, string_list, type_name
 from wanmodels.errors import ManifestError
 from wanmodels.options import OPTIONS_KEY, Option, choose, fill, parse_options, resolve_models, variables
 
@@ -188,12 +199,14 @@ def load_manifest(
     path = Path(path)
     label = source or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_at_most(path, MAX_BYTES).decode("utf-8")
     except FileNotFoundError:
         msg = "manifest not found"
         raise ManifestError(
             msg, file=label, hint="Pass -m PATH or a preset name; see `wanmodels list`."
         ) from None
+    except TooLarge:
+        raise too_large(label) from None
     except (OSError, UnicodeDecodeError) as err:
         msg = f"cannot read manifest: {err}"
         raise ManifestError(msg, file=label) from None
@@ -467,5 +480,5 @@ def _check_path(path: str, source: str, line: int, key: str) -> None:
     if reason is None and path.split("/")[0] == RESERVED_DIR:
         reason = f"uses '{RESERVED_DIR}', which wanmodels keeps for its own state"
     if reason is not None:
-        msg = f"path {path!r} {reason}; paths must stay inside the model root"
+        msg = f"path {shorten(repr(path))} {reason}; paths must stay inside the model root"
         raise ManifestError(msg, file=source, line=line, key=key)

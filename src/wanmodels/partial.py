@@ -146,21 +146,36 @@ class PartFile:
                 setattr(self, name, -1)
 
     def delete(self) -> None:
-        """Close and remove the part and its journal (after placing, or when its bytes are wrong)."""
+        """Close and remove the part and its journal (after placing, or when its bytes are wrong).
+
+        Raises:
+            LocalIOError: one of them cannot be removed.
+        """
         self.close()
         for path in (self.path, self.journal_path):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            self._unlink(path)
 
     def forget_journal(self) -> None:
-        """Drop the journal of a part that holds every byte (it is about to be placed)."""
+        """Drop the journal of a part that holds every byte (it is about to be placed).
+
+        Raises:
+            LocalIOError: it cannot be removed (the part is then not placed).
+        """
         with self._lock:
             if self._jfd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(self._jfd)
                 self._jfd = -1
-        with contextlib.suppress(FileNotFoundError):
-            self.journal_path.unlink()
+        self._unlink(self.journal_path)
+
+    def _unlink(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            msg = f"cannot remove '{path.name}', a partial file of '{self.local_path}': {err.strerror}"
+            raise LocalIOError(msg) from None
 
     def reset(self) -> None:
         """Forget every byte: the server sent something other than what was asked for."""
@@ -320,8 +335,8 @@ def read_part(part: Path, journal: Path) -> PartInfo | None:
         size = int(header["size"])
         digest = Digest.parse(str(header["digest"]))
         local = str(header["local"])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None  # a damaged journal promises nothing: the part starts again
     extents: list[Extent] = []
     # The last element is what follows the final newline: empty, or a torn line from a kill.
     for line in lines[1:-1]:

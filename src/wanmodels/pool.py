@@ -14,7 +14,7 @@ import time
 
 from wanmodels._place import Placement, Placer
 from wanmodels.config import Settings
-from wanmodels.errors import EXIT_FAILED, Interrupted, RevisionNotFoundError, WanmodelsError
+from wanmodels.errors import EXIT_FAILED, Interrupted, LocalIOError, RevisionNotFoundError, WanmodelsError
 from wanmodels.fetch import Transfer, finish, stream_range
 from wanmodels.partial import Extent
 from wanmodels.planner import Plan, PlannedFile
@@ -92,7 +92,10 @@ class Pool:
             for transfer in list(self.transfers.values()):
                 transfer.hasher.close()  # reads only: safe to stop under a straggling writer
             self._release_parts()
-            self.placer.cache.save()
+            try:
+                self.placer.cache.save()
+            except LocalIOError as err:  # the interrupt is what to report; this is a side note
+                _log.warning("%s", err)
             msg = "interrupted; partial downloads are kept. Run the same command again to resume."
             raise Interrupted(msg)
         return self.outcomes

@@ -64,6 +64,7 @@ class Stream:
     # Whether more bytes have already arrived, so the next chunk comes without waiting: the
     # reader may then write several together. Never, when the source cannot tell.
     waiting: Callable[[], bool] = never_waiting
+    source: str = ""  # the host sending the bytes, as messages name it ("" when not a network)
 
 
 class ByteSource(Protocol):

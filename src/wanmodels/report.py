@@ -9,6 +9,7 @@ wrong is printed, each line naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
 import threading
@@ -60,6 +61,13 @@ def make_console(stream: TextIO, *, no_color: bool = False) -> Console:
     return Console(file=stream, no_color=no_color or None, highlight=False, soft_wrap=True, width=width)
 
 
+def _say(console: Console, text: str) -> None:
+    """Print a progress line; one that cannot be written (stderr gone, a full disk under a log
+    file) is lost, never the file the transfer was telling about: the result still stands."""
+    with contextlib.suppress(OSError):
+        console.print(text, markup=False)
+
+
 class LineProgress(NullProgress):
     """Progress for logs and CI: the plan, a line with bytes, rate and time left every
     `every` seconds while bytes are due (so a job is never silent for long), one line per
@@ -78,7 +86,7 @@ class LineProgress(NullProgress):
 
     def message(self, text: str) -> None:
         with self._lock:
-            self.console.print(text, markup=False)
+            _say(self.console, text)
 
     def plan_ready(self, plan: Plan) -> None:
         n = len(plan.fetch_order())
@@ -236,7 +244,7 @@ class RichProgress(LineProgress):
         self._tasks: dict[str, TaskID] = {}
 
     def message(self, text: str) -> None:
-        self.progress.console.print(text, markup=False)
+        _say(self.progress.console, text)
 
     def plan_ready(self, plan: Plan) -> None:
         super().plan_ready(plan)

@@ -6,6 +6,11 @@ a transient failure (5xx, 408, 429, a timeout, a dropped connection) is retried 
 unless the server named one (`Retry-After`, or the reset of a used-up rate limit): that is
 honoured up to `RETRY_AFTER_CAP`, or up to `Settings.rate_limit_wait` for a 429, because the
 Hub counts requests in 5-minute windows and asking again sooner only earns another 429.
+
+A stream that trickles is a failure too (`RateFloor`): one that delivers under `MIN_RATE` while
+it is waited on, over a window of three read timeouts, is dropped and retried like a cut. And
+only real progress (`is_real_progress`) refills the budget, so a server that sends a byte and
+hangs up, again and again, runs out of tries like one that sends nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ T = TypeVar("T")
 
 FIRST_WAIT: Final = 0.5
 RETRY_AFTER_CAP: Final = 60.0
+# A connection slower than this is not worth keeping: a share of 16 on a 128 kbit/s link still
+# gets 1 KiB/s, and a 1 GiB file at this rate would take 12 days.
+MIN_RATE: Final = 1024
+SLOW_WINDOWS: Final = 3  # read timeouts a connection is given to show its rate
+# Bytes since the last failure that count as progress (or all that was left, if less).
+REAL_PROGRESS: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +41,36 @@ class Wait:
 
     seconds: float
     capped_by: str | None = None
+
+
+class RateFloor:
+    """Watches one stream's reads: only time spent waiting for the network counts (not a wait of
+    `--max-rate` or a slow disk), in windows of `SLOW_WINDOWS` read timeouts."""
+
+    def __init__(self, settings: Settings, rate: float = MIN_RATE) -> None:
+        self.window = SLOW_WINDOWS * settings.timeout
+        self.rate = rate
+        self._waited = 0.0
+        self._bytes = 0
+
+    def read(self, seconds: float, nbytes: int) -> float | None:
+        """Count one read that took `seconds`; the rate of a window that fell short, else None."""
+        self._waited += seconds
+        self._bytes += nbytes
+        if self._waited < self.window:
+            return None
+        rate = self._bytes / self._waited
+        self._waited, self._bytes = 0.0, 0
+        return rate if rate < self.rate else None
+
+    def why(self, rate: float) -> str:
+        """What a stream that fell short did, for the retry line."""
+        return f"{rate:.0f} B/s over {self.window:g} s (a connection must keep up {self.rate / 1024:g} KiB/s)"
+
+
+def is_real_progress(got: int, left: int) -> bool:
+    """Whether `got` bytes since the last failure, of `left` still wanted then, refill the budget."""
+    return got >= min(REAL_PROGRESS, left) and got > 0
 
 
 def first_backoff(settings: Settings) -> float:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from wanmodels._fs import check_relative
+from wanmodels._text import shorten
 from wanmodels.errors import HubError, IntegrityError, SelectionError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import ModelSpec
@@ -103,7 +104,8 @@ def select(spec: ModelSpec, commit: str, files: tuple[RemoteFile, ...]) -> Selec
     for item in chosen.values():
         reason = check_relative(item.remote.path)
         if reason is not None:
-            msg = f"entry '{spec.name}': the server listed an unsafe path {item.remote.path!r} ({reason})"
+            shown = shorten(repr(item.remote.path))
+            msg = f"entry '{spec.name}': the server listed an unsafe path {shown} ({reason})"
             raise HubError(msg, repo_id=spec.repo, revision=commit, hint="Refusing to write it.")
     _check_shards(spec, chosen, files)
     ordered = tuple(sorted(chosen.values(), key=lambda s: s.local_path))

@@ -10,22 +10,25 @@ under the root. Only the URL's path is kept, never its host, so the bytes come f
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import shlex
+import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
-from wanmodels._fs import check_relative
+from wanmodels._fs import TooLarge, check_relative, read_at_most
 from wanmodels.config import LOCAL_MANIFEST
 from wanmodels.errors import ManifestError
 from wanmodels.manifest import REPO_ID_RE, RESERVED_DIR, Manifest, parse_manifest
 
 DEFAULT_ROOT: Final = "./ComfyUI/models"
+MAX_WORKFLOW_BYTES: Final = 32 << 20  # saved workflows are kilobytes; a few MB with large subgraphs
 URL_FORM: Final = "https://huggingface.co/<owner>/<repo>/resolve/<revision>/<path>"
 _HEX64: Final = re.compile(r"^[0-9a-fA-F]{64}$")
 _PLAIN: Final = re.compile(r"^(?:(?:\.{1,2}/|/|~/)[A-Za-z0-9_./-]*|[A-Za-z_][A-Za-z0-9_./-]*)$")
@@ -77,6 +80,7 @@ class ImportResult:
     workflows: tuple[Path, ...]
     models: tuple[WorkflowModel, ...]
     root: Path
+    warnings: tuple[str, ...] = ()  # names that may imitate others (see `lookalike`)
 
 
 def read_workflow(path: Path) -> tuple[ModelRef, ...]:
@@ -88,10 +92,13 @@ def read_workflow(path: Path) -> tuple[ModelRef, ...]:
     """
     label = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_at_most(path, MAX_WORKFLOW_BYTES).decode("utf-8-sig")
     except FileNotFoundError:
         msg = "workflow not found"
         raise ManifestError(msg, file=label) from None
+    except TooLarge as err:
+        msg = f"the workflow is {err}; not reading it"
+        raise ManifestError(msg, file=label, hint="Pass a workflow saved by the ComfyUI frontend.") from None
     except (OSError, UnicodeDecodeError) as err:
         msg = f"cannot read workflow: {err}"
         raise ManifestError(msg, file=label) from None
@@ -155,7 +162,7 @@ def merge_models(workflows: Sequence[tuple[ModelRef, ...]]) -> tuple[WorkflowMod
                 )
                 raise ManifestError(msg, file=ref.workflow, hint="Fix one node's model list in ComfyUI.")
             groups.setdefault((ref.target, ref.source), []).append(ref)
-    used: set[str] = set()
+    used = _Names()
     models = []
     for group in groups.values():
         head = group[0]
@@ -291,7 +298,29 @@ def import_workflows(
     except OSError as err:
         msg = f"cannot write '{output}': {err.strerror}"
         raise LocalIOError(msg) from None
-    return ImportResult(output, tuple(workflows), models, written.root)
+    warnings = tuple(
+        f"'{m.folder}/{m.file_name}' ({m.needed_by[0]}) {why}: check the node's model list in ComfyUI"
+        for m in models
+        if (why := lookalike(f"{m.folder}/{m.file_name}")) is not None
+    )
+    return ImportResult(output, tuple(workflows), models, written.root, warnings)
+
+
+def lookalike(path: str) -> str | None:
+    """Why a name may imitate another (letters of two scripts in one name, as the Cyrillic 'а' in
+    'vаe'), or None. A name wholly in one script (Latin, Cyrillic, Greek...) is just a name, and so
+    is one whose extension alone is Latin ('модель.safetensors')."""
+    for part in path.split("/"):
+        stem = part.rpartition(".")[0] or part
+        letters: dict[str, list[str]] = {}  # script -> its letters in the name
+        for char in stem:
+            if char.isalpha():
+                letters.setdefault(unicodedata.name(char, "UNKNOWN").split(" ")[0], []).append(char)
+        if len(letters) > 1:
+            odd = min(letters.values(), key=len)[0]  # a letter of the script the name has least of
+            names = " and ".join(sorted(script.title() for script in letters))
+            return f"mixes {names} letters ('{odd}' is U+{ord(odd):04X} {unicodedata.name(odd, '')})"
+    return None
 
 
 def _origin(model: WorkflowModel) -> str:
@@ -399,8 +428,17 @@ def _describe(ref: ModelRef) -> str:
     return f"'{ref.repo_path}' in '{ref.repo}' at '{ref.revision}'"
 
 
-def _unique_name(ref: ModelRef, used: set[str]) -> str:
-    """The file's stem, else with its folder or repo name, else numbered: stable and readable."""
+@dataclass(slots=True)
+class _Names:
+    """Entry names given so far, and for each stem that needed numbers the next one to try."""
+
+    given: set[str] = field(default_factory=set)
+    next_number: dict[str, int] = field(default_factory=dict)
+
+
+def _unique_name(ref: ModelRef, names: _Names) -> str:
+    """The file's stem, else with its folder or repo name, else numbered: stable and readable,
+    and linear in the number of models however many share a stem."""
 
     def clean(text: str, limit: int) -> str:
         return re.sub(r"[^A-Za-z0-9._-]+", "-", text).lstrip("._-")[:limit]
@@ -409,14 +447,19 @@ def _unique_name(ref: ModelRef, used: set[str]) -> str:
     stem, dot, ext = base.rpartition(".")
     stem = clean(stem if dot and ext.isalnum() and len(ext) <= 12 else base, 64) or "model"
     repo_name = clean(ref.repo.rpartition("/")[2], 31)
-    candidates = [stem, f"{clean(ref.directory.replace('/', '-'), 31)}-{stem}", f"{stem}-{repo_name}"]
-    candidates += [f"{stem}-{n}" for n in range(2, len(used) + 3)]
-    for candidate in candidates:
+    for candidate in (stem, f"{clean(ref.directory.replace('/', '-'), 31)}-{stem}", f"{stem}-{repo_name}"):
         name = candidate.lstrip("._-")
-        if name not in used:
-            used.add(name)
+        if name not in names.given:
+            names.given.add(name)
             return name
-    raise AssertionError  # unreachable: there are more numbered candidates than used names
+    # Numbers below the last one given to this stem are all taken: start after it.
+    for number in itertools.count(names.next_number.get(stem, 2)):
+        name = f"{stem}-{number}".lstrip("._-")
+        if name not in names.given:
+            names.given.add(name)
+            names.next_number[stem] = number + 1
+            return name
+    raise AssertionError  # unreachable: the numbers never end
 
 
 def _scalar(text: str) -> str:

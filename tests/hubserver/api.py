@@ -139,7 +139,10 @@ def _serve_tree(h: Handler, ctx: Ctx, repo_id: str, revision: str, sub: str) -> 
     # The Hub lists directories before files at each level; keep that and a stable order.
     paths.sort(key=lambda p: (p.split("/")[:-1], p not in commit.dirs, p))
 
-    page_size = h.hub.tree_page_size
+    hostile = h.hub.tree_pages
+    if hostile not in (None, "cycle", "endless"):
+        raise ValueError(f"tree_pages must be 'cycle', 'endless' or None, not {hostile!r}")
+    page_size = h.hub.tree_page_size or (max(len(paths), 1) if hostile else None)
     headers: dict[str, str] = {}
     if page_size:
         offset = 0
@@ -149,14 +152,15 @@ def _serve_tree(h: Handler, ctx: Ctx, repo_id: str, revision: str, sub: str) -> 
                 h.send_error_json(ctx, 400, None, "Invalid cursor")
                 return
             offset = decoded
-        if offset + page_size < len(paths):
+        if offset + page_size < len(paths) or hostile:
+            following = 0 if hostile == "cycle" else offset + page_size
             base = (h.hub.tree_next_base or h.hub.url).rstrip("/")
             where = quote(revision, safe="") + ("/" + quote(sub, safe="/") if sub else "")
             query = urlencode(
                 {
                     "recursive": str(recursive).lower(),
                     "expand": str(expand).lower(),
-                    "cursor": _encode_cursor(offset + page_size),
+                    "cursor": _encode_cursor(following),
                 }
             )
             headers["Link"] = f'<{base}/api/models/{repo_id}/tree/{where}?{query}>; rel="next"'

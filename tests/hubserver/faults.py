@@ -5,10 +5,17 @@ from __future__ import annotations
 import fnmatch
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-FAULT_KINDS = frozenset({"cut", "short", "reset", "status", "corrupt", "stall", "ignore_range", "hang"})
-BODY_FAULTS = FAULT_KINDS - {"status", "hang"}  # applied while the body is written
+FAULT_KINDS = frozenset(
+    {"cut", "short", "reset", "status", "corrupt", "stall", "ignore_range", "hang", "trickle", "redirect"}
+    | {"body", "edit"}
+)
+ANSWER_FAULTS = frozenset({"status", "redirect"})  # answered instead of the request
+PAYLOAD_FAULTS = frozenset({"body", "edit"})  # replace or change an API answer's JSON
+BODY_FAULTS = FAULT_KINDS - ANSWER_FAULTS - PAYLOAD_FAULTS - {"hang"}  # applied while the body is written
 ORIGINS = frozenset({"hub", "cdn", "s3"})  # "s3": the proxy of tests.s3server
 
 # The Hub's rate-limit headers (IETF draft ratelimit-headers), as huggingface_hub parses them.
@@ -41,8 +48,14 @@ class Fault:
     saying "0 left, resets in N s", e.g. `Fault(kind="status", status=429, ratelimit_reset=3)`), `corrupt`
     (right length, wrong bytes), `stall` (send headers and `after_bytes` of body, go quiet for `seconds`,
     then finish), `hang` (send nothing at all for `seconds`, then answer normally), `ignore_range`
-    (answer a Range request with 200 and the full body; spent only on requests that carry a Range).
-    Stalls and hangs end early when the client hangs up or the server stops.
+    (answer a Range request with 200 and the full body; spent only on requests that carry a Range),
+    `trickle` (send `after_bytes` of body at the usual pace, then the rest at `rate` bytes/s: a
+    slow-drip server, on files and API answers alike), `redirect` (answer 302 to `location`, any
+    address a hostile Hub or mirror may name). API answers only: `body` (send the bytes `body` in
+    place of the JSON: oversized, deeply nested or broken documents) and `edit` (send
+    `edit(payload)` in place of the payload, e.g. a listing whose sizes are negative).
+    One byte per response, then a close, is `Fault(kind="cut", after_bytes=1, times=None)`.
+    Stalls, hangs and trickles end early when the client hangs up or the server stops.
     """
 
     path: str = "*"
@@ -58,6 +71,10 @@ class Fault:
     origin: str = "hub"
     for_seconds: float | None = None
     ratelimit_reset: int | None = None
+    rate: float = 1.0
+    location: str = ""
+    body: bytes = b""
+    edit: Callable[[Any], Any] | None = None
     applied: int = field(default=0, compare=False)
     armed_at: float | None = field(default=None, compare=False)
 
@@ -76,6 +93,14 @@ class Fault:
             raise ValueError("the CDN has no API: api=True needs origin='hub'")
         if self.for_seconds is not None and self.for_seconds < 0:
             raise ValueError("for_seconds must be >= 0 or None")
+        if self.kind == "trickle" and not self.rate > 0:
+            raise ValueError("a trickle needs rate > 0 (bytes per second)")
+        if self.kind == "redirect" and not self.location:
+            raise ValueError("a redirect needs a location")
+        if self.kind in PAYLOAD_FAULTS and not self.api:
+            raise ValueError(f"a {self.kind!r} fault changes an API answer: it needs api=True")
+        if self.kind == "edit" and self.edit is None:
+            raise ValueError("an 'edit' fault needs edit=<function of the payload>")
         self.methods = tuple(m.upper() for m in self.methods)
 
     @property

@@ -140,6 +140,13 @@ def send_body(
     kind = fault.kind if fault is not None else None
     piece_size = shaping.piece_size(h.hub.conn_rate, h.hub.link_rate)
     limit = fault.after_bytes if fault is not None and kind in _CUTTING else None
+    if kind == "trickle":
+        assert fault is not None
+        fast = min(fault.after_bytes, end - start)
+        if fast:
+            send_body(h, ctx, source, start, start + fast, None)
+        h.trickle(ctx, _pieces(source, start + fast, end, piece_size), fault.rate)
+        return
     stalled = False
     offset = 0  # position within this response body
     for piece in _pieces(source, start, end, piece_size):

@@ -10,13 +10,13 @@ import ssl
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from tests.hubserver import api, cdn, files, shaping
-from tests.hubserver.faults import BODY_FAULTS, Fault, Target
+from tests.hubserver.faults import ANSWER_FAULTS, BODY_FAULTS, PAYLOAD_FAULTS, Fault, Target
 from tests.hubserver.log import Ctx
 from tests.hubserver.model import Commit
 
@@ -116,6 +116,7 @@ class Handler(BaseHTTPRequestHandler):
             authorized=self.headers.get("Authorization") is not None,
             started=time.monotonic(),
             origin=self.server.origin,
+            host=split.netloc or self.headers.get("Host"),
         )
         log = self.hub._log
         log.begin()
@@ -196,13 +197,18 @@ class Handler(BaseHTTPRequestHandler):
         return fault
 
     def answered_by_fault(self, ctx: Ctx, target: Target) -> bool:
-        """Apply a `hang` (wait, then go on) and a `status` fault (answer it); True if answered."""
+        """Apply a `hang` (wait, then go on) and a `status` or `redirect` fault (answer it); True if
+        answered."""
         hang = self.take_fault(ctx, target, frozenset({"hang"}))
         if hang is not None:
             self.stall(hang.seconds)
-        fault = self.take_fault(ctx, target, frozenset({"status"}))
+        fault = self.take_fault(ctx, target, ANSWER_FAULTS)
         if fault is None:
             return False
+        if fault.kind == "redirect":
+            text = f"Found. Redirecting to {fault.location}".encode()
+            self.send_raw(ctx, 302, {"Location": fault.location, "Content-Type": "text/plain"}, text)
+            return True
         headers = {"Content-Type": "application/json; charset=utf-8", **fault.response_headers()}
         self.send_raw(ctx, fault.status, headers, json.dumps({"error": f"injected {fault.status}"}).encode())
         return True
@@ -227,12 +233,18 @@ class Handler(BaseHTTPRequestHandler):
     def send_json(
         self, ctx: Ctx, payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
     ) -> None:
-        """An API answer: paced like any body, and API body faults (cut, stall, ...) apply to it."""
-        data = json.dumps(payload).encode()
+        """An API answer: paced like any body, and API body faults (cut, stall, ...) apply to it, as
+        do the faults that replace (`body`) or change (`edit`) what it says."""
         fault = None
         if not ctx.is_resolve and self.command != "HEAD":
             target = Target(True, ctx.path, ctx.repo_id, self.command, "hub")
-            fault = self.take_fault(ctx, target, BODY_FAULTS)
+            fault = self.take_fault(ctx, target, BODY_FAULTS | PAYLOAD_FAULTS)
+        if fault is not None and fault.kind == "edit":
+            assert fault.edit is not None
+            payload = fault.edit(payload)
+        data = fault.body if fault is not None and fault.kind == "body" else json.dumps(payload).encode()
+        if fault is not None and fault.kind in PAYLOAD_FAULTS:
+            fault = None  # what is sent instead is sent as is
         self.start(
             ctx, status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}, len(data)
         )
@@ -269,6 +281,24 @@ class Handler(BaseHTTPRequestHandler):
             stop=hub._stop_event,
         )
         self.write(ctx, piece)
+
+    def trickle(self, ctx: Ctx, pieces: Iterable[memoryview], rate: float) -> None:
+        """Send `pieces` at `rate` bytes/s in small writes (ten a second, or one byte at a time below
+        10 B/s), the first at once; give up when the client has gone (a write fails) or on stop()."""
+        hub = self.hub
+        step = max(1, int(rate / 10))
+        first = True
+        hub._log.park(True)
+        try:
+            for piece in pieces:
+                for at in range(0, len(piece), step):
+                    bit = piece[at : at + step]
+                    if not first and hub._stop_event.wait(len(bit) / rate):
+                        self.abort(reset=False)
+                    first = False
+                    self.write(ctx, bit)
+        finally:
+            hub._log.park(False)
 
     def stall(self, seconds: float) -> None:
         """Go quiet without closing; give up early if the client hangs up (its timeout fired) or on stop()."""

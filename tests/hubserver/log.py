@@ -31,6 +31,7 @@ class RequestRecord:
     started: float = 0.0
     elapsed: float = 0.0
     origin: str = "hub"
+    host: str | None = None  # the host the request was meant for (Host header, or a proxy request's URL)
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Ctx:
     authorized: bool
     started: float
     origin: str = "hub"
+    host: str | None = None
     repo_id: str | None = None
     revision: str | None = None
     file: str | None = None
@@ -69,6 +71,7 @@ class Ctx:
             started=self.started,
             elapsed=time.monotonic() - self.started,
             origin=self.origin,
+            host=self.host,
         )
 
 

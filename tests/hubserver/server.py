@@ -44,7 +44,14 @@ class HubServer:
 
     `tree_page_size` paginates tree listings with a `Link: <...>; rel="next"` header (the real Hub
     uses 1000, or 50 with `expand=True`); `tree_next_base` makes that link point at another base URL,
-    like a mirror that leaks its upstream.
+    like a mirror that leaks its upstream. `tree_pages` makes the pagination hostile: `"cycle"` (every
+    page's next link leads back to the first page, forever) or `"endless"` (past the last entry, empty
+    pages follow, each with a next link of its own); without `tree_page_size`, the whole listing is one
+    such page.
+
+    The Hub also answers as an HTTP proxy would (`GET http://host/path`, the form a client sends to
+    `HTTP_PROXY`), serving every such request itself: a test can then give the client an endpoint
+    with a public-looking name. Each record's `host` says which host the request was meant for.
     """
 
     def __init__(
@@ -59,6 +66,7 @@ class HubServer:
         cdn_url_ttl: float | None = None,
         tree_page_size: int | None = None,
         tree_next_base: str | None = None,
+        tree_pages: str | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self._scheme = "http" if tls is None else "https"
@@ -80,6 +88,7 @@ class HubServer:
         self.cdn_url_ttl = cdn_url_ttl
         self.tree_page_size = tree_page_size
         self.tree_next_base = tree_next_base
+        self.tree_pages = tree_pages
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
