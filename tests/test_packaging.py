@@ -31,6 +31,7 @@ def test_wheel_contains_the_bundled_manifest(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("wanmodels-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "wanmodels/manifests/wan2.1-i2v.yaml" in names
+    assert "wanmodels/py.typed" in names  # type checkers read the package's own annotations (PEP 561)
     assert "wanmodels/cli.py" in names
     # Installed without the source tree, the package must find the preset inside itself.
     target = tmp_path / "site"

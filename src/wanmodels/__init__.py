@@ -13,6 +13,7 @@ __all__ = [
     "AccessDeniedError",
     "ByteSource",
     "ConflictError",
+    "Digest",
     "DiskFullError",
     "DownloadResult",
     "HubError",
@@ -28,12 +29,15 @@ __all__ = [
     "OfflineError",
     "Plan",
     "PruneResult",
+    "RemoteFile",
     "RemoteFileNotFoundError",
+    "RemoteRepo",
     "RepairResult",
     "RepoNotFoundError",
     "RevisionNotFoundError",
     "SelectionError",
     "Settings",
+    "Stream",
     "TransientHubError",
     "UsageError",
     "VerifyReport",
@@ -54,6 +58,10 @@ __all__ = [
 
 _LAZY = {
     "ByteSource": "wanmodels.remote",
+    "Digest": "wanmodels.integrity",
+    "RemoteFile": "wanmodels.remote",
+    "RemoteRepo": "wanmodels.remote",
+    "Stream": "wanmodels.remote",
     "DownloadResult": "wanmodels.results",
     "LockResult": "wanmodels.results",
     "PruneResult": "wanmodels.results",
@@ -118,13 +126,14 @@ if TYPE_CHECKING:
         UsageError,
         WanmodelsError,
     )
+    from wanmodels.integrity import Digest
     from wanmodels.lockfile import Lockfile, read_lock
     from wanmodels.manifest import Manifest, ModelSpec, load_manifest
     from wanmodels.planner import Plan
     from wanmodels.presets import open_manifest
     from wanmodels.pruner import prune
     from wanmodels.publisher import publish
-    from wanmodels.remote import ByteSource
+    from wanmodels.remote import ByteSource, RemoteFile, RemoteRepo, Stream
     from wanmodels.resolve import lock
     from wanmodels.results import DownloadResult, LockResult, PruneResult, RepairResult, VerifyReport
     from wanmodels.verifier import repair, verify

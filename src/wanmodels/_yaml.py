@@ -15,11 +15,13 @@ from typing import Any, Final
 
 import yaml
 
-from wanmodels.errors import ManifestError
-
 # PyYAML's parts (it ships no type hints, so mypy sees them as Any).
-Reader, Scanner, Parser = yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser
-Resolver = yaml.resolver.Resolver
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
+
+from wanmodels.errors import ManifestError
 
 _MAX_NODES: Final = 100_000
 _MAX_DEPTH: Final = 32
@@ -34,19 +36,21 @@ class _TooLarge(Exception):
         self.line = line
 
 
-class _CountingComposer(yaml.composer.Composer):  # type: ignore[misc]
+class _CountingComposer(yaml.composer.Composer):
     """PyYAML's composer, counting nodes as it makes them (aliases count once, where anchored)."""
 
     nodes = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         self.nodes += 1
         if self.nodes > _MAX_NODES:
-            raise _TooLarge(self.peek_event().start_mark.line + 1)
+            # The parser mixed in beside this composer (PyYAML's or libyaml's) gives the events.
+            event = self.peek_event()  # type: ignore[attr-defined]
+            raise _TooLarge(event.start_mark.line + 1)
         return super().compose_node(parent, index)
 
 
-class _PyLoader(Reader, Scanner, Parser, _CountingComposer, Resolver):  # type: ignore[misc,valid-type]
+class _PyLoader(Reader, Scanner, Parser, _CountingComposer, Resolver):
     """PyYAML's safe loader without its constructor: composes (counting) and resolves tags."""
 
     def __init__(self, text: str) -> None:
@@ -59,12 +63,13 @@ class _PyLoader(Reader, Scanner, Parser, _CountingComposer, Resolver):  # type: 
 
 _Loader: Any = _PyLoader
 if yaml.__with_libyaml__:
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]  # the stubs omit the C parser
 
-    class _CLoader(_CountingComposer, yaml.cyaml.CParser, Resolver):  # type: ignore[misc,valid-type]
+    class _CLoader(_CountingComposer, CParser, Resolver):
         """libyaml parses; PyYAML composes (counting) and resolves tags: nothing is constructed."""
 
         def __init__(self, text: str) -> None:
-            yaml.cyaml.CParser.__init__(self, text)
+            CParser.__init__(self, text)
             _CountingComposer.__init__(self)
             Resolver.__init__(self)
 
@@ -214,7 +219,7 @@ def dump(data: Any) -> str:
     return str(yaml.dump(data, Dumper=_IndentedDumper, sort_keys=False, allow_unicode=True, width=1000))
 
 
-class _IndentedDumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints
+class _IndentedDumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 

@@ -27,7 +27,6 @@ from wanmodels.cli_help import (
     PUBLISH_EXAMPLES,
     VERIFY_EXAMPLES,
     CheckRootOpt,
-    Command,
     JsonOpt,
     LinkModeOpt,
     LockRootOpt,
@@ -59,7 +58,7 @@ from wanmodels.cli_run import (
     stderr_console,
     usage_json,
 )
-from wanmodels.config import LOCAL_MANIFEST, debug_enabled, resolve_settings
+from wanmodels.config import DEFAULT_PRESET, LOCAL_MANIFEST, debug_enabled, resolve_settings
 from wanmodels.errors import EXIT_INTERRUPTED, EXIT_USAGE, WanmodelsError
 
 app = typer.Typer(
@@ -94,7 +93,6 @@ def _root(
 
 
 @app.command(
-    cls=Command,
     epilog=epilog(DOWNLOAD_EXAMPLES),
     short_help="Fetch the files, resumably; place each once its hash matches.",
 )
@@ -248,7 +246,6 @@ def download(
 
 
 @app.command(
-    cls=Command,
     epilog=epilog(VERIFY_EXAMPLES),
     short_help="Check every file: present, right size and hash, well-formed.",
 )
@@ -309,7 +306,7 @@ def verify(
     finish("verify", as_json, verbose, run)
 
 
-@app.command("lock", cls=Command, short_help="Pin every entry to a commit and file list; fetch no bytes.")
+@app.command("lock", short_help="Pin every entry to a commit and file list; fetch no bytes.")
 def lock_command(
     manifest: ManifestOpt = None,
     root: LockRootOpt = None,
@@ -340,7 +337,6 @@ def lock_command(
 
 @app.command(
     "publish",
-    cls=Command,
     epilog=epilog(PUBLISH_EXAMPLES),
     short_help="Upload a verified stack to an object store by digest, for fleets.",
 )
@@ -393,7 +389,6 @@ def publish_command(
 
 @app.command(
     "prune",
-    cls=Command,
     epilog=epilog(PRUNE_EXAMPLES),
     short_help="Release a manifest's claim on a root: delete what only it placed.",
 )
@@ -433,7 +428,7 @@ def prune_command(
     finish("prune", as_json, verbose, run)
 
 
-@app.command("status", cls=Command, short_help="Per entry: complete, missing or partial (no network).")
+@app.command("status", short_help="Per entry: complete, missing or partial (no network).")
 def status_command(
     names: NamesArg = None,
     manifest: ManifestOpt = None,
@@ -458,7 +453,7 @@ def status_command(
     finish("status", as_json, False, run)
 
 
-@app.command("list", cls=Command, short_help="The presets with their sizes, and the entries of the manifest.")
+@app.command("list", short_help="The presets with their sizes, and the entries of the manifest.")
 def list_command(
     manifest: ManifestOpt = None, root: CheckRootOpt = None, with_: WithOpt = None, as_json: JsonOpt = False
 ) -> None:
@@ -482,11 +477,11 @@ def list_command(
     finish("list", as_json, False, run)
 
 
-@app.command("init", cls=Command, short_help="Write an editable ./wanmodels.yaml from a preset.")
+@app.command("init", short_help="Write an editable ./wanmodels.yaml from a preset.")
 def init_command(
     preset: Annotated[
         str, typer.Option("--preset", metavar="NAME", help="Preset to start from (see `wanmodels list`).")
-    ] = "wan2.1-i2v",
+    ] = DEFAULT_PRESET,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing wanmodels.yaml.")] = False,
     with_: WithOpt = None,
 ) -> None:
@@ -508,7 +503,6 @@ def init_command(
 
 @app.command(
     "import",
-    cls=Command,
     epilog=epilog(IMPORT_EXAMPLES),
     short_help="Write a manifest from the models that ComfyUI workflows name.",
 )
@@ -570,6 +564,11 @@ def _traceback_helps(err: WanmodelsError) -> bool:
     return not err.hint
 
 
+def _command_names() -> list[str]:
+    """The subcommands, as the app registered them (a command's name defaults to its function's)."""
+    return [c.name or str(getattr(c.callback, "__name__", "")) for c in app.registered_commands]
+
+
 def main() -> NoReturn:
     """Console entry point: the single place where errors become messages and exit codes."""
     signal.signal(signal.SIGTERM, on_sigterm)
@@ -602,7 +601,7 @@ def main() -> NoReturn:
         sys.exit(EXIT_INTERRUPTED)
     except TyperException as err:
         # Usage errors (unknown option, bad value): typer's own message, exit 2 as documented.
-        usage_json(err)
+        usage_json(err, _command_names())
         show = getattr(err, "show", None)
         if callable(show):
             show()

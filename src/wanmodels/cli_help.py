@@ -4,10 +4,11 @@ examples under each command's help, and a help layout that names arguments by th
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 import typer
-from typer.core import TyperArgument, TyperCommand
+
+from wanmodels.config import DEFAULT_PRESET, LOCAL_MANIFEST
 
 # Each example fits on one line of an 80-column terminal (click indents the epilog by 2).
 DOWNLOAD_EXAMPLES: Final = [
@@ -46,45 +47,13 @@ def epilog(examples: list[str]) -> str:
     return "Examples:\n\n\b\n" + "\n".join(examples)
 
 
-class Command(TyperCommand):
-    """typer's command, with arguments shown by their metavar alone: typer 0.29 adds type
-    names (`NAMES <list[str]>`) and doubles brackets in the usage line (`[[NAMES]...]...`)."""
-
-    # `ctx` and `formatter` are click's Context and HelpFormatter (vendored inside typer).
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        pieces = [self.options_metavar] if self.options_metavar else []
-        for param in self.get_params(ctx):
-            if isinstance(param, TyperArgument):
-                name = param.metavar or (param.name or "").upper()
-                name = name if param.required else f"[{name}]"
-                pieces.append(name + ("..." if param.nargs != 1 else ""))
-            else:
-                pieces.extend(param.get_usage_pieces(ctx))
-        return pieces
-
-    def format_options(self, ctx: Any, formatter: Any) -> None:
-        arguments, options = [], []
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if isinstance(param, TyperArgument):
-                arguments.append((param.metavar or record[0], record[1]))
-            else:
-                options.append(record)
-        for title, rows in (("Arguments", arguments), ("Options", options)):
-            if rows:
-                with formatter.section(title):
-                    formatter.write_dl(rows)
-
-
 ManifestOpt = Annotated[
     str | None,
     typer.Option(
         "-m",
         "--manifest",
         metavar="PATH|PRESET",
-        help="Manifest file or preset (default: $WANMODELS_MANIFEST, ./wanmodels.yaml, wan2.1-i2v).",
+        help=f"Manifest file or preset (default: $WANMODELS_MANIFEST, ./{LOCAL_MANIFEST}, {DEFAULT_PRESET}).",
     ),
 ]
 WithOpt = Annotated[

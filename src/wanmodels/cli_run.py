@@ -9,7 +9,7 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from wanmodels.report import Console
 
 INTERRUPTED_MESSAGE: Final = "interrupted; partial downloads are kept. Run the same command again to resume."
-COMMANDS: Final = ("download", "verify", "prune", "lock", "status", "list", "init", "import", "publish")
 
 
 def dry_run_command(path: Path) -> str:
@@ -175,12 +174,13 @@ def on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def usage_json(err: TyperException) -> None:
+def usage_json(err: TyperException, commands: Iterable[str]) -> None:
     """`--json` promises one document even when the command line itself is wrong."""
     if "--json" not in sys.argv[1:]:
         return
     from wanmodels.documents import error_json
 
-    command = next((a for a in sys.argv[1:] if a in COMMANDS), "wanmodels")
+    known = set(commands)
+    command = next((a for a in sys.argv[1:] if a in known), "wanmodels")
     message = err.format_message() if hasattr(err, "format_message") else str(err)
     print_json(error_json(command, None, message=message, code=getattr(err, "exit_code", EXIT_USAGE)))

@@ -52,6 +52,7 @@ MAX_WORKERS: Final = 64
 MAX_SECONDS: Final = 86_400.0  # a day: the longest wait or timeout any setting accepts
 DEFAULT_PROGRESS_INTERVAL: Final = 30.0  # a log line at least this often: CI kills a job silent for 10 min
 LOCAL_MANIFEST: Final = "wanmodels.yaml"
+DEFAULT_PRESET: Final = "wan2.1-i2v"  # what runs when no manifest is named or found
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 

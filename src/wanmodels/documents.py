@@ -72,7 +72,7 @@ def download_json(result: DownloadResult) -> dict[str, Any]:
 
 
 def _status(ok: bool) -> str:
-    return (Status.OK if ok else Status.FAILED).value
+    return str(Status.OK if ok else Status.FAILED)
 
 
 def _file(item: PlannedFile, outcome: FileOutcome) -> dict[str, Any]:

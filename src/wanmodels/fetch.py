@@ -111,10 +111,6 @@ class PrefixHasher:
                 self._done.wait(0.2)
             return self._hasher.digest()
 
-    @property
-    def hashed(self) -> int:
-        return self._hashed
-
     def close(self) -> None:
         self._stop.set()
         self._part.poke()
@@ -257,7 +253,7 @@ def _stream_once(
             )
             raise HubError(msg, repo_id=item.repo_id, revision=item.commit)
 
-        def land(data: bytes | bytearray) -> None:
+        def land(data: bytes | bytearray | memoryview) -> None:
             """Write `data`, the range's next bytes, as far as the range still reaches."""
             wanted = min(len(data), scheduler.limit(rng) - rng.pos)
             if wanted <= 0:
@@ -290,8 +286,10 @@ def _stream_once(
                     continue
                 if batch:
                     batch += chunk
-                    chunk, batch = batch, bytearray()
-                land(chunk)
+                    full, batch = batch, bytearray()  # emptied first: a failed write is not redone
+                    land(full)
+                else:
+                    land(chunk)
                 if at >= min(stop, scheduler.limit(rng)):
                     return  # this request is done, or another connection took over the range's tail
                 if slow is not None:  # what arrived is kept; the retry asks for the rest

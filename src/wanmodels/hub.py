@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypedDict, TypeVar
 from urllib.parse import quote
 
 import httpcore2
@@ -37,7 +37,10 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
 )
 from huggingface_hub.errors import RevisionNotFoundError as HfRevisionNotFoundError
-from huggingface_hub.utils import (
+
+# huggingface_hub.utils re-exports these with plain `from ._x import y`, which mypy's strict mode
+# does not count as exported; they are its documented helpers.
+from huggingface_hub.utils import (  # type: ignore[attr-defined]
     build_hf_headers,
     get_session,
     hf_raise_for_status,
@@ -113,6 +116,13 @@ PRIVATE_HINT: Final = (
 def is_commit(revision: str) -> bool:
     """Whether `revision` is already a full commit hash (no metadata request needed)."""
     return bool(COMMIT_RE.match(revision))
+
+
+class _Ids(TypedDict):
+    """The repo and revision every error of one call names."""
+
+    repo_id: str
+    revision: str
 
 
 class _RefusedDestination(Exception):
@@ -317,7 +327,16 @@ class Hub:
         except (AttributeError, KeyError, TypeError, ValueError) as err:
             msg = f"entry '{call.entry}': the Hub's file listing of '{call.repo_id}' cannot be read: {err!r}"
             raise HubError(msg, repo_id=call.repo_id, revision=call.revision) from None
-        return items, len(page), next_page(response.links, str(response.url), self.endpoint, call.repo_id)
+        return (
+            items,
+            len(page),
+            next_page(
+                {str(rel): link for rel, link in response.links.items()},
+                str(response.url),
+                self.endpoint,
+                call.repo_id,
+            ),
+        )
 
     def _get_json(self, url: str, call: _Call) -> tuple[Any, httpx2.Response]:
         """GET one metadata answer, read whole only while it stays under `MAX_ANSWER_BYTES`."""
@@ -387,7 +406,7 @@ class Hub:
         repo_id, revision = call.repo_id, call.revision
         what = f"entry '{call.entry}': " if call.entry else ""
         where = f"'{call.path}' in '{repo_id}'" if call.path else f"'{repo_id}'"
-        ids = {"repo_id": repo_id, "revision": revision}
+        ids: _Ids = {"repo_id": repo_id, "revision": revision}
         try:
             yield
         # GatedRepoError subclasses RepositoryNotFoundError, so it must come first.
@@ -465,7 +484,7 @@ class Hub:
             msg = f"{what}connection to {host} failed for {where}: {err.strerror or type(err).__name__}"
             raise TransientHubError(msg, **ids) from None
 
-    def _http_error(self, err: HfHubHTTPError, what: str, where: str, ids: dict[str, str]) -> HubError:
+    def _http_error(self, err: HfHubHTTPError, what: str, where: str, ids: _Ids) -> HubError:
         """Our error for an HTTP error status, naming the host that answered it."""
         status, response = _status(err), err.response
         if response is None:

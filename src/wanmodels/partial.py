@@ -8,8 +8,9 @@ Several connections may fill one part at different offsets, so its length says n
 about what arrived. Each write appends its range to the journal right after the bytes
 reach the file; a killed process leaves bytes and journal consistent up to the last
 completed write, so the next run fetches exactly the ranges that are missing. A torn
-last line is ignored. A part without a journal was written by an older wanmodels as a
-plain prefix and is read that way. Power loss can leave a journal line whose bytes never
+last line is ignored. A part without a journal is a complete file whose placing was cut
+short (the journal is removed just before the rename, see `wanmodels.fetch.finish`): it is
+read as a whole prefix, and placed with no byte fetched. Power loss can leave a journal line whose bytes never
 reached the disk: the digest check before placing catches it and the file is fetched again.
 """
 
@@ -194,7 +195,7 @@ class PartFile:
 
     # -- bytes ---------------------------------------------------------------------------------
 
-    def write(self, offset: int, data: bytes | memoryview) -> None:
+    def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Write `data` at `offset`, then record the range in the journal.
 
         Raises:
@@ -276,11 +277,6 @@ class PartFile:
     def missing(self) -> list[Extent]:
         with self._lock:
             return gaps(self._done, self.size)
-
-    def prefix(self) -> int:
-        """Length of the contiguous run of received bytes from byte 0 (lock not needed by caller)."""
-        with self._lock:
-            return self._prefix()
 
     def _prefix(self) -> int:
         return self._done[0][1] if self._done and self._done[0][0] == 0 else 0

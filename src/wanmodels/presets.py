@@ -12,11 +12,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from wanmodels.config import DEFAULT_PRESET
 from wanmodels.errors import ManifestError
 from wanmodels.manifest import Manifest, load_manifest
 from wanmodels.options import Option
+from wanmodels.workflow import workflow_manifest
 
-DEFAULT_PRESET: Final = "wan2.1-i2v"
 # alias -> (preset, the options it fixes): what each old name always selected.
 ALIASES: Final[dict[str, tuple[str, tuple[tuple[str, str], ...]]]] = {
     "wan2.1-i2v-480p": ("wan2.1-i2v-native", (("resolution", "480p"),)),
@@ -108,8 +109,6 @@ def open_manifest(
     name = arg if arg is not None else DEFAULT_PRESET
     args = ("-m", arg) if arg is not None else ()
     if arg is not None and arg.lower().endswith(".json"):
-        from wanmodels.workflow import workflow_manifest  # imported here: workflow imports this module
-
         if choices:
             msg = "--with: a workflow declares no options"
             raise ManifestError(msg, file=arg, hint="Drop --with.")

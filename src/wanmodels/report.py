@@ -17,7 +17,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from rich.console import Console, Group
+from rich.console import Console as Console  # re-exported: the CLI types its consoles with it
+from rich.console import Group
 from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TimeRemainingColumn
 from rich.table import Table

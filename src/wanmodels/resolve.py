@@ -56,8 +56,8 @@ def resolve_selections(
 
     Raises:
         LockError: `frozen` and the lock is missing or no longer matches the manifest.
-        SelectionError, HubError: see `planner.select` and `ByteSource.list_repo`; also two
-            entries placing different files at one path (`planner.check_targets`), and a
+        SelectionError, HubError: see `selection.select` and `ByteSource.list_repo`; also two
+            entries placing different files at one path (`selection.check_targets`), and a
             selected file the Hub lists with no digest of its bytes (a Xet hash, no sha256).
             When several entries cannot be listed, one error names each of them.
         IntegrityError: the Hub lists another sha256 than the manifest declares.

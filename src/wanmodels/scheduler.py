@@ -144,10 +144,6 @@ class Range:
     failing: bool = False  # its last request failed: helpers would only fail too
     asked: int = 0  # where the current request stops: bytes before it are spoken for
 
-    @property
-    def left(self) -> int:
-        return self.end - self.pos
-
 
 @dataclass(eq=False)
 class FileJob:
