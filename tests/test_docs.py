@@ -24,10 +24,10 @@ from tests.conftest import Cli, cli_env
 from tests.fixtures import add_repos, comfy_repo
 from tests.hubserver import HubServer
 from wanmodels import errors
+from wanmodels.layout import WORK_DIR
 from wanmodels.presets import list_presets, open_manifest, preset_path
 from wanmodels.progress import ProgressSink
 from wanmodels.remote import ByteSource
-from wanmodels.state import WORK_DIR
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHECKED_DOCS = ("ci.md", "troubleshooting.md", "scaling.md", "api.md", "manifest.md", "comfyui.md")

@@ -178,7 +178,7 @@ BAD_WORKFLOWS = [
     ),
     pytest.param(
         json.dumps(workflow(node(5, "VAELoader", _bad_model(directory=".wanmodels")))),
-        "keeps for itself",
+        "keeps for its own files",
         id="reserved_directory",
     ),
     pytest.param(

@@ -28,10 +28,11 @@ from typing import BinaryIO, Final
 from wanmodels._fs import fsync_dir, inode_generation, safe_join
 from wanmodels._text import human_bytes
 from wanmodels.config import LinkMode
-from wanmodels.errors import ConflictError, IntegrityError, Interrupted, LocalIOError
-from wanmodels.integrity import READ_SIZE, Digest, Hasher
+from wanmodels.errors import ConflictError, IntegrityError, LocalIOError
+from wanmodels.integrity import Digest, hash_exact
+from wanmodels.layout import replaced_folder
 from wanmodels.planner import Check, LocalState, PlannedFile
-from wanmodels.state import Stamp, StateCache, replaced_folder
+from wanmodels.state import Stamp, StateCache
 
 # Below this, `auto` copies: configs, tokenizers and indexes are cheap to own, and edited most.
 SMALL_FILE: Final = 4 << 20
@@ -282,44 +283,13 @@ def _clone(source: Path, tmp: Path) -> bool:
 
 def _hash_path(path: Path, item: PlannedFile, cancel: threading.Event) -> Digest:
     with path.open("rb", buffering=0) as f:
-        return hash_stream_exact(f, item.digest.algorithm, item.size, None, cancel)
+        return hash_exact(f, item.digest.algorithm, item.size, cancel=cancel)
 
 
 def _copy_hashed(src: BinaryIO, tmp: Path, item: PlannedFile, cancel: threading.Event) -> Digest:
     """Copy `src` to a new `tmp`, hashing the bytes as they are written; fsync it."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     with os.fdopen(fd, "wb", buffering=0) as dst:
-        actual = hash_stream_exact(src, item.digest.algorithm, item.size, dst, cancel)
+        actual = hash_exact(src, item.digest.algorithm, item.size, dst=dst, cancel=cancel)
         os.fsync(dst.fileno())
     return actual
-
-
-def hash_stream_exact(
-    src: BinaryIO, algorithm: str, size: int, dst: BinaryIO | None, cancel: threading.Event
-) -> Digest:
-    """Hash `src` to its end, writing each chunk to `dst` too when given.
-
-    Raises:
-        IntegrityError: `src` does not hold exactly `size` bytes.
-        Interrupted: `cancel` was set.
-    """
-    buf = bytearray(READ_SIZE)
-    view = memoryview(buf)
-    total = 0
-    hasher = Hasher(algorithm, size)  # type: ignore[arg-type]
-    while total <= size:
-        if cancel.is_set():
-            msg = "interrupted while placing a reused file; nothing was placed"
-            raise Interrupted(msg)
-        n = src.readinto(view)  # type: ignore[attr-defined]
-        if not n:
-            break
-        total += n
-        hasher.update(view[:n])
-        if dst is not None:
-            dst.write(view[:n])
-    if total != size:
-        got = f"{total:,} bytes" if total < size else f"more than {size:,} bytes"
-        msg = f"expected {size:,} bytes, found {got}"
-        raise IntegrityError(msg, path="", expected=f"{size:,} bytes", actual=got)
-    return hasher.digest()

@@ -24,6 +24,7 @@ from wanmodels.errors import (
     LocalIOError,
     OfflineError,
 )
+from wanmodels.layout import partial_folder
 from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest
 from wanmodels.partial import drop_superseded
@@ -37,7 +38,7 @@ from wanmodels.results import DownloadResult, FileOutcome, ModelResult, Source
 from wanmodels.reuse import Finder, Reuser, copy_bytes
 from wanmodels.rootlock import root_lock
 from wanmodels.selection import Selection
-from wanmodels.state import Hashing, StateCache, partial_folder
+from wanmodels.state import Hashing, StateCache
 
 # Room to leave beyond the plan (journals, the state file, the file system's own blocks): an
 # eighth of the plan, from 1 MiB to 64 MiB, so a small plan on a small disk is not refused.

@@ -27,14 +27,7 @@ from wanmodels.planner import PlannedFile
 from wanmodels.progress import ProgressSink
 from wanmodels.ratelimit import RateLimiter
 from wanmodels.remote import ByteSource
-from wanmodels.retry import (
-    RateFloor,
-    announce,
-    first_backoff,
-    is_real_progress,
-    next_backoff,
-    wait_before_retry,
-)
+from wanmodels.retry import RateFloor, Retrier, is_real_progress
 from wanmodels.scheduler import FileJob, Range, Scheduler
 
 # Dirty bytes written back between flushes: what the fsync before placing may still wait for
@@ -187,8 +180,9 @@ def stream_range(
         Interrupted: `cancel` was set (part kept).
     """
     item = transfer.item
-    failures = 0
-    wait = first_backoff(settings)
+    retrier = Retrier(
+        settings, notify=sink.message, cancel=cancel, interrupted=STOPPED, prefix=f"'{item.local_path}': "
+    )
     since, left = rng.pos, scheduler.limit(rng) - rng.pos  # at the last failure
     while rng.pos < scheduler.limit(rng):
         if cancel.is_set():
@@ -202,18 +196,8 @@ def stream_range(
             scheduler.flowing(rng, False)
             real = is_real_progress(rng.pos - since, left)
             since, left = rng.pos, scheduler.limit(rng) - rng.pos
-            failures = 0 if real else failures + 1
-            if failures > settings.retries:
-                msg = f"'{item.local_path}': {err.message} (gave up after {settings.retries} retries)"
-                raise HubError(
-                    msg, repo_id=item.repo_id, revision=item.commit, status=err.status, hint=err.hint
-                ) from None
-            pause = wait_before_retry(err, settings, wait)
-            sink.message(announce(err, pause, settings.retries - failures))
-            if cancel.wait(pause.seconds):
-                raise Interrupted(STOPPED) from None
-            if err.retry_after is None and not real:
-                wait = next_backoff(wait, settings)
+            err.repo_id, err.revision = item.repo_id, item.commit  # the final error names the file's pin
+            retrier.failed(err, progressed=real)
 
 
 def _stream_once(

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
+
+from wanmodels.errors import IntegrityError, Interrupted
 
 Algorithm = Literal["sha256", "gitsha1"]
 ALGORITHMS: Final = ("sha256", "gitsha1")
@@ -76,19 +79,59 @@ class Hasher:
         return Digest(self.algorithm, self._h.hexdigest())
 
 
-def hash_stream(stream: BinaryIO, hasher: Hasher, limit: int | None = None) -> int:
-    """Feed `stream` into `hasher` in bounded reads; stop after `limit` bytes. Returns bytes read."""
+def hash_stream(
+    stream: BinaryIO,
+    hasher: Hasher,
+    limit: int | None = None,
+    *,
+    dst: BinaryIO | None = None,
+    cancel: threading.Event | None = None,
+) -> int:
+    """Feed `stream` into `hasher` in bounded reads (and into `dst`, when given: a copy hashed as it
+    is written); stop after `limit` bytes. Returns bytes read. The one hashing loop.
+
+    Raises:
+        Interrupted: `cancel` was set (checked before every read).
+    """
     total = 0
     buf = bytearray(READ_SIZE)
     view = memoryview(buf)
     while limit is None or total < limit:
+        if cancel is not None and cancel.is_set():
+            msg = "interrupted while hashing; nothing was placed"
+            raise Interrupted(msg)
         want = READ_SIZE if limit is None else min(READ_SIZE, limit - total)
         n = stream.readinto(view[:want])  # type: ignore[attr-defined]
         if not n:
             break
         hasher.update(view[:n])
+        if dst is not None:
+            dst.write(view[:n])
         total += n
     return total
+
+
+def hash_exact(
+    stream: BinaryIO,
+    algorithm: Algorithm,
+    size: int,
+    *,
+    dst: BinaryIO | None = None,
+    cancel: threading.Event | None = None,
+) -> Digest:
+    """The digest of `stream`, which must hold exactly `size` bytes (copied to `dst` as it goes).
+
+    Raises:
+        IntegrityError: `stream` holds fewer or more bytes.
+        Interrupted: `cancel` was set.
+    """
+    hasher = Hasher(algorithm, size)
+    total = hash_stream(stream, hasher, size + 1, dst=dst, cancel=cancel)
+    if total != size:
+        got = f"{total:,} bytes" if total < size else f"more than {size:,} bytes"
+        msg = f"expected {size:,} bytes, found {got}"
+        raise IntegrityError(msg, path="", expected=f"{size:,} bytes", actual=got)
+    return hasher.digest()
 
 
 def hash_file(path: Path, algorithm: Algorithm, size: int | None = None) -> Digest:

@@ -29,12 +29,12 @@ from wanmodels._yaml import (
 )
 from wanmodels._yaml import Node as _Node
 from wanmodels.errors import ManifestError
+from wanmodels.layout import preset_lock_path, reserved
 from wanmodels.options import OPTIONS_KEY, Option, choose, fill, parse_options, resolve_models, variables
 
 MANIFEST_VERSION: Final = 1
 DEFAULT_ROOT: Final = "./models"
 DEFAULT_REVISION: Final = "main"
-RESERVED_DIR: Final = ".wanmodels"  # the root's work folder (partials, state, lock)
 PRESET_OWNER: Final = "preset:"  # a bundled preset's name in a root's records
 _SHA256_RE: Final = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$")
 _FILE_KEYS: Final = ("path", "sha256")
@@ -167,11 +167,6 @@ def _without_root(args: tuple[str, ...]) -> tuple[str, ...]:
         return args
     i = args.index("--root")
     return args[:i] + args[i + 2 :]
-
-
-def preset_lock_path(root: Path, preset: str) -> Path:
-    """Where a preset's lockfile lives: inside the root, so any directory finds it from `--root`."""
-    return root / RESERVED_DIR / "locks" / f"{preset}.lock"
 
 
 def load_manifest(
@@ -476,9 +471,7 @@ def _parents(path: str, *, include_self: bool) -> list[str]:
 
 
 def _check_path(path: str, source: str, line: int, key: str) -> None:
-    reason = check_relative(path)
-    if reason is None and path.split("/")[0] == RESERVED_DIR:
-        reason = f"uses '{RESERVED_DIR}', which wanmodels keeps for its own state"
+    reason = check_relative(path) or reserved(path)
     if reason is not None:
         msg = f"path {shorten(repr(path))} {reason}; paths must stay inside the model root"
         raise ManifestError(msg, file=source, line=line, key=key)

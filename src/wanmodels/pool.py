@@ -16,6 +16,7 @@ from wanmodels._place import Placement, Placer
 from wanmodels.config import Settings
 from wanmodels.errors import EXIT_FAILED, Interrupted, LocalIOError, RevisionNotFoundError, WanmodelsError
 from wanmodels.fetch import Transfer, finish, stream_range
+from wanmodels.layout import partial_folder
 from wanmodels.partial import Extent
 from wanmodels.planner import Plan, PlannedFile
 from wanmodels.progress import ProgressSink
@@ -23,7 +24,6 @@ from wanmodels.ratelimit import RateLimiter
 from wanmodels.remote import ByteSource
 from wanmodels.results import FileOutcome, Source
 from wanmodels.scheduler import FileJob, Range, Released, Scheduler
-from wanmodels.state import partial_folder
 
 _log = logging.getLogger(__name__)
 

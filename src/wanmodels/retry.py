@@ -103,6 +103,53 @@ def announce(err: TransientHubError, wait: Wait, left: int) -> str:
     return f"{err.message}; retrying in {wait.seconds:.1f}s{capped} ({tries})"
 
 
+class Retrier:
+    """The retry budget of one request, a listing page or a range: the one retry loop.
+
+    Each transient failure costs a try (`failed`), waited out with capped back-off and
+    announced; past `Settings.retries` the failure is final. A failure after real progress
+    (see `is_real_progress`) starts the budget afresh, and does not lengthen the back-off.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        notify: Callable[[str], None],
+        cancel: threading.Event,
+        interrupted: str,
+        prefix: str = "",
+    ) -> None:
+        self.settings = settings
+        self.notify = notify
+        self.cancel = cancel
+        self.interrupted = interrupted
+        self.prefix = prefix  # what the final message starts with (the file, for a range)
+        self.failures = 0
+        self.backoff = first_backoff(settings)
+
+    def failed(self, err: TransientHubError, *, progressed: bool = False) -> None:
+        """Count `err` and wait before the next try.
+
+        Raises:
+            HubError: the budget is spent (the last failure's message, with the tries made).
+            Interrupted: `cancel` was set while waiting.
+        """
+        settings = self.settings
+        self.failures = 0 if progressed else self.failures + 1
+        if self.failures > settings.retries:
+            msg = f"{self.prefix}{err.message} (gave up after {settings.retries} retries)"
+            raise HubError(
+                msg, repo_id=err.repo_id, revision=err.revision, status=err.status, hint=err.hint
+            ) from None
+        pause = wait_before_retry(err, settings, self.backoff)
+        self.notify(announce(err, pause, settings.retries - self.failures))
+        if self.cancel.wait(pause.seconds):
+            raise Interrupted(self.interrupted) from None
+        if err.retry_after is None and not progressed:
+            self.backoff = next_backoff(self.backoff, settings)
+
+
 def retried(
     attempt: Callable[[], T],
     settings: Settings,
@@ -119,21 +166,9 @@ def retried(
         HubError: still failing after `settings.retries` retries (the last failure's message).
         Interrupted: `cancel` was set while waiting (message: `interrupted`).
     """
-    failures = 0
-    backoff = first_backoff(settings)
+    retrier = Retrier(settings, notify=notify, cancel=cancel, interrupted=interrupted)
     while True:
         try:
             return attempt()
         except TransientHubError as err:
-            failures += 1
-            if failures > settings.retries:
-                msg = f"{err.message} (gave up after {settings.retries} retries)"
-                raise HubError(
-                    msg, repo_id=err.repo_id, revision=err.revision, status=err.status, hint=err.hint
-                ) from None
-            pause = wait_before_retry(err, settings, backoff)
-            notify(announce(err, pause, settings.retries - failures))
-            if cancel.wait(pause.seconds):
-                raise Interrupted(interrupted) from None
-            if err.retry_after is None:
-                backoff = next_backoff(backoff, settings)
+            retrier.failed(err)

@@ -28,7 +28,7 @@ from typing import Final
 
 from wanmodels._fs import safe_join
 from wanmodels._parallel import map_threads
-from wanmodels._place import Link, Placement, Placer, hash_stream_exact
+from wanmodels._place import Link, Placement, Placer
 from wanmodels._text import count
 from wanmodels.config import Settings
 from wanmodels.errors import (
@@ -39,13 +39,14 @@ from wanmodels.errors import (
     LocalIOError,
     WanmodelsError,
 )
-from wanmodels.integrity import Digest
+from wanmodels.integrity import Digest, hash_exact
+from wanmodels.layout import WORK_DIR, locks_folder, partial_folder, work_dir
 from wanmodels.lockfile import read_lock
 from wanmodels.partial import PartFile, part_info
 from wanmodels.planner import Action, Found, Origin, Plan, PlannedFile
 from wanmodels.progress import ProgressSink
 from wanmodels.results import FileOutcome, Source
-from wanmodels.state import WORK_DIR, StateCache, partial_folder, work_dir
+from wanmodels.state import StateCache
 
 HF_REPO_KINDS: Final = ("models--", "datasets--", "spaces--")
 _StatKey = tuple[int, int, int, int, str]  # device, inode, size, mtime_ns, algorithm
@@ -138,7 +139,7 @@ class Finder:
             for root in self.roots:
                 for local, stamp in StateCache(root).stamps().items():
                     self._note(records, root, local, stamp.digest)
-                for lock_path in sorted((work_dir(root) / "locks").glob("*.lock")):
+                for lock_path in sorted(locks_folder(root).glob("*.lock")):
                     try:
                         lock = read_lock(lock_path)
                     except WanmodelsError:
@@ -187,7 +188,7 @@ class Finder:
             known = self.hashed(st, digest.algorithm)
             if known is None:
                 with path.open("rb", buffering=0) as f:
-                    known = hash_stream_exact(f, digest.algorithm, st.st_size, None, threading.Event())
+                    known = hash_exact(f, digest.algorithm, st.st_size)
                 self.remember(st, known)
         except (OSError, Interrupted):
             return False

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from wanmodels.config import Settings
 from wanmodels.errors import LocalIOError
+from wanmodels.layout import lock_file, locks_folder, partial_folder, work_dir
 from wanmodels.progress import ProgressSink
-from wanmodels.state import work_dir
 
 _log = logging.getLogger(__name__)
 LINK_HINT = "Remove the link (wanmodels makes the folder again), or pass --root on the disk it points to."
@@ -33,7 +33,7 @@ def _work_folder(root: Path) -> Path:
         LocalIOError: one of them is a link.
     """
     folder = work_dir(root)
-    for path in (folder, folder / "lock", folder / "partial", folder / "locks"):
+    for path in (folder, lock_file(root), partial_folder(root), locks_folder(root)):
         if path.is_symlink():
             to = os.readlink(path)
             msg = f"'{path}' is a symbolic link to '{to}'; wanmodels writes only inside the root"
@@ -61,7 +61,7 @@ def root_lock(
     except OSError as err:
         msg = f"cannot create '{folder}': {err.strerror}"
         raise LocalIOError(msg, hint="Check the root's permissions or pass --root.") from None
-    path = folder / "lock"
+    path = lock_file(root)
     lock = FileLock(str(path))
     try:
         try:
@@ -93,7 +93,7 @@ def lock_if_free(root: Path) -> Iterator[bool]:
     writer of records that can skip its write rather than wait for a download to end."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(work_dir(root) / "lock"))
+    lock = FileLock(str(lock_file(root)))
     try:
         work_dir(root).mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)

@@ -1,15 +1,6 @@
 """What the root already holds: one look at each target, and the records of what wanmodels did there.
 
-```
-<root>/.wanmodels/
-├── lock                  one writer per root (filelock)
-├── state.json            per local path: size, mtime_ns, inode (+ generation), the digest those
-│                         bytes hashed to, and whether wanmodels placed that inode, for which manifests
-├── placed.jsonl          placements since state.json was last written, one fsynced line each
-├── locks/<preset>.lock   the pins of bundled presets provisioned into this root
-├── replaced/             files of the user's moved aside by --replace (never deleted)
-└── partial/              unfinished downloads (see `wanmodels.partial`)
-```
+(The files: see `wanmodels.layout`.)
 The records let an unchanged tree be re-checked with one `stat` per file instead of hashing
 gigabytes; any change of size, mtime or inode forces a re-hash. They also say which files
 wanmodels wrote itself: only those may ever be replaced without `--replace`, or deleted by
@@ -36,25 +27,12 @@ from typing import Any, Final
 from wanmodels._fs import atomic_write, inode_generation, safe_join
 from wanmodels.errors import LocalIOError
 from wanmodels.integrity import Digest, hash_file
-from wanmodels.manifest import RESERVED_DIR
+from wanmodels.layout import journal_file, partial_folder, state_file
 from wanmodels.partial import part_info
 from wanmodels.planner import Check, LocalState
 
-WORK_DIR: Final = RESERVED_DIR
 STATE_VERSION: Final = 3
 _MAX_RECORD_BYTES: Final = 64 << 20  # a state file or journal larger than this is not ours: ignored
-
-
-def work_dir(root: Path) -> Path:
-    return root / WORK_DIR
-
-
-def partial_folder(root: Path) -> Path:
-    return work_dir(root) / "partial"
-
-
-def replaced_folder(root: Path) -> Path:
-    return work_dir(root) / "replaced"
 
 
 class Hashing(str, Enum):
@@ -137,8 +115,8 @@ class StateCache:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.path = work_dir(root) / "state.json"
-        self.journal = work_dir(root) / "placed.jsonl"
+        self.path = state_file(root)
+        self.journal = journal_file(root)
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()
         self._stamps: dict[str, Stamp] = self._read()

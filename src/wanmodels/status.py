@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from wanmodels.layout import partial_folder
 from wanmodels.manifest import Manifest, ModelSpec
 from wanmodels.partial import list_parts
 from wanmodels.planner import Check
 from wanmodels.resolve import read_pins
 from wanmodels.results import EntryState, ModelStatus, StatusReport
-from wanmodels.state import Hashing, StateCache, partial_folder
+from wanmodels.state import Hashing, StateCache
 
 
 def status(manifest: Manifest, names: tuple[str, ...] = ()) -> StatusReport:

@@ -25,7 +25,8 @@ from urllib.parse import unquote, urlsplit
 from wanmodels._fs import TooLarge, check_relative, read_at_most
 from wanmodels.config import LOCAL_MANIFEST
 from wanmodels.errors import ManifestError
-from wanmodels.manifest import REPO_ID_RE, RESERVED_DIR, Manifest, parse_manifest
+from wanmodels.layout import reserved
+from wanmodels.manifest import REPO_ID_RE, Manifest, parse_manifest
 
 DEFAULT_ROOT: Final = "./ComfyUI/models"
 MAX_WORKFLOW_BYTES: Final = 32 << 20  # saved workflows are kilobytes; a few MB with large subgraphs
@@ -390,9 +391,7 @@ def _parse_model(model: Any) -> tuple[str, str, str, str, str, str | None] | str
         return f"{whose}: '{key}' must be a non-empty string, got {type(value).__name__} {value!r}"
     name, url, directory = (str(f) for f in fields)
     for key, value in (("name", name), ("directory", directory)):
-        reason = check_relative(value)
-        if reason is None and value.split("/")[0] == RESERVED_DIR:
-            reason = f"uses '{RESERVED_DIR}', which wanmodels keeps for itself"
+        reason = check_relative(value) or reserved(value)
         if reason is not None:
             return f"model {name!r}: '{key}' {value!r} {reason}"
     parsed = _parse_url(url)
