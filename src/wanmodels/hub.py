@@ -482,7 +482,7 @@ class Hub:
         except OSError as err:  # a socket call outside httpcore's own mapping (closing one, say)
             host = failed_host(err, self.endpoint)
             msg = f"{what}connection to {host} failed for {where}: {err.strerror or type(err).__name__}"
-            raise TransientHubError(msg, **ids) from None
+            raise TransientHubError(msg, repo_id=repo_id, revision=revision) from None
 
     def _http_error(self, err: HfHubHTTPError, what: str, where: str, ids: _Ids) -> HubError:
         """Our error for an HTTP error status, naming the host that answered it."""
