@@ -331,7 +331,10 @@ class Reuser:
 
     def _done(self, item: PlannedFile, placed: Placement, started: float) -> FileOutcome:
         self.finder.remember(placed.stat, item.digest)
-        PartFile(partial_folder(self.finder.root), item.local_path, item.size, item.digest).delete()
+        try:  # placed: a part left over is said, never this file's failure
+            PartFile(partial_folder(self.finder.root), item.local_path, item.size, item.digest).delete()
+        except LocalIOError as err:
+            self.sink.message(f"{err}; delete it by hand, nothing needs it")
         outcome = FileOutcome.of(
             item,
             ok=True,

@@ -95,9 +95,9 @@ def lock_if_free(root: Path) -> Iterator[bool]:
 
     lock = FileLock(str(lock_file(root)))
     try:
-        work_dir(root).mkdir(parents=True, exist_ok=True)
+        _work_folder(root).mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
-    except (Timeout, OSError):  # held, or a root this user cannot write: nothing to save then
+    except (Timeout, OSError):  # held, linked out of the root, or not writable: nothing saved then
         yield False
         return
     try:
