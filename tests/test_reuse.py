@@ -23,7 +23,7 @@ from wanmodels._place import SMALL_FILE, Link, Placer
 from wanmodels.config import LinkMode, Settings, hf_hub_cache, resolve_settings
 from wanmodels.errors import IntegrityError, UsageError
 from wanmodels.integrity import Digest, hash_file
-from wanmodels.planner import Action, Found, ModelPlan, Origin, Plan, PlannedFile, with_origins
+from wanmodels.planner import Action, Found, ModelPlan, Plan, PlannedFile, Source, with_origins
 from wanmodels.reuse import Finder
 from wanmodels.state import StateCache
 
@@ -320,7 +320,7 @@ def test_with_origins_fetches_each_digest_once_and_prefers_what_is_in_place(tmp_
 
     def find(item: PlannedFile) -> Found | None:
         asked.append(item.local_path)
-        return Found(Origin.HF_CACHE, tmp_path / "blob") if item.local_path == "e/c1" else None
+        return Found(Source.HF_CACHE, tmp_path / "blob") if item.local_path == "e/c1" else None
 
     plan = with_origins(
         _plan(
@@ -336,12 +336,12 @@ def test_with_origins_fetches_each_digest_once_and_prefers_what_is_in_place(tmp_
     )
     got = {f.local_path: (f.origin, f.reuse_from, f.twin_of) for f in plan.files}
     assert got == {
-        "e/a1": (Origin.NETWORK, None, None),
-        "e/a2": (Origin.LOCAL, tmp_path / "e/a1", "e/a1"),
-        "e/b1": (Origin.NETWORK, None, None),
-        "e/b2": (Origin.LOCAL, tmp_path / "e/b1", None),
-        "e/c1": (Origin.HF_CACHE, tmp_path / "blob", None),
-        "e/c2": (Origin.LOCAL, tmp_path / "e/c1", "e/c1"),
+        "e/a1": (Source.NETWORK, None, None),
+        "e/a2": (Source.LOCAL, tmp_path / "e/a1", "e/a1"),
+        "e/b1": (Source.NETWORK, None, None),
+        "e/b2": (Source.LOCAL, tmp_path / "e/b1", None),
+        "e/c1": (Source.HF_CACHE, tmp_path / "blob", None),
+        "e/c2": (Source.LOCAL, tmp_path / "e/c1", "e/c1"),
     }
     assert asked == ["e/a1", "e/c1"]  # one lookup per digest; none for bytes already in place
     assert [f.local_path for f in plan.fetch_order()] == ["e/a1"]
@@ -356,7 +356,7 @@ def test_finder_hashes_only_files_of_the_right_size(tmp_path: Path) -> None:
     (folder / "other-size.bin").write_bytes(b"x" * 101)
     finder = Finder(tmp_path / "root", Settings(reuse_from=(folder,)), StateCache(tmp_path / "root"))
     found = finder.find(_item("e/w.bin", b"x" * 100))
-    assert found == Found(Origin.LOCAL, folder / "right.bin")
+    assert found == Found(Source.LOCAL, folder / "right.bin")
     assert len(finder._hashed) <= 2  # never the file of another size
     assert finder.find(_item("e/none.bin", b"z" * 7)) is None
 

@@ -23,10 +23,9 @@ from wanmodels.fetch import BATCH_BYTES
 from wanmodels.integrity import Digest
 from wanmodels.manifest import Manifest, parse_manifest
 from wanmodels.partial import PartFile, list_parts, merge
-from wanmodels.planner import PlannedFile
+from wanmodels.planner import PlannedFile, Source
 from wanmodels.progress import NullProgress
 from wanmodels.ratelimit import RateLimiter
-from wanmodels.results import Source
 from wanmodels.scheduler import CpuShare
 
 REPO = "test/mem"

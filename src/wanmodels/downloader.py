@@ -34,7 +34,7 @@ from wanmodels.progress import NullProgress, ProgressSink
 from wanmodels.pruner import prune_with
 from wanmodels.remote import ByteSource
 from wanmodels.resolve import check_frozen, read_pins, resolve, resolve_selections, save_lock
-from wanmodels.results import DownloadResult, FileOutcome, ModelResult, Source
+from wanmodels.results import DownloadResult, FileOutcome, ModelResult
 from wanmodels.reuse import Finder, Reuser, copy_bytes
 from wanmodels.rootlock import root_lock
 from wanmodels.selection import Selection
@@ -359,5 +359,5 @@ def _not_fetched(item: PlannedFile) -> FileOutcome:
 
 def _unfetched(name: str, repo: str, commit: str, files: tuple[PlannedFile, ...]) -> ModelResult:
     return ModelResult(
-        name, repo, commit, tuple(FileOutcome.of(f, ok=True, source=Source.planned(f)) for f in files)
+        name, repo, commit, tuple(FileOutcome.of(f, ok=True, source=f.planned_source) for f in files)
     )

@@ -27,19 +27,24 @@ class Action(str, Enum):
     CONFLICT = "conflict"  # a file wanmodels did not place holds other bytes: left alone, fails
 
 
-class Origin(str, Enum):
-    """Where the bytes of a file that needs them will come from."""
+class Source(str, Enum):
+    """Where a file's bytes come (or came) from: what the plan expects, and what a run reports."""
 
     NETWORK = "network"
     HF_CACHE = "hf-cache"  # huggingface_hub's cache, found by digest
     LOCAL = "local"  # another file on this machine: this root, a --reuse-from folder, a twin in this run
+    NONE = "none"  # nothing moves: the file is already in place
+
+    @property
+    def is_reuse(self) -> bool:
+        return self in (Source.HF_CACHE, Source.LOCAL)
 
 
 @dataclass(frozen=True, slots=True)
 class Found:
     """A file elsewhere on this machine that should hold a planned file's bytes (unproven until hashed)."""
 
-    origin: Origin
+    origin: Source
     path: Path
 
 
@@ -92,7 +97,7 @@ class PlannedFile:
     digest: Digest
     action: Action
     present: int  # bytes already usable: the whole file for KEEP, the part's length for RESUME
-    origin: Origin = Origin.NETWORK  # where the bytes come from, when it needs any
+    origin: Source = Source.NETWORK  # where the bytes come from, when it needs any
     reuse_from: Path | None = None  # the file to link or copy, for HF_CACHE and LOCAL
     twin_of: str | None = None  # the local path of this run's file with the same bytes, placed first
     foreign: LocalState | None = None  # what holds the target when it is not wanmodels' file
@@ -102,6 +107,11 @@ class PlannedFile:
         return self.action not in (Action.KEEP, Action.CONFLICT)
 
     @property
+    def planned_source(self) -> Source:
+        """Where the plan expects this file's bytes to come from (`none` when it needs none)."""
+        return self.origin if self.needs_bytes else Source.NONE
+
+    @property
     def moves_aside(self) -> bool:
         """Placing it moves a file of the user's aside (`--replace`)."""
         return self.foreign is not None and self.needs_bytes
@@ -109,12 +119,12 @@ class PlannedFile:
     @property
     def to_fetch(self) -> int:
         """Bytes this file will take from the network (0 when it is kept or reused)."""
-        return self.size - self.present if self.needs_bytes and self.origin is Origin.NETWORK else 0
+        return self.size - self.present if self.needs_bytes and self.origin is Source.NETWORK else 0
 
     @property
     def to_reuse(self) -> int:
         """Bytes this file will take from a file already on this machine."""
-        return self.size if self.needs_bytes and self.origin is not Origin.NETWORK else 0
+        return self.size if self.needs_bytes and self.origin is not Source.NETWORK else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,13 +189,13 @@ class Plan:
 
     def fetch_order(self) -> tuple[PlannedFile, ...]:
         """Files that need the network, largest first, so big transfers start while small ones fill in."""
-        todo = [f for f in self.unique_files if f.needs_bytes and f.origin is Origin.NETWORK]
+        todo = [f for f in self.unique_files if f.needs_bytes and f.origin is Source.NETWORK]
         return tuple(sorted(todo, key=lambda f: (-f.to_fetch, f.local_path)))
 
     def reused(self) -> tuple[PlannedFile, ...]:
         """Files placed from this machine: those from elsewhere first, then this run's twins."""
         # Not `f.to_reuse`: that is 0 for an empty file, which still has to be placed.
-        todo = [f for f in self.unique_files if f.needs_bytes and f.origin is not Origin.NETWORK]
+        todo = [f for f in self.unique_files if f.needs_bytes and f.origin is not Source.NETWORK]
         return tuple(sorted(todo, key=lambda f: (f.twin_of is not None, f.local_path)))
 
 
@@ -248,7 +258,7 @@ def with_origins(plan: Plan, find: Callable[[PlannedFile], Found | None]) -> Pla
     groups: dict[tuple[Digest, int], list[PlannedFile]] = {}
     for f in plan.unique_files:
         groups.setdefault((f.digest, f.size), []).append(f)
-    origins: dict[str, tuple[Origin, Path | None, str | None]] = {}
+    origins: dict[str, tuple[Source, Path | None, str | None]] = {}
     for group in groups.values():
         need = [f for f in group if f.needs_bytes]
         if not need:
@@ -256,7 +266,7 @@ def with_origins(plan: Plan, find: Callable[[PlannedFile], Found | None]) -> Pla
         kept = next((f for f in group if f.action is Action.KEEP), None)
         if kept is not None:
             for f in need:
-                origins[f.local_path] = (Origin.LOCAL, plan.root / kept.local_path, None)
+                origins[f.local_path] = (Source.LOCAL, plan.root / kept.local_path, None)
             continue
         leader = max(need, key=lambda f: f.present)  # max() keeps the first of equals: manifest order
         found = find(leader)
@@ -264,7 +274,7 @@ def with_origins(plan: Plan, find: Callable[[PlannedFile], Found | None]) -> Pla
             origins[leader.local_path] = (found.origin, found.path, None)
         for f in need:
             if f is not leader:
-                origins[f.local_path] = (Origin.LOCAL, plan.root / leader.local_path, leader.local_path)
+                origins[f.local_path] = (Source.LOCAL, plan.root / leader.local_path, leader.local_path)
 
     def decide_origin(f: PlannedFile) -> PlannedFile:
         if f.local_path not in origins:

@@ -18,11 +18,11 @@ from wanmodels.errors import EXIT_FAILED, Interrupted, LocalIOError, RevisionNot
 from wanmodels.fetch import Transfer, finish, stream_range
 from wanmodels.layout import partial_folder
 from wanmodels.partial import Extent
-from wanmodels.planner import Plan, PlannedFile
+from wanmodels.planner import Plan, PlannedFile, Source
 from wanmodels.progress import ProgressSink
 from wanmodels.ratelimit import RateLimiter
 from wanmodels.remote import ByteSource
-from wanmodels.results import FileOutcome, Source
+from wanmodels.results import FileOutcome
 from wanmodels.scheduler import FileJob, Range, Released, Scheduler
 
 _log = logging.getLogger(__name__)

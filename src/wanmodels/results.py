@@ -15,7 +15,7 @@ from typing import Final
 from wanmodels._place import Link
 from wanmodels.errors import EXIT_FAILED, EXIT_HUB, EXIT_LOCAL_IO, EXIT_OK, EXIT_USAGE
 from wanmodels.lockfile import Lockfile
-from wanmodels.planner import Action, Origin, Plan, PlannedFile
+from wanmodels.planner import Action, Plan, PlannedFile, Source
 
 # Which code wins when several failures happened: the one a user must act on first.
 _PRIORITY: Final = (EXIT_LOCAL_IO, EXIT_HUB, EXIT_USAGE, EXIT_FAILED)
@@ -45,26 +45,6 @@ def _overall(parts_ok: list[bool]) -> Status:
     if all(parts_ok):
         return Status.OK
     return Status.PARTIAL if any(parts_ok) else Status.FAILED
-
-
-class Source(str, Enum):
-    """Where a file's bytes came from."""
-
-    NETWORK = "network"
-    HF_CACHE = "hf-cache"  # linked or copied from huggingface_hub's cache
-    LOCAL = "local"  # linked or copied from another file already on this machine
-    NONE = "none"  # nothing moved: the file was already in place
-
-    @classmethod
-    def planned(cls, item: PlannedFile) -> Source:
-        """Where the plan expects `item`'s bytes to come from."""
-        if not item.needs_bytes:
-            return cls.NONE
-        return {Origin.NETWORK: cls.NETWORK, Origin.HF_CACHE: cls.HF_CACHE}.get(item.origin, cls.LOCAL)
-
-    @property
-    def is_reuse(self) -> bool:
-        return self in (Source.HF_CACHE, Source.LOCAL)
 
 
 @dataclass(frozen=True, slots=True)

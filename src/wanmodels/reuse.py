@@ -43,9 +43,9 @@ from wanmodels.integrity import Digest, hash_exact
 from wanmodels.layout import WORK_DIR, locks_folder, partial_folder, work_dir
 from wanmodels.lockfile import read_lock
 from wanmodels.partial import PartFile, part_info
-from wanmodels.planner import Action, Found, Origin, Plan, PlannedFile
+from wanmodels.planner import Action, Found, Plan, PlannedFile, Source
 from wanmodels.progress import ProgressSink
-from wanmodels.results import FileOutcome, Source
+from wanmodels.results import FileOutcome
 from wanmodels.state import StateCache
 
 HF_REPO_KINDS: Final = ("models--", "datasets--", "spaces--")
@@ -105,17 +105,17 @@ class Finder:
                 self._note(self._own, self.root, local, stamp.digest)
         for path in self._own.get(item.digest, []):
             if path != target and self._sized(path, item.size):
-                return Found(Origin.LOCAL, path)
+                return Found(Source.LOCAL, path)
         for hf_cache in self.hf_caches:
             blob = self._hf_blob(hf_cache, item)
             if blob is not None:
-                return Found(Origin.HF_CACHE, blob)
+                return Found(Source.HF_CACHE, blob)
         for path in self._by_record(item.digest):
             if path != target and self._sized(path, item.size):
-                return Found(Origin.LOCAL, path)
+                return Found(Source.LOCAL, path)
         for path in self._by_size(item.size):
             if path != target and self.hashes_to(path, item.digest):
-                return Found(Origin.LOCAL, path)
+                return Found(Source.LOCAL, path)
         return None
 
     def _hf_blob(self, hf_cache: Path, item: PlannedFile) -> Path | None:
@@ -287,7 +287,7 @@ class Reuser:
     def _place(self, item: PlannedFile) -> FileOutcome | None:
         """Place one file found elsewhere; None when it must come from the network instead."""
         started = time.monotonic()
-        where = "the Hugging Face cache" if item.origin is Origin.HF_CACHE else "this machine"
+        where = "the Hugging Face cache" if item.origin is Source.HF_CACHE else "this machine"
         try:
             placed = self._copy_in(item)
         except IntegrityError as err:
@@ -339,7 +339,7 @@ class Reuser:
             item,
             ok=True,
             seconds=time.monotonic() - started,
-            source=Source.planned(item),
+            source=item.planned_source,
             link=placed.link,
             moved_aside=placed.moved_aside,
         )
@@ -367,7 +367,7 @@ class Reuser:
             info = part_info(partial_folder(plan.root), f.local_path, f.digest, f.size)
             present = info.done_bytes if info is not None else 0
             action = Action.RESUME if present else f.action
-            return replace(f, origin=Origin.NETWORK, reuse_from=None, action=action, present=present)
+            return replace(f, origin=Source.NETWORK, reuse_from=None, action=action, present=present)
 
         return replace(
             plan, models=tuple(replace(m, files=tuple(back(f) for f in m.files)) for m in plan.models)
