@@ -183,3 +183,18 @@ def test_a_hub_raises_httpcores_read_size_a_knob_that_still_exists() -> None:
     assert "self.READ_NUM_BYTES" in inspect.getsource(httpcore2.HTTP11Connection._receive_event)
     Hub(Settings())
     assert vars(httpcore2.HTTP11Connection)["READ_NUM_BYTES"] == SOCKET_READ
+
+
+def test_the_hubs_process_wide_tweaks_are_undone_by_the_last_one_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wanmodels import hub
+
+    monkeypatch.setattr(httpcore2.HTTP11Connection, "READ_NUM_BYTES", 64 << 10)
+    monkeypatch.setattr(hub, "_TWEAKS", hub._Tweaks())  # no Hub of another test open
+    first, second = Hub(Settings()), Hub(Settings())
+    assert httpcore2.HTTP11Connection.READ_NUM_BYTES == SOCKET_READ
+    first.close()
+    assert httpcore2.HTTP11Connection.READ_NUM_BYTES == SOCKET_READ  # the other is still open
+    second.close()
+    assert httpcore2.HTTP11Connection.READ_NUM_BYTES == 64 << 10  # what httpcore had, put back

@@ -71,7 +71,7 @@ _LAZY = {
     "plan": "wanmodels.downloader",
     "prune": "wanmodels.pruner",
     "publish": "wanmodels.publisher",
-    "lock": "wanmodels.resolve",
+    "lock": "wanmodels.locker",
     "Lockfile": "wanmodels.lockfile",
     "read_lock": "wanmodels.lockfile",
     "Manifest": "wanmodels.manifest",
@@ -127,6 +127,7 @@ if TYPE_CHECKING:
         WanmodelsError,
     )
     from wanmodels.integrity import Digest
+    from wanmodels.locker import lock
     from wanmodels.lockfile import Lockfile, read_lock
     from wanmodels.manifest import Manifest, ModelSpec, load_manifest
     from wanmodels.planner import Plan
@@ -134,7 +135,6 @@ if TYPE_CHECKING:
     from wanmodels.pruner import prune
     from wanmodels.publisher import publish
     from wanmodels.remote import ByteSource, RemoteFile, RemoteRepo, Stream
-    from wanmodels.resolve import lock
     from wanmodels.results import DownloadResult, LockResult, PruneResult, RepairResult, VerifyReport
     from wanmodels.verifier import repair, verify
 

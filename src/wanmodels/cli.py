@@ -321,8 +321,8 @@ def lock_command(
 
     def run() -> int:
         from wanmodels.documents import lock_json
+        from wanmodels.locker import lock
         from wanmodels.report import render_lock
-        from wanmodels.resolve import lock
 
         loaded = open_manifest_arg(manifest, root, with_)
         console = stderr_console(False)

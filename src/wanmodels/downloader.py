@@ -208,12 +208,16 @@ def _download(
                     raise _offline(todo)
                 # It was counted as linked (no space); its bytes now come over the network.
                 check_space(manifest.root, todo.to_fetch)
-            if source is None:
-                from wanmodels.sources import open_source
-
-                source = open_source(settings, plan, notify=sink.message, cancel=cancel)
             relock = manifest.command("lock")
-            return Pool(todo, source, settings, sink, cancel, placer, relock=relock).run()
+            if source is not None:
+                return Pool(todo, source, settings, sink, cancel, placer, relock=relock).run()
+            from wanmodels.sources import close_source, open_source
+
+            opened = open_source(settings, plan, notify=sink.message, cancel=cancel)
+            try:
+                return Pool(todo, opened, settings, sink, cancel, placer, relock=relock).run()
+            finally:
+                close_source(opened)  # undo what it changed in the process (a Hub's tweaks)
 
         placer = Placer(
             manifest.root,

@@ -82,14 +82,6 @@ T = TypeVar("T")
 COMMIT_RE: Final = re.compile(r"^[0-9a-f]{40}$")
 _TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
 _STALE_LINK: Final = frozenset({401, 403, 404, 410})  # an expired or revoked signed CDN link
-# Repos that circulate in old model lists but do not exist, and what to use instead.
-KNOWN_PLACEHOLDERS: Final = {
-    "blongsta/wan2.1-i2v": (
-        "It is a placeholder from an old model list; the official Wan 2.1 I2V weights are "
-        "Wan-AI/Wan2.1-I2V-14B-480P or Wan-AI/Wan2.1-I2V-14B-720P (and their -Diffusers variants), "
-        "or Comfy-Org/Wan_2.1_ComfyUI_repackaged for ComfyUI."
-    ),
-}
 TOKEN_HINT: Final = "Pass a token with access: set HF_TOKEN or run `hf auth login`, then re-run."
 RELOCK_HINT: Final = "Run `wanmodels lock` to pin what the revision points to now, then download again."
 # httpcore reads a socket 64 KiB at a time, and each read passes through h11 and httpx (tens of
@@ -169,8 +161,14 @@ class Hub:
         self._endpoint_private: bool | None = None  # resolved at the first request elsewhere
         if not settings.offline:
             _headers()  # an unreadable token file fails the run here, once, not every file
-        _read_more_per_call()
-        _log_responses()
+        _TWEAKS.apply()
+        self._closed = False
+
+    def close(self) -> None:
+        """Undo what this Hub changed in the process (see `_Tweaks`) once no other Hub is open."""
+        if not self._closed:
+            self._closed = True
+            _TWEAKS.release()
 
     def list_repo(self, repo_id: str, revision: str, *, entry: str) -> RemoteRepo:
         """Resolve `revision` to a commit and list every file with its size and digest.
@@ -424,7 +422,7 @@ class Hub:
             raise AccessDeniedError(msg, status=_status(err), hint=hint, **ids) from None
         except RepositoryNotFoundError as err:
             private = "Check the repo id in the manifest; if it is private, " + TOKEN_HINT[0].lower()
-            hint = KNOWN_PLACEHOLDERS.get(repo_id) or private + TOKEN_HINT[1:]
+            hint = private + TOKEN_HINT[1:]
             msg = f"{what}repo '{repo_id}' was not found on {self.endpoint}"
             raise RepoNotFoundError(msg, status=_status(err), hint=hint, **ids) from None
         except DisabledRepoError as err:
@@ -600,21 +598,44 @@ def _arrived(response: httpx2.Response) -> Callable[[], bool]:
     return arrived
 
 
-def _read_more_per_call() -> None:
-    """Let every HTTP/1.1 connection of this process read up to `SOCKET_READ` bytes per call."""
-    connection = getattr(httpcore2, "HTTP11Connection", None)
-    if connection is not None and getattr(connection, "READ_NUM_BYTES", SOCKET_READ) < SOCKET_READ:
-        connection.READ_NUM_BYTES = SOCKET_READ
+class _Tweaks:
+    """What a Hub changes in this process, made explicit and undone by the last `Hub.close`:
+    httpcore's read size for every HTTP/1.1 connection (`SOCKET_READ`), and with `-v` a
+    response hook on huggingface_hub's shared client. Counted, since Hubs may overlap."""
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._read_size: int | None = None  # what httpcore had before, while changed
+        self._hooked: list[Callable[[httpx2.Response], None]] | None = None
 
-def _log_responses() -> None:
-    """With `-v`, log every response of the shared client, redirect hops (the CDN) and metadata
-    calls included: method, URL without its query (a CDN URL's is a signature), status; no header."""
-    if not _log.isEnabledFor(logging.DEBUG):
-        return
-    hooks = get_session().event_hooks["response"]
-    if _log_response not in hooks:
-        hooks.append(_log_response)
+    def apply(self) -> None:
+        with self._lock:
+            self._users += 1
+            connection = getattr(httpcore2, "HTTP11Connection", None)
+            before = getattr(connection, "READ_NUM_BYTES", None) if connection is not None else None
+            if connection is not None and isinstance(before, int) and before < SOCKET_READ:
+                self._read_size = before
+                connection.READ_NUM_BYTES = SOCKET_READ
+            if _log.isEnabledFor(logging.DEBUG):
+                hooks = get_session().event_hooks["response"]
+                if _log_response not in hooks:
+                    hooks.append(_log_response)
+                    self._hooked = hooks
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            connection = getattr(httpcore2, "HTTP11Connection", None)
+            if self._read_size is not None and connection is not None:
+                connection.READ_NUM_BYTES = self._read_size
+                self._read_size = None
+            if self._hooked is not None:
+                with contextlib.suppress(ValueError):
+                    self._hooked.remove(_log_response)
+                self._hooked = None
 
 
 def _log_response(response: httpx2.Response) -> None:
@@ -624,6 +645,9 @@ def _log_response(response: httpx2.Response) -> None:
     _log.debug(
         "%s %s%s -> %d", request.method, request.url.copy_with(query=None), where, response.status_code
     )
+
+
+_TWEAKS: Final = _Tweaks()
 
 
 def _status(err: Exception) -> int | None:

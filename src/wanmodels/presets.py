@@ -18,6 +18,15 @@ from wanmodels.manifest import Manifest, load_manifest
 from wanmodels.options import Option
 from wanmodels.workflow import workflow_manifest
 
+# Repos that circulate in old model lists but do not exist, and what to use instead.
+PLACEHOLDER_REPOS: Final = {
+    "blongsta/wan2.1-i2v": (
+        "It is a placeholder from an old model list; the official Wan 2.1 I2V weights are "
+        "Wan-AI/Wan2.1-I2V-14B-480P or Wan-AI/Wan2.1-I2V-14B-720P (and their -Diffusers variants), "
+        "or Comfy-Org/Wan_2.1_ComfyUI_repackaged for ComfyUI."
+    ),
+}
+
 # alias -> (preset, the options it fixes): what each old name always selected.
 ALIASES: Final[dict[str, tuple[str, tuple[tuple[str, str], ...]]]] = {
     "wan2.1-i2v-480p": ("wan2.1-i2v-native", (("resolution", "480p"),)),

@@ -1,8 +1,7 @@
 """Pin entries to commits and file lists: from the lockfile when it still matches, else the Hub.
 
-Also `lock`, behind `wanmodels lock`: re-resolve every entry and write (or, with
-`check`, compare against) the lockfile. Repos are listed concurrently: each listing is a
-round trip or two, and a stack of four repos should not pay for them one after another.
+Repos are listed concurrently: each listing is a round trip or two, and a stack of four repos
+should not pay for them one after another.
 """
 
 from __future__ import annotations
@@ -28,9 +27,9 @@ from wanmodels.errors import (
 )
 from wanmodels.lockfile import LockedModel, Lockfile, read_lock, write_lock
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.progress import ProgressSink
+from wanmodels.presets import PLACEHOLDER_REPOS
 from wanmodels.remote import ByteSource, RemoteRepo
-from wanmodels.results import LockResult, SkippedEntry
+from wanmodels.results import SkippedEntry
 from wanmodels.selection import Selection, check_targets, select
 
 MAX_LISTINGS: Final = 8  # metadata requests in flight at once
@@ -249,12 +248,35 @@ def _list_repos(
     if source is None:
         from wanmodels.hub import Hub  # imported here: a locked run never loads huggingface_hub
 
-        source = Hub(settings, notify=notify, cancel=cancel)
-    lister = source
+        hub = Hub(settings, notify=notify, cancel=cancel)
+        try:
+            return _list_with(hub, wanted, settings, notify, cancel)
+        finally:
+            hub.close()
+    return _list_with(source, wanted, settings, notify, cancel)
+
+
+def _list_with(
+    lister: ByteSource,
+    wanted: dict[tuple[str, str], str],
+    settings: Settings,
+    notify: Callable[[str], None] | None,
+    cancel: threading.Event,
+) -> dict[tuple[str, str], RemoteRepo | HubError]:
 
     def listing(key: tuple[str, str]) -> RemoteRepo | HubError:
         try:
             return lister.list_repo(key[0], key[1], entry=wanted[key])
+        except RepoNotFoundError as err:
+            if key[0] not in PLACEHOLDER_REPOS:
+                return err
+            return RepoNotFoundError(  # what the user meant: the product knows, the source does not
+                err.message,
+                hint=PLACEHOLDER_REPOS[key[0]],
+                repo_id=err.repo_id,
+                revision=err.revision,
+                status=err.status,
+            )
         except HubError as err:
             return err
 
@@ -277,37 +299,6 @@ def _list_repos(
     return dict(zip(keys, listed, strict=True))
 
 
-def lock(
-    manifest: Manifest,
-    *,
-    settings: Settings | None = None,
-    source: ByteSource | None = None,
-    check: bool = False,
-    sink: ProgressSink | None = None,
-) -> LockResult:
-    """Resolve every entry on the Hub and write the lockfile (or only compare, with `check`).
-
-    `sink` hears about waits before retries (a rate limit can mean minutes).
-
-    Raises:
-        LockError: the existing lockfile is unreadable.
-        SelectionError, HubError: an entry cannot be resolved.
-        LocalIOError: the lockfile cannot be written.
-        Interrupted: Ctrl-C while repos were being listed.
-    """
-    settings = settings or Settings()
-    notify = sink.message if sink is not None else None
-    selections, old = resolve_selections(
-        manifest, manifest.models, settings, refresh=True, source=source, notify=notify
-    )
-    fresh = Lockfile.from_selections(selections)
-    changes = tuple(_changes(old, fresh, manifest))
-    written = None
-    if not check and (old is None or old.to_json() != fresh.to_json()):
-        written = save_lock(manifest, fresh)
-    return LockResult(fresh, changes, written, checked=check)
-
-
 def save_lock(manifest: Manifest, lockfile: Lockfile) -> Path:
     """Write the manifest's lockfile; returns its path.
 
@@ -320,19 +311,3 @@ def save_lock(manifest: Manifest, lockfile: Lockfile) -> Path:
         msg = f"cannot write the lockfile '{manifest.lock_path}': {err.strerror}"
         raise LocalIOError(msg) from None
     return manifest.lock_path
-
-
-def _changes(old: Lockfile | None, fresh: Lockfile, manifest: Manifest) -> list[str]:
-    if old is None:
-        return [f"no lockfile at {manifest.lock_path}"]
-    changes = old.drift(manifest)
-    for model in fresh.models:
-        before = old.get(model.name)
-        if before is None or before.selection != model.selection:
-            continue
-        if before.commit != model.commit:
-            moved = f"moved from {before.commit[:12]} to {model.commit[:12]}"
-            changes.append(f"entry '{model.name}': '{model.revision}' {moved}")
-        elif before.files != model.files:
-            changes.append(f"entry '{model.name}': the locked files differ from the Hub's listing")
-    return changes

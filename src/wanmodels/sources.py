@@ -75,6 +75,13 @@ def open_source(
     return source
 
 
+def close_source(source: ByteSource) -> None:
+    """Let a source the run opened undo what it changed in the process (a Hub's transport tweaks)."""
+    close = getattr(source, "close", None)
+    if callable(close):
+        close()
+
+
 class StoreFirst:
     """A `ByteSource` that reads every planned file's blob from a store, the Hub only where it must.
 
@@ -112,6 +119,10 @@ class StoreFirst:
 
                 self._hub = Hub(self.settings, notify=self._notify, cancel=self._cancel)
             return self._hub
+
+    def close(self) -> None:
+        if self._hub is not None:
+            close_source(self._hub)
 
     def probe(self) -> None:
         """Read one byte of the first blob to fetch: the bucket and the credentials must work."""
