@@ -19,11 +19,12 @@ from tests.conftest import Cli, write_manifest
 from tests.fixtures import VAE_REPO_ID, seed_repos
 from tests.hubserver import HubServer, client_env
 from tests.test_reliability import reflink_disk, small_disk
-from wanmodels._place import SMALL_FILE, Link, Placer
+from wanmodels._place import SMALL_FILE, Placer
 from wanmodels.config import LinkMode, Settings, hf_hub_cache, resolve_settings
 from wanmodels.errors import IntegrityError, UsageError
 from wanmodels.integrity import Digest, hash_file
 from wanmodels.planner import Action, Found, ModelPlan, Plan, PlannedFile, Source, with_origins
+from wanmodels.results import Link
 from wanmodels.reuse import Finder
 from wanmodels.state import StateCache
 

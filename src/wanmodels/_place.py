@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -32,19 +31,12 @@ from wanmodels.errors import ConflictError, IntegrityError, LocalIOError
 from wanmodels.integrity import Digest, hash_exact
 from wanmodels.layout import replaced_folder
 from wanmodels.planner import Check, LocalState, PlannedFile
+from wanmodels.results import Link
 from wanmodels.state import Stamp, StateCache
 
 # Below this, `auto` copies: configs, tokenizers and indexes are cheap to own, and edited most.
 SMALL_FILE: Final = 4 << 20
 _FICLONE: Final = 0x40049409  # ioctl(dst, FICLONE, src): share src's extents, copy on write
-
-
-class Link(str, Enum):
-    """How one reused file's bytes arrived."""
-
-    CLONE = "clone"
-    HARDLINK = "hardlink"
-    COPY = "copy"
 
 
 @dataclass(frozen=True, slots=True)

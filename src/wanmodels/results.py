@@ -12,7 +12,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Final
 
-from wanmodels._place import Link
 from wanmodels.errors import EXIT_FAILED, EXIT_HUB, EXIT_LOCAL_IO, EXIT_OK, EXIT_USAGE
 from wanmodels.lockfile import Lockfile
 from wanmodels.planner import Action, Plan, PlannedFile, Source
@@ -45,6 +44,14 @@ def _overall(parts_ok: list[bool]) -> Status:
     if all(parts_ok):
         return Status.OK
     return Status.PARTIAL if any(parts_ok) else Status.FAILED
+
+
+class Link(str, Enum):
+    """How one reused file's bytes arrived."""
+
+    CLONE = "clone"
+    HARDLINK = "hardlink"
+    COPY = "copy"
 
 
 @dataclass(frozen=True, slots=True)

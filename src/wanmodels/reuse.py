@@ -28,7 +28,7 @@ from typing import Final
 
 from wanmodels._fs import safe_join
 from wanmodels._parallel import map_threads
-from wanmodels._place import Link, Placement, Placer
+from wanmodels._place import Placement, Placer
 from wanmodels._text import count
 from wanmodels.config import Settings
 from wanmodels.errors import (
@@ -45,7 +45,7 @@ from wanmodels.lockfile import read_lock
 from wanmodels.partial import PartFile, part_info
 from wanmodels.planner import Action, Found, Plan, PlannedFile, Source
 from wanmodels.progress import ProgressSink
-from wanmodels.results import FileOutcome
+from wanmodels.results import FileOutcome, Link
 from wanmodels.state import StateCache
 
 HF_REPO_KINDS: Final = ("models--", "datasets--", "spaces--")
