@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from wanmodels.errors import HubError, RemoteFileNotFoundError, TransientHubError
 from wanmodels.integrity import Digest
-from wanmodels.remote import RemoteFile, RemoteRepo, Stream
+from wanmodels.remote import Stream
+from wanmodels.repos import RemoteFile, RemoteRepo
 
 
 @dataclass

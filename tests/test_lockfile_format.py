@@ -21,7 +21,7 @@ from wanmodels.lockfile import (
     write_lock,
 )
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.remote import RemoteFile
+from wanmodels.repos import RemoteFile
 from wanmodels.selection import SelectedFile, Selection
 
 

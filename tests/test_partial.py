@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_until
+from wanmodels.config import parse_rate
 from wanmodels.integrity import Digest
 from wanmodels.partial import PartFile, gaps, list_parts, merge, part_info, part_key, read_part
 from wanmodels.planner import Action, PlannedFile
-from wanmodels.ratelimit import parse_rate
 from wanmodels.scheduler import (
     END_SEGMENT,
     MAX_SPAN,

@@ -11,7 +11,7 @@ from wanmodels.errors import HubError, SelectionError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import ModelSpec
 from wanmodels.planner import Action, Check, LocalState, Plan, decide, make_plan
-from wanmodels.remote import RemoteFile
+from wanmodels.repos import RemoteFile
 from wanmodels.selection import SelectedFile, Selection, matches, select
 
 COMMIT = "a" * 40

@@ -22,10 +22,10 @@ from tests.test_reliability import reflink_disk, small_disk
 from wanmodels._place import SMALL_FILE, Placer
 from wanmodels.config import LinkMode, Settings, hf_hub_cache, resolve_settings
 from wanmodels.errors import IntegrityError, UsageError
+from wanmodels.finder import Finder
 from wanmodels.integrity import Digest, hash_file
 from wanmodels.planner import Action, Found, ModelPlan, Plan, PlannedFile, Source, with_origins
 from wanmodels.results import Link
-from wanmodels.reuse import Finder
 from wanmodels.state import StateCache
 
 LARGEST = "diffusion_pytorch_model-00001-of-00003.safetensors"

@@ -15,7 +15,7 @@ import pytest
 
 from tests.hubserver import Fault
 from tests.s3server import S3Server
-from wanmodels.config import Settings
+from wanmodels.config import Settings, StoreLocation, parse_store_url
 from wanmodels.errors import (
     AccessDeniedError,
     HubError,
@@ -25,7 +25,6 @@ from wanmodels.errors import (
 )
 from wanmodels.integrity import Digest
 from wanmodels.planner import Action, ModelPlan, Plan, PlannedFile
-from wanmodels.remote import StoreLocation, parse_store_url
 from wanmodels.s3 import S3Store
 from wanmodels.sources import StoreFirst
 

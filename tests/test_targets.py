@@ -12,7 +12,7 @@ from wanmodels.errors import IntegrityError, SelectionError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import ModelSpec
 from wanmodels.planner import LocalState, make_plan
-from wanmodels.remote import RemoteFile
+from wanmodels.repos import RemoteFile
 from wanmodels.selection import SelectedFile, Selection, check_targets, select
 
 COMMIT_21 = "1" * 40

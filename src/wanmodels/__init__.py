@@ -59,8 +59,8 @@ __all__ = [
 _LAZY = {
     "ByteSource": "wanmodels.remote",
     "Digest": "wanmodels.integrity",
-    "RemoteFile": "wanmodels.remote",
-    "RemoteRepo": "wanmodels.remote",
+    "RemoteFile": "wanmodels.repos",
+    "RemoteRepo": "wanmodels.repos",
     "Stream": "wanmodels.remote",
     "DownloadResult": "wanmodels.results",
     "LockResult": "wanmodels.results",
@@ -134,7 +134,8 @@ if TYPE_CHECKING:
     from wanmodels.presets import open_manifest
     from wanmodels.pruner import prune
     from wanmodels.publisher import publish
-    from wanmodels.remote import ByteSource, RemoteFile, RemoteRepo, Stream
+    from wanmodels.remote import ByteSource, Stream
+    from wanmodels.repos import RemoteFile, RemoteRepo
     from wanmodels.results import DownloadResult, LockResult, PruneResult, RepairResult, VerifyReport
     from wanmodels.verifier import repair, verify
 

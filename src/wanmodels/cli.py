@@ -366,9 +366,9 @@ def publish_command(
     """
 
     def run() -> int:
+        from wanmodels.config import parse_store_url
         from wanmodels.documents import publish_json
         from wanmodels.publisher import publish
-        from wanmodels.remote import parse_store_url
         from wanmodels.report import render_publish
 
         location = parse_store_url(url, name="URL")

@@ -33,15 +33,14 @@ Environment variables read here (and only here), at call time:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from wanmodels.errors import UsageError
-
-if TYPE_CHECKING:
-    from wanmodels.remote import StoreLocation
+from wanmodels.integrity import Digest
 
 DEFAULT_WORKERS: Final = 16  # measured: see docs/cli.md, "--workers"
 DEFAULT_TIMEOUT: Final = 10.0
@@ -283,7 +282,6 @@ def _link_mode(value: str | None, name: str) -> LinkMode:
 def _store(value: str | None, name: str) -> StoreLocation | None:
     if value is None or not value.strip():
         return None
-    from wanmodels.remote import parse_store_url
 
     return parse_store_url(value, name=name)
 
@@ -291,7 +289,6 @@ def _store(value: str | None, name: str) -> StoreLocation | None:
 def _rate(value: str | None, name: str) -> int | None:
     if value is None or not value.strip():
         return None
-    from wanmodels.ratelimit import parse_rate
 
     try:
         return parse_rate(value)
@@ -337,3 +334,66 @@ def root_override(flag: str | None) -> Path | None:
 def debug_enabled() -> bool:
     """Whether `WANMODELS_DEBUG` asks for tracebacks (bad values count as off here)."""
     return os.environ.get("WANMODELS_DEBUG", "").strip().lower() in _TRUE
+
+
+_UNITS: Final = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+_RATE_RE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]?)(?:I?B)?(?:/S)?\s*$", re.IGNORECASE)
+
+
+def parse_rate(text: str) -> int:
+    """`"500K"` -> 512000 bytes/s; a bare number is bytes/s.
+
+    Raises:
+        ValueError: not a positive size.
+    """
+    match = _RATE_RE.match(text)
+    if match is None:
+        msg = f"{text!r} is not a rate; use bytes per second such as 500K, 12M or 1G"
+        raise ValueError(msg)
+    value = float(match.group(1)) * _UNITS[match.group(2).upper()]
+    if value < 1:
+        msg = f"{text!r} must be at least 1 byte per second"
+        raise ValueError(msg)
+    return int(value)
+
+
+STORE_SCHEMES: Final = ("s3",)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """A bucket and a key prefix (empty, or ending in `/`), as `s3://bucket/prefix` names them."""
+
+    scheme: str
+    bucket: str
+    prefix: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def blob_key(self, digest: Digest) -> str:
+        return f"{self.prefix}blobs/{digest.algorithm}/{digest.hexdigest}"
+
+    def lock_key(self, name: str) -> str:
+        return f"{self.prefix}locks/{name}"
+
+
+def parse_store_url(text: str, *, name: str = "--from") -> StoreLocation:
+    """Parse `s3://bucket[/prefix]`.
+
+    Raises:
+        UsageError: another scheme, no bucket, or a prefix with empty or `..` segments.
+    """
+    scheme, sep, rest = text.strip().partition("://")
+    if not sep or scheme.lower() not in STORE_SCHEMES:
+        msg = f"{name} {text!r} is not an object-store URL"
+        hint = "Give s3://bucket/prefix (S3, or MinIO, Ceph, R2... through AWS_ENDPOINT_URL)."
+        raise UsageError(msg, hint=hint)
+    bucket, _, prefix = rest.partition("/")
+    parts = prefix.split("/") if prefix.strip("/") else []
+    if parts and parts[-1] == "":
+        parts.pop()
+    if not bucket or any(p in ("", ".", "..") for p in parts):
+        msg = f"{name} {text!r} needs a bucket and a prefix without empty, '.' or '..' parts"
+        raise UsageError(msg, hint="For example: s3://models-cache/wan21")
+    return StoreLocation(scheme.lower(), bucket, "".join(f"{p}/" for p in parts))

@@ -24,6 +24,7 @@ from wanmodels.errors import (
     LocalIOError,
     OfflineError,
 )
+from wanmodels.finder import Finder
 from wanmodels.layout import partial_folder
 from wanmodels.lockfile import Lockfile
 from wanmodels.manifest import Manifest
@@ -35,7 +36,7 @@ from wanmodels.pruner import prune_with
 from wanmodels.remote import ByteSource
 from wanmodels.resolve import check_frozen, read_pins, resolve, resolve_selections, save_lock
 from wanmodels.results import DownloadResult, FileOutcome, ModelResult
-from wanmodels.reuse import Finder, Reuser, copy_bytes
+from wanmodels.reuse import Reuser, copy_bytes
 from wanmodels.rootlock import root_lock
 from wanmodels.selection import Selection
 from wanmodels.state import Hashing, StateCache

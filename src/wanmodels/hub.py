@@ -74,7 +74,8 @@ from wanmodels.errors import (
     WanmodelsError,
 )
 from wanmodels.integrity import Digest
-from wanmodels.remote import RemoteFile, RemoteRepo, Stream, never_waiting
+from wanmodels.remote import Stream, never_waiting
+from wanmodels.repos import RemoteFile, RemoteRepo
 from wanmodels.retry import RateFloor, retried
 
 _log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from wanmodels._fs import TooLarge, atomic_write, check_relative, read_at_most
 from wanmodels.errors import LockError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import Manifest, ModelSpec
-from wanmodels.remote import RemoteFile
+from wanmodels.repos import RemoteFile
 from wanmodels.selection import SelectedFile, Selection, checked
 
 LOCK_VERSION: Final = 1

@@ -27,11 +27,10 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from wanmodels._fs import safe_join
 from wanmodels._parallel import map_threads, own_event
 from wanmodels._text import count, human_bytes
-from wanmodels.config import Settings
+from wanmodels.config import Settings, StoreLocation
 from wanmodels.errors import EXIT_OK, IntegrityError, Interrupted, LocalIOError, WanmodelsError
 from wanmodels.integrity import Digest, Hasher
 from wanmodels.manifest import Manifest
-from wanmodels.remote import StoreLocation
 from wanmodels.resolve import resolve_selections
 from wanmodels.retry import retried
 from wanmodels.sources import open_store

@@ -1,9 +1,8 @@
-"""Where bytes come from: plain data about remote files, and the `ByteSource` protocol.
+"""Where bytes come from: the `ByteSource` protocol, and the `Stream` a source opens.
 
 Planning and fetching talk to a `ByteSource`, never to huggingface_hub directly: the Hub
-client (`wanmodels.hub.Hub`) is one implementation, tests use an in-memory one, and
-local sources (another folder, the Hugging Face cache) can stand in for the network.
-An object store holding a stack's blobs (`StoreLocation`) is read through `wanmodels.sources`.
+client (`wanmodels.hub.Hub`) is one implementation, an object store (`wanmodels.s3`) another,
+tests use an in-memory one. What a source lists is plain data (`wanmodels.repos`).
 """
 
 from __future__ import annotations
@@ -11,37 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Protocol
 
-from wanmodels.errors import UsageError
-from wanmodels.integrity import Digest
-
-STORE_SCHEMES: Final = ("s3",)
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteFile:
-    """A file of a repo at a commit: its path, size and the digest its bytes must have."""
-
-    path: str
-    size: int
-    digest: Digest
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteRepo:
-    """A repo resolved to one commit, with every file it holds there.
-
-    `unhashed` names files listed without a digest of their bytes (a Xet hash but no LFS
-    sha256): they are in `files` so selections see them, but their digest there is only the
-    git blob id of a pointer, so fetching one needs a sha256 declared in the manifest.
-    """
-
-    repo_id: str
-    revision: str
-    commit: str
-    files: tuple[RemoteFile, ...]
-    unhashed: frozenset[str] = frozenset()
+from wanmodels.repos import RemoteRepo
 
 
 def never_waiting() -> bool:
@@ -87,42 +58,3 @@ class ByteSource(Protocol):
             TransientHubError: worth retrying; HubError: not worth it.
         """
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class StoreLocation:
-    """A bucket and a key prefix (empty, or ending in `/`), as `s3://bucket/prefix` names them."""
-
-    scheme: str
-    bucket: str
-    prefix: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.bucket}/{self.prefix}".rstrip("/")
-
-    def blob_key(self, digest: Digest) -> str:
-        return f"{self.prefix}blobs/{digest.algorithm}/{digest.hexdigest}"
-
-    def lock_key(self, name: str) -> str:
-        return f"{self.prefix}locks/{name}"
-
-
-def parse_store_url(text: str, *, name: str = "--from") -> StoreLocation:
-    """Parse `s3://bucket[/prefix]`.
-
-    Raises:
-        UsageError: another scheme, no bucket, or a prefix with empty or `..` segments.
-    """
-    scheme, sep, rest = text.strip().partition("://")
-    if not sep or scheme.lower() not in STORE_SCHEMES:
-        msg = f"{name} {text!r} is not an object-store URL"
-        hint = "Give s3://bucket/prefix (S3, or MinIO, Ceph, R2... through AWS_ENDPOINT_URL)."
-        raise UsageError(msg, hint=hint)
-    bucket, _, prefix = rest.partition("/")
-    parts = prefix.split("/") if prefix.strip("/") else []
-    if parts and parts[-1] == "":
-        parts.pop()
-    if not bucket or any(p in ("", ".", "..") for p in parts):
-        msg = f"{name} {text!r} needs a bucket and a prefix without empty, '.' or '..' parts"
-        raise UsageError(msg, hint="For example: s3://models-cache/wan21")
-    return StoreLocation(scheme.lower(), bucket, "".join(f"{p}/" for p in parts))

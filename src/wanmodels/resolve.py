@@ -28,7 +28,8 @@ from wanmodels.errors import (
 from wanmodels.lockfile import LockedModel, Lockfile, read_lock, write_lock
 from wanmodels.manifest import Manifest, ModelSpec
 from wanmodels.presets import PLACEHOLDER_REPOS
-from wanmodels.remote import ByteSource, RemoteRepo
+from wanmodels.remote import ByteSource
+from wanmodels.repos import RemoteRepo
 from wanmodels.results import SkippedEntry
 from wanmodels.selection import Selection, check_targets, select
 

@@ -25,7 +25,7 @@ import botocore.session  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 
 from wanmodels import __version__
-from wanmodels.config import Settings
+from wanmodels.config import Settings, StoreLocation
 from wanmodels.errors import (
     AccessDeniedError,
     HubError,
@@ -34,7 +34,7 @@ from wanmodels.errors import (
     UsageError,
 )
 from wanmodels.integrity import Digest
-from wanmodels.remote import StoreLocation, Stream
+from wanmodels.remote import Stream
 
 _log = logging.getLogger(__name__)
 DIGEST_META: Final = "wanmodels-digest"  # user metadata (x-amz-meta-wanmodels-digest) of every blob

@@ -19,7 +19,7 @@ from wanmodels._text import shorten
 from wanmodels.errors import HubError, IntegrityError, SelectionError
 from wanmodels.integrity import Digest
 from wanmodels.manifest import ModelSpec
-from wanmodels.remote import RemoteFile
+from wanmodels.repos import RemoteFile
 
 
 @dataclass(frozen=True, slots=True)

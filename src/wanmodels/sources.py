@@ -21,9 +21,11 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Final
 
+from wanmodels.config import StoreLocation
 from wanmodels.errors import HubError, RemoteFileNotFoundError, UsageError
 from wanmodels.integrity import Digest
-from wanmodels.remote import ByteSource, RemoteRepo, StoreLocation, Stream
+from wanmodels.remote import ByteSource, Stream
+from wanmodels.repos import RemoteRepo
 
 if TYPE_CHECKING:
     from wanmodels.config import Settings
