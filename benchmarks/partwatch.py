@@ -2,7 +2,7 @@
 
 A part written by several connections is sparse: its length on disk says nothing about what arrived.
 wanmodels appends "start end" to the part's journal after every write, so the journal is what tells how
-many bytes are really kept (`wanmodels.partial.list_parts` reads it exactly; `JournalWatch` tails it
+many bytes are really kept (`wanmodels.store.partial.list_parts` reads it exactly; `JournalWatch` tails it
 cheaply while the download runs).
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from tests.hubserver import RequestRecord
 
 from benchmarks.harness import alive
-from wanmodels.partial import list_parts
+from wanmodels.store.partial import list_parts
 
 
 class JournalWatch:
@@ -86,7 +86,7 @@ def kill_when(proc: subprocess.Popen[bytes], reached: Callable[[], bool], timeou
 
 
 def kept_bytes(folder: Path, name: str) -> int:
-    """Bytes the journal of `name`'s part records as written (exact, from `wanmodels.partial`)."""
+    """Bytes the journal of `name`'s part records as written (exact, from `wanmodels.store.partial`)."""
     return sum(p.done_bytes for p in list_parts(folder) if p.local_path.endswith(name))
 
 

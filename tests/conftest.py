@@ -25,7 +25,7 @@ from tests.clirun import CliRun, run_cli
 from tests.fixtures import add_repos, seed_repos
 from tests.hubserver import HubServer
 from tests.s3server import S3Server
-from wanmodels.partial import PartFile
+from wanmodels.store.partial import PartFile
 
 __all__ = [
     "Cli",

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from wanmodels.digests import Digest
 from wanmodels.errors import HubError, RemoteFileNotFoundError, TransientHubError
-from wanmodels.integrity import Digest
-from wanmodels.remote import Stream
 from wanmodels.repos import RemoteFile, RemoteRepo
+from wanmodels.sources.base import Stream
 
 
 @dataclass

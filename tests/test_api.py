@@ -24,8 +24,8 @@ def test_every_error_class_is_exported() -> None:
 
 
 def test_api_functions_are_functions_not_modules() -> None:
-    import wanmodels.downloader  # importing submodules must not shadow the API
-    import wanmodels.verifier
+    import wanmodels.ops.download  # importing submodules must not shadow the API
+    import wanmodels.ops.verify
 
     for name in ("download", "plan", "verify", "lock", "load_manifest", "open_manifest", "read_lock"):
         assert inspect.isfunction(getattr(wanmodels, name)), name

@@ -22,7 +22,7 @@ from tests.fixtures import safetensors_bytes
 from tests.hubserver import Fault, HubServer
 from tests.hubserver.tls import Certificate, make_certificate, openssl_missing
 from wanmodels.config import Settings
-from wanmodels.hub import SOCKET_READ, Hub
+from wanmodels.sources.hub import SOCKET_READ, Hub
 
 REPO = "acme/cdn"
 BIG = "big.safetensors"
@@ -188,7 +188,7 @@ def test_a_hub_raises_httpcores_read_size_a_knob_that_still_exists() -> None:
 def test_the_hubs_process_wide_tweaks_are_undone_by_the_last_one_closed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from wanmodels import hub
+    from wanmodels.sources import hub
 
     monkeypatch.setattr(httpcore2.HTTP11Connection, "READ_NUM_BYTES", 64 << 10)
     monkeypatch.setattr(hub, "_TWEAKS", hub._Tweaks())  # no Hub of another test open

@@ -90,9 +90,12 @@ def test_verbose_shows_the_cdn_hop_in_both_logs(cdn_hub: HubServer, workdir: Pat
     lines = result.stderr.splitlines()
     assert any(host in line and "authenticated: False" in line for line in lines)  # huggingface_hub's line
     assert any(
-        line.startswith("wanmodels.hub: GET") and "/resolve/" in line and "-> 302" in line for line in lines
+        line.startswith("wanmodels.sources.hub: GET") and "/resolve/" in line and "-> 302" in line
+        for line in lines
     )
-    assert any(line.startswith("wanmodels.hub: GET") and host in line and "-> 200" in line for line in lines)
+    assert any(
+        line.startswith("wanmodels.sources.hub: GET") and host in line and "-> 200" in line for line in lines
+    )
     assert "sig=" not in result.stderr
 
 
@@ -105,7 +108,7 @@ def test_a_connection_error_leaves_other_transfers_streaming(tmp_path: Path) -> 
             import hashlib, json, socket
             from wanmodels.config import Settings
             from wanmodels.errors import TransientHubError
-            from wanmodels.hub import Hub
+            from wanmodels.sources.hub import Hub
             probe = socket.socket()
             probe.bind(("127.0.0.1", 0))
             dead = probe.getsockname()[1]

@@ -24,10 +24,10 @@ from tests.conftest import Cli, cli_env
 from tests.fixtures import add_repos, comfy_repo
 from tests.hubserver import HubServer
 from wanmodels import errors
+from wanmodels.inputs.presets import list_presets, open_manifest, preset_path
 from wanmodels.layout import WORK_DIR
-from wanmodels.presets import list_presets, open_manifest, preset_path
 from wanmodels.progress import ProgressSink
-from wanmodels.remote import ByteSource
+from wanmodels.sources.base import ByteSource
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHECKED_DOCS = ("ci.md", "troubleshooting.md", "scaling.md", "api.md", "manifest.md", "comfyui.md")
@@ -320,15 +320,16 @@ def test_api_signatures_match_the_code() -> None:
 
 
 _API_MODULES = (
-    "manifest",
-    "publisher",
-    "planner",
+    "inputs.manifest",
+    "ops.publish",
+    "planning.plan",
     "results",
-    "remote",
-    "downloader",
-    "verifier",
-    "resolve",
-    "lockfile",
+    "repos",
+    "sources.base",
+    "ops.download",
+    "ops.verify",
+    "sources.pins",
+    "inputs.lockfile",
     "config",
 )
 
@@ -567,7 +568,7 @@ def test_a_documented_dry_run_looks_at_the_root_the_next_download_fills(doc: str
 
 
 def test_every_top_level_manifest_key_is_documented() -> None:
-    from wanmodels.manifest import _TOP_KEYS
+    from wanmodels.inputs.manifest import _TOP_KEYS
 
     fence = fences(read_doc("manifest.md"), "yaml")[0][1]
     documented = {line.split(":", 1)[0] for line in fence.splitlines() if re.match(r"^[a-z]\w*:", line)}

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import Cli, spawn, wait_until, write_manifest
 from tests.fixtures import safetensors_bytes, seed_repos
 from tests.hubserver import Fault, HubServer
-from wanmodels.partial import list_parts
+from wanmodels.store.partial import list_parts
 
 SEED_SELECTION = {
     "Wan-AI/Wan2.1-I2V-14B-480P": (

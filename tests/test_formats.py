@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from wanmodels.formats import check_format
+from wanmodels.store.formats import check_format
 
 DTYPE_SIZES = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1}
 

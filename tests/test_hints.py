@@ -125,7 +125,7 @@ def test_an_outage_names_every_entry_once_and_the_endpoint(cli: Cli, workdir: Pa
 def test_the_traceback_hint_follows_only_errors_a_traceback_can_explain(
     err: WanmodelsError, helps: bool
 ) -> None:
-    from wanmodels.cli import _traceback_helps
+    from wanmodels.cli.app import _traceback_helps
 
     assert _traceback_helps(err) is helps
 

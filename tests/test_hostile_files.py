@@ -14,9 +14,9 @@ from tests.comfy_workflows import model, node, workflow, write
 from tests.conftest import Cli, write_manifest
 from tests.hubserver import HubServer
 from wanmodels.errors import LockError, ManifestError
-from wanmodels.lockfile import read_lock
-from wanmodels.manifest import load_manifest
-from wanmodels.workflow import ModelRef, merge_models, read_workflow
+from wanmodels.inputs.comfyui import ModelRef, merge_models, read_workflow
+from wanmodels.inputs.lockfile import read_lock
+from wanmodels.inputs.manifest import load_manifest
 
 
 def test_a_manifest_past_the_node_cap_is_refused_as_it_is_read(tmp_path: Path) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx2
 import pytest
 
-import wanmodels.hub as hub_module
+import wanmodels.sources.hub as hub_module
 from tests.conftest import Cli, write_manifest
 from tests.hubserver import Fault, HubServer
-from wanmodels._hublinks import private_address
 from wanmodels.config import Settings, resolve_settings
-from wanmodels.hub import Hub
+from wanmodels.sources._hub_http import private_address
+from wanmodels.sources.hub import Hub
 
 REPO = "test/hostile"
 FILES = {"config.json": b'{"h": 1}\n', "a.txt": b"a\n", "b.txt": b"b\n", "sub/c.txt": b"c\n"}

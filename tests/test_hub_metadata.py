@@ -234,6 +234,8 @@ def test_verbose_shows_huggingface_hubs_request_lines_and_ours(cli: Cli, hub: Hu
     lines = run.stderr.splitlines()
     for part in ("/revision/main", "/tree/", "/resolve/"):
         assert any("authenticated" in line and part in line for line in lines), part  # huggingface_hub's
-        assert any(line.startswith("wanmodels.hub: GET") and part in line for line in lines), part  # ours
-    tree = [line for line in lines if line.startswith("wanmodels.hub: GET") and "/tree/" in line]
+        assert any(line.startswith("wanmodels.sources.hub: GET") and part in line for line in lines), (
+            part
+        )  # ours
+    tree = [line for line in lines if line.startswith("wanmodels.sources.hub: GET") and "/tree/" in line]
     assert [line.rsplit(" ", 1)[-1] for line in tree] == ["503", "200"]  # the retry shows too

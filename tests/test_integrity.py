@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wanmodels.integrity import READ_SIZE, Digest, Hasher, hash_file, hash_stream
+from wanmodels.digests import READ_SIZE, Digest, Hasher, hash_file, hash_stream
 
 SHA256_HEX = hashlib.sha256(b"wan").hexdigest()
 SHA1_HEX = hashlib.sha1(b"wan").hexdigest()

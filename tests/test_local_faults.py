@@ -19,17 +19,17 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-import wanmodels.hub as hub_module
+import wanmodels.sources.hub as hub_module
 from tests.conftest import Cli, read_stderr_until, spawn, wait_until, write_manifest
 from tests.hubserver import Fault, HubServer
 from tests.test_reliability import fill, small_disk
 from tests.test_reuse import blob, fill_hf_cache
-from wanmodels.cli_run import on_sigterm
+from wanmodels.cli.render import LineProgress, RichProgress, make_console
+from wanmodels.cli.run import on_sigterm
 from wanmodels.config import Settings
+from wanmodels.digests import Digest
 from wanmodels.errors import LocalIOError, TransientHubError
-from wanmodels.integrity import Digest
-from wanmodels.partial import list_parts, part_key
-from wanmodels.report import LineProgress, RichProgress, make_console
+from wanmodels.store.partial import list_parts, part_key
 
 REPO = "test/local"
 FILES = {"config.json": b'{"l": 1}\n', "w.bin": bytes(range(256)) * 1024}

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from wanmodels.digests import Digest
 from wanmodels.errors import LockError
-from wanmodels.integrity import Digest
-from wanmodels.lockfile import (
+from wanmodels.inputs.lockfile import (
     LockedFile,
     LockedModel,
     Lockfile,
@@ -20,9 +20,9 @@ from wanmodels.lockfile import (
     selection_fingerprint,
     write_lock,
 )
-from wanmodels.manifest import Manifest, ModelSpec
+from wanmodels.inputs.manifest import Manifest, ModelSpec
+from wanmodels.inputs.selection import SelectedFile, Selection
 from wanmodels.repos import RemoteFile
-from wanmodels.selection import SelectedFile, Selection
 
 
 def _digest(path: str, algorithm: str = "sha256") -> Digest:

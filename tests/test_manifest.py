@@ -14,14 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wanmodels.errors import ManifestError
-from wanmodels.manifest import (
+from wanmodels.inputs.manifest import (
     DEFAULT_REVISION,
     Manifest,
     ModelSpec,
     load_manifest,
     parse_manifest,
 )
-from wanmodels.presets import open_manifest
+from wanmodels.inputs.presets import open_manifest
 
 MARK = "# <-"  # a line ending with this marker is the line the error must name
 

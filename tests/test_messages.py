@@ -52,7 +52,7 @@ def run_hint(cli: Cli, argv: list[str], **kwargs: object):
 
 def partial_bytes(workdir: Path, local_path: str) -> int:
     """Bytes of `local_path` that its unfinished download's journal says have arrived."""
-    from wanmodels.partial import list_parts
+    from wanmodels.store.partial import list_parts
 
     infos = list_parts(workdir / "models" / ".wanmodels" / "partial")
     return sum(p.done_bytes for p in infos if p.local_path == local_path)
@@ -434,10 +434,10 @@ def test_summaries_use_binary_units(cli: Cli, workdir: Path) -> None:
 def test_progress_bars_use_binary_units() -> None:
     from rich.console import Console
 
-    from wanmodels.integrity import Digest
-    from wanmodels.manifest import ModelSpec
-    from wanmodels.planner import Action, ModelPlan, Plan, PlannedFile
-    from wanmodels.report import RichProgress
+    from wanmodels.cli.render import RichProgress
+    from wanmodels.digests import Digest
+    from wanmodels.inputs.manifest import ModelSpec
+    from wanmodels.planning.plan import Action, ModelPlan, Plan, PlannedFile
 
     size = 11 * 1024 * 1024 + 512 * 1024  # 11.5 MiB
     item = PlannedFile(

@@ -12,9 +12,9 @@ import pytest
 from tests.conftest import Cli, write_manifest
 from tests.hubserver import HubServer
 from wanmodels.errors import ManifestError, UsageError
-from wanmodels.manifest import load_manifest
-from wanmodels.options import parse_choices
-from wanmodels.presets import open_manifest
+from wanmodels.inputs.manifest import load_manifest
+from wanmodels.inputs.options import parse_choices
+from wanmodels.inputs.presets import open_manifest
 
 MINE = """\
 version: 1

@@ -109,7 +109,7 @@ def test_the_progress_interval_comes_from_the_environment_too(cli: Cli, hub: Hub
 
 
 def test_progress_line_wording() -> None:
-    from wanmodels.report import progress_line
+    from wanmodels.cli.render import progress_line
 
     line = progress_line(3 << 30, 61 << 30, 12 << 20, 3, 30)
     assert line == "progress: 3.0 GiB of 61.0 GiB (4%), 12.0 MiB/s, about 1h22m left, 3 files in flight"
@@ -123,9 +123,9 @@ def _frame_lines(raw: str) -> list[str]:
 
 
 def _long_plan(count: int) -> tuple[Any, tuple[Any, ...]]:
-    from wanmodels.integrity import Digest
-    from wanmodels.manifest import ModelSpec
-    from wanmodels.planner import Action, ModelPlan, Plan, PlannedFile
+    from wanmodels.digests import Digest
+    from wanmodels.inputs.manifest import ModelSpec
+    from wanmodels.planning.plan import Action, ModelPlan, Plan, PlannedFile
 
     names = [*LONG_NAMES, *(f"text_encoders/shard-{i:05d}-of-{count:05d}.safetensors" for i in range(count))]
     items = tuple(
@@ -139,8 +139,8 @@ def _long_plan(count: int) -> tuple[Any, tuple[Any, ...]]:
 def _draw(width: int, height: int, *, no_color: bool, files: int = 8) -> tuple[str, list[str]]:
     from rich.console import Console
 
-    from wanmodels.cli_run import progress_sink
-    from wanmodels.report import RichProgress
+    from wanmodels.cli.render import RichProgress
+    from wanmodels.cli.run import progress_sink
 
     plan, items = _long_plan(files)
     out = io.StringIO()

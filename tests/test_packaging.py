@@ -32,11 +32,11 @@ def test_wheel_contains_the_bundled_manifest(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "wanmodels/manifests/wan2.1-i2v.yaml" in names
     assert "wanmodels/py.typed" in names  # type checkers read the package's own annotations (PEP 561)
-    assert "wanmodels/cli.py" in names
+    assert "wanmodels/cli/app.py" in names
     # Installed without the source tree, the package must find the preset inside itself.
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
-    code = "from wanmodels.presets import preset_path; print(preset_path('wan2.1-i2v'))"
+    code = "from wanmodels.inputs.presets import preset_path; print(preset_path('wan2.1-i2v'))"
     found = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,

@@ -9,10 +9,10 @@ import pytest
 
 from tests.conftest import wait_until
 from wanmodels.config import parse_rate
-from wanmodels.integrity import Digest
-from wanmodels.partial import PartFile, gaps, list_parts, merge, part_info, part_key, read_part
-from wanmodels.planner import Action, PlannedFile
-from wanmodels.scheduler import (
+from wanmodels.digests import Digest
+from wanmodels.planning.plan import Action, PlannedFile
+from wanmodels.store.partial import PartFile, gaps, list_parts, merge, part_info, part_key, read_part
+from wanmodels.transfer.scheduler import (
     END_SEGMENT,
     MAX_SPAN,
     MIN_SEGMENT,

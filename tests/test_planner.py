@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from wanmodels.digests import Digest
 from wanmodels.errors import HubError, SelectionError
-from wanmodels.integrity import Digest
-from wanmodels.manifest import ModelSpec
-from wanmodels.planner import Action, Check, LocalState, Plan, decide, make_plan
+from wanmodels.inputs.manifest import ModelSpec
+from wanmodels.inputs.selection import SelectedFile, Selection, matches, select
+from wanmodels.planning.plan import Action, Check, LocalState, Plan, decide, make_plan
 from wanmodels.repos import RemoteFile
-from wanmodels.selection import SelectedFile, Selection, matches, select
 
 COMMIT = "a" * 40
 

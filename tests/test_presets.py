@@ -18,9 +18,9 @@ from tests.clirun import CliRun, run_cli
 from tests.conftest import Cli, cli_env
 from tests.fixtures import add_repos, family_repos, seed_repos
 from tests.hubserver import HubServer
-from wanmodels.lockfile import selection_fingerprint
-from wanmodels.manifest import load_manifest
-from wanmodels.presets import ALIASES, list_presets, open_manifest, preset_path
+from wanmodels.inputs.lockfile import selection_fingerprint
+from wanmodels.inputs.manifest import load_manifest
+from wanmodels.inputs.presets import ALIASES, list_presets, open_manifest, preset_path
 
 PRESETS = list_presets()
 COMFY_ROOT = "ComfyUI/models"

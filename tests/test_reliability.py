@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import Cli, read_stderr_until, spawn, wait_until, write_manifest
 from tests.fixtures import safetensors_bytes
 from tests.hubserver import Fault, HubServer
-from wanmodels.partial import list_parts
+from wanmodels.store.partial import list_parts
 
 BIG = "big.safetensors"
 

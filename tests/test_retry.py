@@ -10,16 +10,16 @@ from email.utils import formatdate
 
 import pytest
 
-from wanmodels._hublinks import (
+from wanmodels.config import Settings
+from wanmodels.errors import HubError, Interrupted, TransientHubError
+from wanmodels.sources._hub_http import (
     foreign_host,
     next_page,
     retry_after_seconds,
     server_wait,
     untrusted_certificate,
 )
-from wanmodels.config import Settings
-from wanmodels.errors import HubError, Interrupted, TransientHubError
-from wanmodels.retry import RETRY_AFTER_CAP, Wait, announce, retried, wait_before_retry
+from wanmodels.sources.retry import RETRY_AFTER_CAP, Wait, announce, retried, wait_before_retry
 
 SETTINGS = Settings(retry_wait=8.0, rate_limit_wait=300.0)
 

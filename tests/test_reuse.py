@@ -19,14 +19,14 @@ from tests.conftest import Cli, write_manifest
 from tests.fixtures import VAE_REPO_ID, seed_repos
 from tests.hubserver import HubServer, client_env
 from tests.test_reliability import reflink_disk, small_disk
-from wanmodels._place import SMALL_FILE, Placer
 from wanmodels.config import LinkMode, Settings, hf_hub_cache, resolve_settings
+from wanmodels.digests import Digest, hash_file
 from wanmodels.errors import IntegrityError, UsageError
-from wanmodels.finder import Finder
-from wanmodels.integrity import Digest, hash_file
-from wanmodels.planner import Action, Found, ModelPlan, Plan, PlannedFile, Source, with_origins
+from wanmodels.planning.plan import Action, Found, ModelPlan, Plan, PlannedFile, Source, with_origins
 from wanmodels.results import Link
-from wanmodels.state import StateCache
+from wanmodels.sources.local import Finder
+from wanmodels.store.place import SMALL_FILE, Placer
+from wanmodels.store.state import StateCache
 
 LARGEST = "diffusion_pytorch_model-00001-of-00003.safetensors"
 WAN = "Wan-AI/Wan2.1-I2V-14B-480P"
@@ -310,7 +310,7 @@ def _item(local: str, data: bytes, action: Action = Action.DOWNLOAD, repo: str =
 
 
 def _plan(root: Path, *files: PlannedFile) -> Plan:
-    from wanmodels.manifest import ModelSpec
+    from wanmodels.inputs.manifest import ModelSpec
 
     spec = ModelSpec(name="e", repo="org/a", folder="e")
     return Plan(root, (ModelPlan(spec, "c" * 40, files),))

@@ -20,12 +20,12 @@ from tests.conftest import Cli, write_manifest
 from tests.fixtures import VAE_REPO_ID
 from tests.memsource import MemFault, MemorySource
 from wanmodels.config import LinkMode, Settings
-from wanmodels.downloader import download
+from wanmodels.digests import Digest
 from wanmodels.errors import Interrupted, LocalIOError, ManifestError
-from wanmodels.integrity import Digest
-from wanmodels.manifest import Manifest, parse_manifest
-from wanmodels.status import status
-from wanmodels.verifier import verify
+from wanmodels.inputs.manifest import Manifest, parse_manifest
+from wanmodels.ops.download import download
+from wanmodels.ops.status import status
+from wanmodels.ops.verify import verify
 
 MIB = 1 << 20
 
@@ -250,7 +250,7 @@ def test_ctrl_c_while_reused_files_are_copied_stops_the_copies(
     import _thread
     import time
 
-    from wanmodels._place import Placer
+    from wanmodels.store.place import Placer
 
     source = MemorySource()
     files = {f"w{i}.bin": bytes([i]) * 1000 for i in range(4)}
@@ -311,7 +311,7 @@ def test_a_failed_state_save_is_retried_by_the_next(tmp_path: Path, monkeypatch:
     """StateCache.save used to clear its dirty flag before writing, so after a failed write (disk
     full) the next save was a no-op and the placed file was never recorded. The changes of a
     failed save must be replayed by the next one."""
-    import wanmodels.state as state
+    import wanmodels.store.state as state
 
     real = state.atomic_write
     calls = {"n": 0}
@@ -367,7 +367,7 @@ def test_no_file_is_placed_after_an_interrupted_download_returned(
     after the state file was saved (never recorded as placed), and after 'interrupted'."""
     import time
 
-    from wanmodels._place import Placer
+    from wanmodels.store.place import Placer
 
     cancel = threading.Event()
     real = Placer.place_part
@@ -399,8 +399,8 @@ def test_a_range_cut_to_nothing_is_not_requested(tmp_path: Path, monkeypatch: py
     from contextlib import contextmanager
 
     from wanmodels.errors import HubError
-    from wanmodels.partial import list_parts
-    from wanmodels.scheduler import Scheduler
+    from wanmodels.store.partial import list_parts
+    from wanmodels.transfer.scheduler import Scheduler
 
     class Rfc(MemorySource):
         @contextmanager

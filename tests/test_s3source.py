@@ -16,6 +16,7 @@ import pytest
 from tests.hubserver import Fault
 from tests.s3server import S3Server
 from wanmodels.config import Settings, StoreLocation, parse_store_url
+from wanmodels.digests import Digest
 from wanmodels.errors import (
     AccessDeniedError,
     HubError,
@@ -23,10 +24,9 @@ from wanmodels.errors import (
     TransientHubError,
     UsageError,
 )
-from wanmodels.integrity import Digest
-from wanmodels.planner import Action, ModelPlan, Plan, PlannedFile
-from wanmodels.s3 import S3Store
-from wanmodels.sources import StoreFirst
+from wanmodels.planning.plan import Action, ModelPlan, Plan, PlannedFile
+from wanmodels.sources.router import StoreFirst
+from wanmodels.sources.s3 import S3Store
 
 DATA = bytes(range(256)) * 4096  # 1 MiB, every offset distinguishable
 REPO, COMMIT, PATH = "test/repo", "c" * 40, "weights.bin"

@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import Cli, spawn, wait_until, write_manifest
 from tests.fixtures import COMFY_REPO_ID, VAE_REPO_ID, add_repos, comfy_repo
 from tests.hubserver import Fault, HubServer
-from wanmodels.state import StateCache
+from wanmodels.store.state import StateCache
 
 VAE = "split_files/vae/wan_2.1_vae.safetensors"
 USERS = b"the user's own VAE, from somewhere else\n" * 1000
@@ -264,10 +264,10 @@ def test_a_plain_verify_during_another_download_keeps_its_records(
     """verify -m A pauses while it hashes; meanwhile a download of D places and claims files. The
     verify's save must merge, not overwrite: D's claims survive, and `verify --prune -m A` then
     deletes nothing D selects."""
-    import wanmodels.state as state
+    import wanmodels.store.state as state
     from wanmodels.config import Settings
-    from wanmodels.presets import open_manifest
-    from wanmodels.verifier import verify
+    from wanmodels.inputs.presets import open_manifest
+    from wanmodels.ops.verify import verify
 
     root = comfy_root(workdir)
     vae_manifest(workdir, "a.yaml")
@@ -489,8 +489,8 @@ def test_state_json_lists_what_the_journal_held(workdir: Path) -> None:
     root = workdir / "models"
     (root / "a").mkdir(parents=True)
     (root / "a" / "x.bin").write_bytes(b"x")
-    from wanmodels.integrity import Digest
-    from wanmodels.state import Stamp
+    from wanmodels.digests import Digest
+    from wanmodels.store.state import Stamp
 
     cache = StateCache(root)
     stamp = Stamp.of((root / "a" / "x.bin").stat(), Digest("sha256", "1" * 64))

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from wanmodels.digests import Digest
 from wanmodels.errors import IntegrityError, SelectionError
-from wanmodels.integrity import Digest
-from wanmodels.manifest import ModelSpec
-from wanmodels.planner import LocalState, make_plan
+from wanmodels.inputs.manifest import ModelSpec
+from wanmodels.inputs.selection import SelectedFile, Selection, check_targets, select
+from wanmodels.planning.plan import LocalState, make_plan
 from wanmodels.repos import RemoteFile
-from wanmodels.selection import SelectedFile, Selection, check_targets, select
 
 COMMIT_21 = "1" * 40
 COMMIT_22 = "2" * 40

@@ -17,16 +17,16 @@ import pytest
 from tests.conftest import count_writes
 from tests.memsource import MemFault, MemorySource
 from wanmodels.config import Settings
-from wanmodels.downloader import download
+from wanmodels.digests import Digest
 from wanmodels.errors import EXIT_FAILED, EXIT_HUB, Interrupted
-from wanmodels.fetch import BATCH_BYTES
-from wanmodels.integrity import Digest
-from wanmodels.manifest import Manifest, parse_manifest
-from wanmodels.partial import PartFile, list_parts, merge
-from wanmodels.planner import PlannedFile, Source
+from wanmodels.inputs.manifest import Manifest, parse_manifest
+from wanmodels.ops.download import download
+from wanmodels.planning.plan import PlannedFile, Source
 from wanmodels.progress import NullProgress
-from wanmodels.ratelimit import RateLimiter
-from wanmodels.scheduler import CpuShare
+from wanmodels.store.partial import PartFile, list_parts, merge
+from wanmodels.transfer.fetch import BATCH_BYTES
+from wanmodels.transfer.ratelimit import RateLimiter
+from wanmodels.transfer.scheduler import CpuShare
 
 REPO = "test/mem"
 MIB = 1 << 20
@@ -311,8 +311,8 @@ def test_placed_files_are_recorded_while_the_run_goes_on(
 ) -> None:
     """A run killed after placing some files must not forget them (they would be re-hashed, and
     never pruned): the state file records each placement during the run, not only at its end."""
-    from wanmodels import downloader
-    from wanmodels.state import StateCache
+    from wanmodels.ops import download as downloader
+    from wanmodels.store.state import StateCache
 
     release = threading.Event()
 

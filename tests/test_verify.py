@@ -11,11 +11,11 @@ from tests.conftest import Cli, flip_last_byte, write_manifest
 from tests.fixtures import safetensors_bytes
 from tests.hubserver import HubServer
 from tests.memsource import MemorySource
-from wanmodels import state
+from wanmodels.store import state
 from wanmodels.config import Settings
-from wanmodels.downloader import download
-from wanmodels.manifest import parse_manifest
-from wanmodels.verifier import repair
+from wanmodels.inputs.manifest import parse_manifest
+from wanmodels.ops.download import download
+from wanmodels.ops.verify import repair
 
 MODELS = "models"
 
@@ -73,8 +73,8 @@ def test_verify_reports_partial_download_in_place_of_a_file(
     lock = (provisioned / ".wanmodels" / "locks" / "wan2.1-i2v.lock").read_text()
     assert "t5-base/pytorch_model.bin" in lock
     # What an interrupted download of an older wanmodels leaves: a prefix of the bytes, no journal.
-    from wanmodels.lockfile import read_lock
-    from wanmodels.partial import part_key
+    from wanmodels.inputs.lockfile import read_lock
+    from wanmodels.store.partial import part_key
 
     locked = read_lock(provisioned / ".wanmodels" / "locks" / "wan2.1-i2v.lock")
     assert locked is not None

@@ -13,8 +13,7 @@ import yaml
 from tests.comfy_workflows import HF, I2V_WORKFLOW, model, node, wan22_i2v, workflow, write
 from tests.fixtures import COMFY22_REPO_ID, COMFY_REPO_ID
 from wanmodels.errors import ManifestError
-from wanmodels.manifest import parse_manifest
-from wanmodels.workflow import (
+from wanmodels.inputs.comfyui import (
     ModelRef,
     import_workflows,
     merge_models,
@@ -22,6 +21,7 @@ from wanmodels.workflow import (
     render_manifest,
     workflow_manifest,
 )
+from wanmodels.inputs.manifest import parse_manifest
 
 VAE = "split_files/vae/wan_2.1_vae.safetensors"
 SHA = "0123456789abcdef" * 4

@@ -57,32 +57,32 @@ __all__ = [
 ]
 
 _LAZY = {
-    "ByteSource": "wanmodels.remote",
-    "Digest": "wanmodels.integrity",
+    "ByteSource": "wanmodels.sources.base",
+    "Digest": "wanmodels.digests",
     "RemoteFile": "wanmodels.repos",
     "RemoteRepo": "wanmodels.repos",
-    "Stream": "wanmodels.remote",
+    "Stream": "wanmodels.sources.base",
     "DownloadResult": "wanmodels.results",
     "LockResult": "wanmodels.results",
     "PruneResult": "wanmodels.results",
     "RepairResult": "wanmodels.results",
     "VerifyReport": "wanmodels.results",
-    "download": "wanmodels.downloader",
-    "plan": "wanmodels.downloader",
-    "prune": "wanmodels.pruner",
-    "publish": "wanmodels.publisher",
-    "lock": "wanmodels.locker",
-    "Lockfile": "wanmodels.lockfile",
-    "read_lock": "wanmodels.lockfile",
-    "Manifest": "wanmodels.manifest",
-    "ModelSpec": "wanmodels.manifest",
-    "load_manifest": "wanmodels.manifest",
-    "open_manifest": "wanmodels.presets",
-    "Plan": "wanmodels.planner",
+    "download": "wanmodels.ops.download",
+    "plan": "wanmodels.ops.download",
+    "prune": "wanmodels.ops.prune",
+    "publish": "wanmodels.ops.publish",
+    "lock": "wanmodels.ops.lock",
+    "Lockfile": "wanmodels.inputs.lockfile",
+    "read_lock": "wanmodels.inputs.lockfile",
+    "Manifest": "wanmodels.inputs.manifest",
+    "ModelSpec": "wanmodels.inputs.manifest",
+    "load_manifest": "wanmodels.inputs.manifest",
+    "open_manifest": "wanmodels.inputs.presets",
+    "Plan": "wanmodels.planning.plan",
     "Settings": "wanmodels.config",
     "resolve_settings": "wanmodels.config",
-    "repair": "wanmodels.verifier",
-    "verify": "wanmodels.verifier",
+    "repair": "wanmodels.ops.verify",
+    "verify": "wanmodels.ops.verify",
 }
 _ERRORS = {
     "AccessDeniedError",
@@ -106,7 +106,7 @@ _ERRORS = {
 
 if TYPE_CHECKING:
     from wanmodels.config import Settings, resolve_settings
-    from wanmodels.downloader import download, plan
+    from wanmodels.digests import Digest
     from wanmodels.errors import (
         AccessDeniedError,
         ConflictError,
@@ -126,18 +126,18 @@ if TYPE_CHECKING:
         UsageError,
         WanmodelsError,
     )
-    from wanmodels.integrity import Digest
-    from wanmodels.locker import lock
-    from wanmodels.lockfile import Lockfile, read_lock
-    from wanmodels.manifest import Manifest, ModelSpec, load_manifest
-    from wanmodels.planner import Plan
-    from wanmodels.presets import open_manifest
-    from wanmodels.pruner import prune
-    from wanmodels.publisher import publish
-    from wanmodels.remote import ByteSource, Stream
+    from wanmodels.inputs.lockfile import Lockfile, read_lock
+    from wanmodels.inputs.manifest import Manifest, ModelSpec, load_manifest
+    from wanmodels.inputs.presets import open_manifest
+    from wanmodels.ops.download import download, plan
+    from wanmodels.ops.lock import lock
+    from wanmodels.ops.prune import prune
+    from wanmodels.ops.publish import publish
+    from wanmodels.ops.verify import repair, verify
+    from wanmodels.planning.plan import Plan
     from wanmodels.repos import RemoteFile, RemoteRepo
     from wanmodels.results import DownloadResult, LockResult, PruneResult, RepairResult, VerifyReport
-    from wanmodels.verifier import repair, verify
+    from wanmodels.sources.base import ByteSource, Stream
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,5 @@
 """`python -m wanmodels`."""
 
-from wanmodels.cli import main
+from wanmodels.cli.app import main
 
 main()

@@ -4,7 +4,7 @@ Every path that comes from a manifest or from the server passes through `check_r
 (pure, before the disk is touched) and `safe_join`, so no such path can name anything outside
 the model root. Folder symlinks inside the root are the user's (wanmodels makes none; ComfyUI
 users link `loras/` to another disk) and are followed; a symlink at a target is never written
-through (see `wanmodels._place`).
+through (see `wanmodels.store.place`).
 """
 
 from __future__ import annotations

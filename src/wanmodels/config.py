@@ -39,8 +39,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Final
 
+from wanmodels.digests import Digest
 from wanmodels.errors import UsageError
-from wanmodels.integrity import Digest
 
 DEFAULT_WORKERS: Final = 16  # measured: see docs/cli.md, "--workers"
 DEFAULT_TIMEOUT: Final = 10.0

@@ -19,7 +19,7 @@ WanmodelsError
 ├── ConflictError              exit 1   a file wanmodels did not place holds a target (left alone)
 └── Interrupted                exit 130 Ctrl-C or SIGTERM; partial downloads are kept
 ```
-The library raises these; only `wanmodels.cli` turns them into messages and exit codes.
+The library raises these; only `wanmodels.cli.app` turns them into messages and exit codes.
 """
 
 from __future__ import annotations

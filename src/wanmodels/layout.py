@@ -2,13 +2,13 @@
 
 ```
 <root>/.wanmodels/
-├── lock                  one writer per root (filelock; see `wanmodels.rootlock`)
+├── lock                  one writer per root (filelock; see `wanmodels.store.rootlock`)
 ├── state.json            per local path: size, mtime_ns, inode (+ generation), the digest those
 │                         bytes hashed to, and whether wanmodels placed that inode, for which manifests
 ├── placed.jsonl          placements since state.json was last written, one fsynced line each
 ├── locks/<preset>.lock   the pins of bundled presets provisioned into this root
 ├── replaced/<time>/...   files of the user's moved aside by --replace (never deleted)
-└── partial/              unfinished downloads (see `wanmodels.partial`)
+└── partial/              unfinished downloads (see `wanmodels.store.partial`)
 ```
 No manifest or workflow may place a file under it.
 """

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from wanmodels.planner import ModelPlan, Plan, PlannedFile
+    from wanmodels.planning.plan import ModelPlan, Plan, PlannedFile
     from wanmodels.results import FileOutcome
 
 

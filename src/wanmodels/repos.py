@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wanmodels.integrity import Digest
+from wanmodels.digests import Digest
 
 
 @dataclass(frozen=True, slots=True)

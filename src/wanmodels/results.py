@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Final
 
 from wanmodels.errors import EXIT_FAILED, EXIT_HUB, EXIT_LOCAL_IO, EXIT_OK, EXIT_USAGE
-from wanmodels.lockfile import Lockfile
-from wanmodels.planner import Action, Plan, PlannedFile, Source
+from wanmodels.inputs.lockfile import Lockfile
+from wanmodels.planning.plan import Action, Plan, PlannedFile, Source
 
 # Which code wins when several failures happened: the one a user must act on first.
 _PRIORITY: Final = (EXIT_LOCAL_IO, EXIT_HUB, EXIT_USAGE, EXIT_FAILED)

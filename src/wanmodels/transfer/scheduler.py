@@ -1,0 +1,389 @@
+"""Share one budget of connections across every file of a plan.
+
+Connections take whole files, largest first, while files remain; a connection that would
+otherwise idle while bytes remain takes over everything after the request in flight of
+the range with the most bytes not yet asked for. That is how one 30 GB file and three
+small ones fill a link whose CDN caps each connection. Ranges never get smaller than a
+minimum that grows with the file, so a huge file becomes hundreds of requests, not
+thousands; only the plan's last stretch is split finer (`smallest_takeover`), so that the
+connections finish together. A file whose server ignores `Range` is never split.
+
+A range is fetched as a series of requests (spans) that shrink as the plan nears its end.
+A takeover only ever claims bytes no request has asked for yet, so no byte the server has
+already pushed into a socket is wasted; and short spans at the end keep the last seconds
+balanced across connections. Requests stop on 64 KiB boundaries and never leave a tail too
+small to take over: either would cost a round trip of its own at the very end. Because the
+victim keeps only its request in flight and the helper continues from there (they
+leapfrog), the ranges of a file finish in file order: its contiguous prefix, all a
+streaming hash can read, trails the last byte by a few spans instead of by most of the
+file (as it did when helpers took the upper half of a range).
+
+Helping pays only when the network, not this process, sets the rate. On a CDN that caps
+each connection the client idles most of the time (~0.2 of a core at 64 MiB/s here) and
+a helper adds a connection's worth of throughput; on loopback or a fast LAN receiving,
+writing and hashing keep a core busy (>1.0 here), a helper only adds contention, and
+splitting made a 2 GiB download 1.7x slower. So helpers wait for the first CPU sample
+(0.03 s after the first byte: until then a capped link runs at the few whole-file
+connections' rate) and join only while the process uses under `CPU_BOUND` of a core; while
+it uses more, requests are long (`MAX_SPAN`), since no one will take them over.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final
+
+from wanmodels.planning.plan import PlannedFile
+from wanmodels.store.partial import Extent
+
+MIN_SEGMENT: Final = 1 << 20
+MAX_SEGMENTS: Final = 256  # per file: above MIN_SEGMENT * this, ranges grow with the file
+END_SEGMENT: Final = 256 << 10  # the plan's last bytes may be split this finely
+MAX_SPAN: Final = 256 << 20
+_ALIGN: Final = 64 << 10
+# Above this much of one core's time per second, this process (receiving, writing, hashing),
+# not the link, sets the rate: another connection would add contention, not throughput.
+CPU_BOUND: Final = 0.7
+_SAMPLE: Final = 0.25  # seconds of wall time per CPU sample
+_FIRST: Final = 0.03  # the first sample, from the first byte: helpers wait for it
+
+
+def min_segment(size: int) -> int:
+    """The smallest range worth its own connection for a file of `size` bytes."""
+    return max(MIN_SEGMENT, size // MAX_SEGMENTS)
+
+
+def smallest_takeover(size: int, left: int, connections: int) -> int:
+    """The fewest bytes an idle connection takes over, with `left` bytes of the plan to arrive.
+
+    The file's minimum segment while much is left; in the plan's last stretch a half-share
+    per connection, down to `END_SEGMENT`. Otherwise the last connections would each stream
+    a whole minimum segment (seconds, for a 30 GB file) while the rest of the link idles.
+    """
+    share = left // max(1, 2 * connections)
+    return max(END_SEGMENT, min(min_segment(size), share))
+
+
+def request_span(size: int, left: int, connections: int) -> int:
+    """How much one request asks for, with `left` bytes of the plan still to arrive.
+
+    Large while much is left (a round trip per few seconds of transfer is noise), about a
+    half-share per connection towards the end (so an idle connection can take over a
+    tail), never below what a takeover may claim.
+    """
+    share = left // max(1, 2 * connections)
+    return max(smallest_takeover(size, left, connections), min(MAX_SPAN, share))
+
+
+class CpuShare:
+    """This process's CPU seconds per wall second, sampled as bytes arrive.
+
+    High (loopback, a fast LAN): the client itself (receiving, writing, hashing) is the
+    bottleneck, and a helper connection would only add contention. Low (a CDN that caps each
+    connection): the network sets the rate, and a helper adds a connection's worth. Until the
+    first sample, taken `_FIRST` after the first byte, nothing is known and nobody helps.
+    `limit=None` never counts as busy (helpers always allowed).
+    """
+
+    def __init__(self, limit: float | None = CPU_BOUND) -> None:
+        self.limit = limit
+        self._at: float | None = None
+        self._used = 0.0
+        self.share: float | None = None
+
+    def tick(self, arrived: bool = True) -> bool:
+        """Note that bytes arrived (or, with False, that a connection is idle); True when a
+        new sample was taken. The clock starts at the first byte."""
+        now = time.monotonic()
+        if self._at is None:
+            if arrived:
+                self._at, self._used = now, time.process_time()
+            return False
+        if now - self._at < (_SAMPLE if self.share is not None else _FIRST):
+            return False
+        used = time.process_time()
+        sample = (used - self._used) / (now - self._at)
+        # Smoothed over about half a second: placing a file is a short burst of hashing and
+        # fsync, which must not read as a saturated client.
+        self.share = sample if self.share is None else (self.share + sample) / 2
+        self._at, self._used = now, used
+        return True
+
+    @property
+    def saturated(self) -> bool:
+        """Measured busy: helping does not pay."""
+        return self.limit is not None and self.share is not None and self.share >= self.limit
+
+    @property
+    def busy(self) -> bool:
+        """Not known to have room: no helpers now."""
+        return self.limit is not None and (self.share is None or self.share >= self.limit)
+
+
+class Released(Enum):
+    """What a worker must do after its range stopped."""
+
+    BUSY = "busy"  # other ranges of the file are still going: nothing
+    FINISH = "finish"  # the last byte is in: hash and place the file
+    FAILED = "failed"  # the file failed and nothing of it is in flight any more: report it
+
+
+@dataclass(eq=False)
+class Range:
+    """Bytes `[pos, end)` of one file, streamed by one connection; `end` may shrink under it."""
+
+    job: FileJob
+    pos: int
+    end: int
+    flowing: bool = False  # bytes are arriving on the current request
+    failing: bool = False  # its last request failed: helpers would only fail too
+    asked: int = 0  # where the current request stops: bytes before it are spoken for
+
+
+@dataclass(eq=False)
+class FileJob:
+    """One file in flight: its part, the ranges still unassigned and those being streamed."""
+
+    item: PlannedFile
+    pending: deque[Extent] = field(default_factory=deque)
+    active: list[Range] = field(default_factory=list)
+    single: bool = False  # never split: the server ignores Range, or splitting is off
+    flowed: bool = False  # some range of it received bytes: its server answers ranges
+    error: BaseException | None = None
+    finishing: bool = False
+    reported: bool = False  # a failed job's outcome has been handed out
+
+    @property
+    def idle(self) -> bool:
+        return not self.pending and not self.active
+
+
+class Scheduler:
+    """Hands out ranges to connection workers; every method is thread-safe.
+
+    `open_job` opens a file's part the first time the file is scheduled and returns the
+    ranges still missing; it runs under the scheduler's lock, so it must be quick. If it
+    raises, the file is dropped: reporting that failure is `open_job`'s business.
+    """
+
+    def __init__(
+        self,
+        items: Iterable[PlannedFile],
+        open_job: Callable[[FileJob], list[Extent]],
+        *,
+        split: bool = True,
+        connections: int = 1,
+        cpu: CpuShare | None = None,
+    ) -> None:
+        self._lock = threading.Condition()
+        items = list(items)
+        self._unstarted: deque[FileJob] = deque(FileJob(item) for item in items)
+        self._left = sum(item.to_fetch for item in items)
+        self._connections = connections
+        self._jobs: list[FileJob] = []
+        self._open_job = open_job
+        self._split = split
+        self._cpu = cpu or CpuShare()
+        self._closed = False
+
+    def next(self) -> Range | None:
+        """The next range to stream; blocks while others may still free some work; None when done."""
+        with self._lock:
+            while True:
+                if self._closed:
+                    return None
+                self._cpu.tick(arrived=False)  # a stalled link must not hide that helping pays
+                rng = self._pending() or self._start() or self._steal()
+                if rng is not None:
+                    return rng
+                if not self._unstarted and not any(j.active or j.finishing for j in self._jobs):
+                    return None
+                self._lock.wait(_SAMPLE)  # also re-checks whether helping pays now
+
+    def _pending(self) -> Range | None:
+        for job in self._jobs:
+            if job.pending and job.error is None and not job.finishing:
+                start, end = job.pending.popleft()
+                return self._activate(job, start, end)
+        return None
+
+    def _start(self) -> Range | None:
+        while self._unstarted:
+            job = self._unstarted.popleft()
+            job.single = job.single or not self._split
+            self._jobs.append(job)
+            try:
+                job.pending.extend(self._open_job(job))
+            except Exception as err:  # `open_job` reports it as this file's failure
+                job.error = err
+                self._jobs.remove(job)
+                continue
+            if job.pending:
+                start, end = job.pending.popleft()
+                return self._activate(job, start, end)
+            # Every byte is on disk already: an empty range lets its worker hash and place it.
+            return self._activate(job, job.item.size, job.item.size)
+        return None
+
+    def _steal(self) -> Range | None:
+        if not self._split or self._cpu.busy:
+            return None
+        best: tuple[int, Range, int] | None = None
+        for job in self._jobs:
+            if job.single or job.error is not None:
+                continue
+            if not job.flowed:
+                continue  # no byte has come yet: the server may be failing, helpers would too
+            for rng in job.active:
+                # Only a range with a request in flight, and not failing, gets a helper.
+                if rng.failing or rng.asked <= rng.pos:
+                    continue
+                # Everything after the request in flight: the victim stops there, so ranges
+                # finish in file order and the prefix hash keeps up with the last byte.
+                cut = max(rng.asked, rng.pos)
+                cut += -cut % _ALIGN
+                taken = rng.end - cut
+                least = smallest_takeover(job.item.size, self._left, self._connections)
+                if taken >= least and (best is None or taken > best[0]):
+                    best = (taken, rng, cut)
+        if best is None:
+            return None
+        _, victim, cut = best
+        old_end, victim.end = victim.end, cut
+        return self._activate(victim.job, cut, old_end)
+
+    def _activate(self, job: FileJob, start: int, end: int) -> Range:
+        rng = Range(job, start, end)
+        job.active.append(rng)
+        return rng
+
+    # -- what workers report -------------------------------------------------------------------
+
+    def request(self, rng: Range) -> int:
+        """Where the next request for `rng` should stop; bytes before it are no longer up for takeover."""
+        with self._lock:
+            if rng.job.single:
+                stop = rng.end
+            else:
+                if self._cpu.saturated:
+                    span = MAX_SPAN  # no helper is coming: few, long requests
+                else:
+                    span = request_span(rng.job.item.size, self._left, self._connections)
+                # Stops on a boundary, where a takeover cuts (spans exceed `_ALIGN`): no sliver
+                # left between the two costs a request of its own.
+                stop = min(rng.end, (rng.pos + span) // _ALIGN * _ALIGN)
+                if rng.end - stop < smallest_takeover(rng.job.item.size, self._left, self._connections):
+                    stop = rng.end  # a remainder too small to take over would cost its own request
+            rng.asked = stop
+            self._lock.notify_all()  # what lies beyond `stop` is now up for takeover
+            return stop
+
+    def advance(self, rng: Range, nbytes: int) -> int:
+        """Move `rng` on by `nbytes` just written; returns how many of them were still wanted."""
+        with self._lock:
+            wanted = max(0, min(nbytes, rng.end - rng.pos))
+            rng.pos += wanted
+            self._left -= wanted
+            if self._cpu.tick():
+                self._lock.notify_all()  # idle connections: helping may pay now
+            return wanted
+
+    def flowing(self, rng: Range, flowing: bool = True) -> None:
+        """Bytes are arriving on `rng` (or, with False, its request failed): idle connections may split it."""
+        if rng.flowing == flowing and rng.failing != flowing:
+            return
+        with self._lock:
+            rng.flowing = flowing
+            rng.failing = not flowing
+            if flowing:
+                rng.job.flowed = True
+                self._lock.notify_all()
+
+    def limit(self, rng: Range) -> int:
+        """Where `rng` currently ends (another connection may have taken its tail)."""
+        with self._lock:
+            return rng.end
+
+    def release(self, rng: Range) -> Released:
+        """`rng` stopped (done, failed or cut short); unfinished bytes go back to pending.
+
+        Returns FINISH exactly once, to the caller that must hash and place the file, and
+        FAILED exactly once, to the caller that must report a failed file now idle.
+        """
+        with self._lock:
+            job = rng.job
+            if rng in job.active:
+                job.active.remove(rng)
+            if rng.pos < rng.end and job.error is None:
+                job.pending.appendleft((rng.pos, rng.end))
+            self._lock.notify_all()
+            if not job.idle:
+                return Released.BUSY
+            if job.error is not None:
+                if job.reported:
+                    return Released.BUSY
+                job.reported = True
+                self._drop(job)
+                return Released.FAILED
+            if job.finishing:
+                return Released.BUSY
+            job.finishing = True
+            return Released.FINISH
+
+    def fail(self, job: FileJob, err: BaseException) -> None:
+        """Give up on a file: its other ranges stop at their next chunk, its part is kept."""
+        with self._lock:
+            if job.error is None:
+                job.error = err
+            job.pending.clear()
+            for rng in job.active:
+                rng.end = rng.pos
+            self._lock.notify_all()
+
+    def single_stream(self, job: FileJob, rng: Range) -> None:
+        """The server ignored `Range`: this file continues as one stream from byte 0 on `rng`."""
+        with self._lock:
+            # Every byte comes again, those resumed or received on other ranges too: `left` now
+            # counts the whole file instead of what it still counted of it.
+            counted = sum(end - start for start, end in job.pending)
+            counted += sum(max(0, other.end - other.pos) for other in job.active)
+            self._left += job.item.size - counted
+            job.single = True
+            job.pending.clear()
+            for other in job.active:
+                if other is not rng:
+                    other.end = other.pos
+            rng.pos = 0
+            rng.end = rng.asked = job.item.size
+            self._lock.notify_all()
+
+    def restart(self, job: FileJob) -> None:
+        """Fetch the whole file again (its bytes failed the digest check once)."""
+        with self._lock:
+            self._left += job.item.size  # every byte comes again: spans size themselves on that
+            job.finishing = False
+            job.pending.clear()
+            job.pending.append((0, job.item.size))
+            self._lock.notify_all()
+
+    def finished(self, job: FileJob) -> None:
+        """The file is placed or has failed for good."""
+        with self._lock:
+            self._drop(job)
+
+    def _drop(self, job: FileJob) -> None:
+        if job in self._jobs:
+            self._jobs.remove(job)
+        self._lock.notify_all()
+
+    def close(self) -> None:
+        """Stop handing out work (Ctrl-C)."""
+
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
