@@ -11,11 +11,11 @@ from tests.conftest import Cli, flip_last_byte, write_manifest
 from tests.fixtures import safetensors_bytes
 from tests.hubserver import HubServer
 from tests.memsource import MemorySource
-from wanmodels.store import state
 from wanmodels.config import Settings
 from wanmodels.inputs.manifest import parse_manifest
 from wanmodels.ops.download import download
 from wanmodels.ops.verify import repair
+from wanmodels.store import state
 
 MODELS = "models"
 
