@@ -156,10 +156,15 @@ class StoreFirst:
         """Bytes `[start, end)` of the file's blob, or of the Hub's file where the store cannot serve it.
 
         Raises:
-            RemoteFileNotFoundError: the blob is missing and the fallback is off.
+            RemoteFileNotFoundError: the blob is missing (or the file is not planned) and the
+                fallback is off.
             HubError: the blob has another size and the fallback is off; as `S3Store.open`.
         """
         item = self._files.get((repo_id, commit, path))
+        if item is None and not self.settings.hub_fallback:
+            # Not a file of the plan, so no blob to read; an air-gapped node asks the Hub nothing.
+            msg = f"'{path}' of '{repo_id}' is not a file of this plan, and the Hub fallback is off"
+            raise RemoteFileNotFoundError(msg, repo_id=repo_id, revision=commit)
         if item is None or self._use_hub(item, None):
             with self.hub.open_range(repo_id, commit, path, start=start, end=end) as stream:
                 yield stream
