@@ -594,3 +594,28 @@ def test_root_help_says_what_root_does_for_each_command() -> None:
         assert "Put models here" not in help_text(command), command
     lock = " ".join(help_text("lock").split())
     assert "Put models here" not in lock and "lockfile" in lock and "nothing is fetched" in lock
+
+
+def _cli_sections() -> dict[str, str]:
+    """docs/cli.md's section for each command (`## \\`wanmodels NAME ...\\``), by the command's name."""
+    sections = re.split(r"^## `wanmodels ", read_doc("cli.md"), flags=re.MULTILINE)[1:]
+    return {part.split(None, 1)[0].rstrip("`"): part.split("\n## ", 1)[0] for part in sections}
+
+
+@pytest.mark.parametrize("command", sorted(subcommands()))
+def test_the_cli_reference_documents_every_option_of_every_command(command: str) -> None:
+    """The reverse of `test_every_command_shown_in_the_docs_exists`: what `--help` offers, the
+    command's section of docs/cli.md names (its option table, or its text)."""
+    sections = _cli_sections()
+    assert command in sections, f"docs/cli.md has no section for `wanmodels {command}`"
+    documented = set(_OPTION.findall(sections[command]))
+    # One option per line of the help's option list, with its aliases (`-m, --manifest PATH`).
+    options = [
+        set(_OPTION.findall(line.strip().split("  ")[0]))
+        for line in help_text(command).split("Options:", 1)[1].splitlines()
+        if line.lstrip().startswith("-")
+    ]
+    missing = sorted(
+        min(names) for names in options if names and not names & documented and "--help" not in names
+    )
+    assert not missing, f"docs/cli.md: the section of `wanmodels {command}` does not name {missing}"
