@@ -357,7 +357,9 @@ def parse_rate(text: str) -> int:
     return int(value)
 
 
-STORE_SCHEMES: Final = ("s3",)
+# The object stores, by URL scheme: the module that implements one (in sources/), its class, and
+# the extra that installs its client. A new store is one module and one line here.
+STORES: Final = {"s3": ("wanmodels.sources.s3", "S3Store", "s3")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,13 +381,13 @@ class StoreLocation:
 
 
 def parse_store_url(text: str, *, name: str = "--from") -> StoreLocation:
-    """Parse `s3://bucket[/prefix]`.
+    """Parse `s3://bucket[/prefix]` (or another scheme of `STORES`).
 
     Raises:
         UsageError: another scheme, no bucket, or a prefix with empty or `..` segments.
     """
     scheme, sep, rest = text.strip().partition("://")
-    if not sep or scheme.lower() not in STORE_SCHEMES:
+    if not sep or scheme.lower() not in STORES:
         msg = f"{name} {text!r} is not an object-store URL"
         hint = "Give s3://bucket/prefix (S3, or MinIO, Ceph, R2... through AWS_ENDPOINT_URL)."
         raise UsageError(msg, hint=hint)

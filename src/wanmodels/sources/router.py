@@ -19,9 +19,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
-from wanmodels.config import StoreLocation
+from wanmodels.config import STORES, StoreLocation
 from wanmodels.digests import Digest
 from wanmodels.errors import HubError, RemoteFileNotFoundError, UsageError
 from wanmodels.repos import RemoteRepo
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from wanmodels.planning.plan import Plan, PlannedFile
     from wanmodels.sources.s3 import S3Store
 
-EXTRA_HINT: Final = "Install the extra: pip install 'wanmodels[s3]'."
-
 
 def open_store(location: StoreLocation, settings: Settings, *, connections: int) -> S3Store:
     """The client for `location`; botocore is imported here, only when a URL needs it.
@@ -42,12 +40,18 @@ def open_store(location: StoreLocation, settings: Settings, *, connections: int)
         UsageError: the `s3` extra is not installed.
         HubError: botocore cannot be configured (a bad profile or endpoint).
     """
+    import importlib
+
+    module, name, extra = STORES[location.scheme]  # parse_store_url admits no other scheme
     try:
-        from wanmodels.sources.s3 import S3Store
+        store: S3Store = getattr(importlib.import_module(module), name)(
+            location, settings, connections=connections
+        )
     except ImportError as err:
-        msg = f"{location} needs the S3 support of wanmodels, which is not installed ({err.name} is missing)"
-        raise UsageError(msg, hint=EXTRA_HINT) from None
-    return S3Store(location, settings, connections=connections)
+        msg = f"{location} needs wanmodels' {extra} support, which is not installed ({err.name} is missing)"
+        hint = f"Install the extra: pip install 'wanmodels[{extra}]'."
+        raise UsageError(msg, hint=hint) from None
+    return store
 
 
 def open_source(
