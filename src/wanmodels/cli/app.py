@@ -400,9 +400,7 @@ def prune_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be deleted, delete nothing.")
     ] = False,
-    no_wait: Annotated[
-        bool, typer.Option("--no-wait", help="Exit 4 at once if another process holds the root.")
-    ] = False,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
