@@ -188,7 +188,7 @@ def stream_range(
         try:
             _stream_once(source, scheduler, rng, transfer, limiter=limiter, sink=sink, cancel=cancel)
         except TransientHubError as err:
-            scheduler.flowing(rng, False)
+            scheduler.flowing(rng, False, status=err.status)
             failures = 0 if rng.pos > before else failures + 1
             if failures > settings.retries:
                 msg = f"'{item.local_path}': {err.message} (gave up after {settings.retries} retries)"
