@@ -11,7 +11,7 @@ adds less, the link, the server or this process is the limit, and the count sett
 measured per-connection rate just fills what the link gave (`MARGIN` above it), or back where it
 was when the step added nothing or lost throughput.
 
-While settled, the rate is watched: a fall by a third at the same count (the per-connection cap
+While settled, the rate is watched: a fall by a fifth at the same count (the per-connection cap
 dropped mid-run) starts growing again at once, and a probe of a quarter more connections goes
 out now and then (`PROBE_EVERY`, doubling while probes find nothing, up to `PROBE_MAX`). A 429 or
 503 halves the count and blocks growth for a while (`COOLDOWN`, doubling while they repeat). The
@@ -39,7 +39,7 @@ GAIN: Final = 0.5  # a step that adds at least this share of its connections' wo
 STRONG: Final = 0.8  # ... and at least this share: the link is far from full, grow four times over
 NO_GAIN: Final = 1.1  # a step that left the rate below this many times the last is undone outright
 MARGIN: Final = 1.25  # settle this much above what the measured per-connection rate needs
-DROP: Final = 0.7  # a settled rate below this share of the reference starts growing again
+DROP: Final = 0.8  # a settled rate below this share of the reference starts growing again
 PROBE_EVERY: Final = 2.0  # seconds between probes while settled, doubled per fruitless probe
 PROBE_MAX: Final = 16.0
 COOLDOWN: Final = 5.0  # seconds without growth after a 429/503, doubled while they repeat
@@ -189,7 +189,11 @@ class ConnectionCount:
             self.scaled = True
             return self._grow(now, window, f"the last step added {gain:.0%} of its worth", gain >= STRONG)
         if window.rate < NO_GAIN * last.rate:
-            count, why = round(last.held), f"the last step added {max(gain, 0):.0%} of its worth"
+            # The link was full before the step already: as many as the best rate per
+            # connection needs for it, never more than before the step.
+            need = last.rate / self._best * MARGIN
+            count = min(round(last.held), math.ceil(need))
+            why = f"the last step added {max(gain, 0):.0%} of its worth; {need / MARGIN:.1f} fill the link"
             self._reference = last
         else:
             need = max(window.rate, last.rate) / self._best * MARGIN
