@@ -133,7 +133,13 @@ def cdn_cases(tmp: Path, divisor: int, repeat: int, aria2c: tuple[Path | None, s
 
 
 def link_cases(
-    tmp: Path, divisor: int, repeat: int, aria2c: tuple[Path | None, str], out: Results, pictures: Path | None
+    tmp: Path,
+    divisor: int,
+    repeat: int,
+    aria2c: tuple[Path | None, str],
+    out: Results,
+    pictures: Path | None,
+    install: bool,
 ) -> None:
     """Cases 11-15 on the shaped Hub of case 8 (its cap per connection changed per case), case 16 on nginx."""
     comfy = fixtures.build_comfy(tmp / "fixtures-links", divisor)
@@ -149,7 +155,7 @@ def link_cases(
         run_steps([("11-15 link shapes", step, links.ROWS[:5])], out.rows)
         out.commands.update(b.commands)
     shutil.rmtree(tmp / "fixtures-links")
-    nginx = find_nginx(install=True)
+    nginx = find_nginx(install)
 
     def cpu() -> list[Row]:
         rows, commands, line = links.case_cpu(tmp, divisor, repeat, *aria2c, *nginx)
@@ -220,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pictures = args.out.parent / "pictures" if drawing is None else None
                 if drawing is not None:
                     print(f"no pictures: {drawing}", file=sys.stderr)
-                link_cases(tmp, divisor, repeat, aria2c, out, pictures)
+                link_cases(tmp, divisor, repeat, aria2c, out, pictures, not args.no_install)
     loads.append(f"{load_average()} at the end")
 
     groups = {"cdn": ("8.", "9."), "links": tuple(f"{n}." for n in range(11, 17))}
