@@ -154,22 +154,3 @@ def test_a_download_killed_while_the_count_adapts_resumes_exactly(capped: HubSer
     resent = first + second - len(DATA)
     assert 0 <= resent <= connections * (64 << 10), (first, second, connections)
     assert connections > 1
-
-
-def test_a_slow_connection_wakes_its_reader_per_low_water_mark_and_resets_it_after() -> None:
-    """`SO_RCVLOWAT` as the hub sets it, on a real socket: set once, and back to 1 for the next answer."""
-    import socket
-    from types import SimpleNamespace
-
-    from wanmodels.hub import _low_water
-
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        stream = SimpleNamespace(get_extra_info=lambda name: ours if name == "socket" else None)
-        set_low = _low_water(SimpleNamespace(extensions={"network_stream": stream}))  # type: ignore[arg-type]
-        set_low(64 << 10)
-        assert ours.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT) == 64 << 10
-        set_low(1)
-        assert ours.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT) == 1
-        theirs.sendall(b"x")
-        assert ours.recv(10) == b"x"  # a one-byte answer head is read at once

@@ -252,11 +252,6 @@ def _stream_once(
 
         at = stream.offset
         batch = bytearray()
-        # Woken per `low` bytes, not per packet, while twice that is still to come (so even bytes a
-        # TLS layer holds back cannot leave a read waiting for more than will arrive).
-        low = scheduler.low_water()
-        if stop - at >= 2 * low:
-            stream.low_water(low)
         try:
             for chunk in stream.chunks:
                 if cancel.is_set():
@@ -275,10 +270,7 @@ def _stream_once(
                 land(chunk)
                 if at >= min(stop, scheduler.limit(rng)):
                     return  # this request is done, or another connection took over the range's tail
-                if stop - at < 2 * low:
-                    stream.low_water(1)
         finally:
-            stream.low_water(1)  # the connection goes back to the pool: its next answer's head is short
             # What came before a failure is kept (the retry starts after it, and it counts against
             # --max-rate); after Ctrl-C nothing more is written, as the pool expects.
             if batch and not cancel.is_set():

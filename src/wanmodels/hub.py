@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -66,7 +65,7 @@ from wanmodels.errors import (
     UsageError,
 )
 from wanmodels.integrity import Digest
-from wanmodels.remote import RemoteFile, RemoteRepo, Stream, never_waiting, no_low_water
+from wanmodels.remote import RemoteFile, RemoteRepo, Stream, never_waiting
 from wanmodels.retry import retried
 
 _log = logging.getLogger(__name__)
@@ -206,7 +205,6 @@ class Hub:
                     chunks=response.iter_bytes(),
                     whole=not ranged and "Range" in headers,
                     waiting=_arrived(response),
-                    low_water=_low_water(response),
                 )
             finally:
                 response.close()
@@ -419,25 +417,6 @@ def _arrived(response: httpx2.Response) -> Callable[[], bool]:
         return bool((tls is not None and tls.pending()) or stream.get_extra_info("is_readable"))
 
     return arrived
-
-
-def _low_water(response: httpx2.Response) -> Callable[[int], None]:
-    """Set `SO_RCVLOWAT` on `response`'s socket (only when it changes: a syscall each time)."""
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    if sock is None or not hasattr(socket, "SO_RCVLOWAT"):
-        return no_low_water
-    now = [1]
-
-    def set_low_water(nbytes: int) -> None:
-        if nbytes != now[0]:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, max(1, nbytes))
-            except OSError:
-                return
-            now[0] = nbytes
-
-    return set_low_water
 
 
 def _read_more_per_call() -> None:

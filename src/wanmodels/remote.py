@@ -45,10 +45,6 @@ def never_waiting() -> bool:
     return False
 
 
-def no_low_water(_nbytes: int) -> None:
-    """`Stream.low_water` of a source that wakes its reader for every byte."""
-
-
 @dataclass(frozen=True, slots=True)
 class Stream:
     """An open read of a file: where its bytes start, how many follow, and the bytes.
@@ -64,10 +60,6 @@ class Stream:
     # Whether more bytes have already arrived, so the next chunk comes without waiting: the
     # reader may then write several together. Never, when the source cannot tell.
     waiting: Callable[[], bool] = never_waiting
-    # Wake the reader only once this many bytes have arrived (1: for any byte). The reader asks
-    # for no more than what is still to come, with a margin (see `fetch`): a slow connection then
-    # costs one wake-up per that many bytes instead of per packet.
-    low_water: Callable[[int], None] = no_low_water
 
 
 class ByteSource(Protocol):

@@ -59,11 +59,6 @@ SPAN_RTTS: Final = 50
 # The plan's last requests last about this long at the measured rate of one connection (never
 # under 64 KiB, never over END_SEGMENT): the last of them is the run's tail.
 END_SECONDS: Final = 0.2
-# A socket wakes its reader once this many bytes are in (`SO_RCVLOWAT`), or this long's worth at
-# the rate one connection gets: a slow connection's every packet was a wake-up and a switch of
-# threads (64 connections at 1 MiB/s: 6 per 16 KiB packet, most of the process's CPU).
-LOW_WATER: Final = 128 << 10
-LOW_WATER_SECONDS: Final = 0.05
 
 
 def min_segment(size: int) -> int:
@@ -321,13 +316,6 @@ class Scheduler:
         if rate is None:
             return max(END_SEGMENT, self._left // (2 * self.count.ceiling))
         return min(MAX_SPAN, int(rate * max(SPAN_SECONDS, SPAN_RTTS * self.count.rtt)))
-
-    def low_water(self) -> int:
-        """Bytes a read may wait to gather: `LOW_WATER_SECONDS` at the rate one connection gets
-        now, at most `LOW_WATER`; 1 (any byte) below 32 KiB or before a rate is measured."""
-        rate = self.count.share
-        nbytes = 0 if rate is None else min(LOW_WATER, int(rate * LOW_WATER_SECONDS))
-        return nbytes if nbytes >= 32 << 10 else 1
 
     def _floor(self) -> int:
         """The smallest request or takeover at the plan's end: `END_SECONDS` of one connection."""
