@@ -192,7 +192,9 @@ class ConnectionCount:
             # The link was full before the step already: as many as the best rate per
             # connection needs for it, never more than before the step.
             need = last.rate / self._best * MARGIN
-            count = min(round(last.held), math.ceil(need))
+            # Never below the start on this judgement: a stall inside a window looks like a step
+            # that brought nothing, and fewer than `START` is for 429/503 alone.
+            count = max(min(START, self.ceiling), min(round(last.held), math.ceil(need)))
             why = f"the last step added {max(gain, 0):.0%} of its worth; {need / MARGIN:.1f} fill the link"
             self._reference = last
         else:
