@@ -173,12 +173,13 @@ def one_shape(
 
 
 def split_peaks(runs: list[WmRun], halfway: float) -> tuple[int, int]:
-    """The most file requests at once before and after the cap halved, over the runs."""
+    """The most file requests at once in the second before the cap halved (settled: the ramp's
+    overshoot is over) and from half a second after it, over the runs."""
     early = late = 0
     for r in runs:
         gets = file_gets(r.records)
         cut = r.run.started + halfway
-        early = max(early, peak_concurrency([g for g in gets if g.started < cut]))
+        early = max(early, peak_concurrency([g for g in gets if cut - 1.0 <= g.started < cut]))
         late = max(late, peak_concurrency([g for g in gets if g.started >= cut + 0.5]))
     return early, late
 
