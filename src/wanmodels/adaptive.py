@@ -8,8 +8,9 @@ connections at the current per-connection rate would have added. While a step ad
 `GAIN` of that, the connection count is what limits the rate, and the count grows (by half at
 first, so a link that one connection fills sees at most 6 at once, then doubling); once a step
 adds less, the link, the server or this process is the limit, and the count settles where the
-measured per-connection rate just fills what the link gave (`MARGIN` above it), or back where it
-was when the step added nothing or lost throughput.
+best per-connection rate measured just fills what the link gave (`MARGIN` above it): never above
+the count before the step when the step added under 10% or lost throughput, never below `START`
+(a stall inside a window looks like a step that brought nothing; fewer is for 429/503 alone).
 
 While settled, the rate is watched: a fall by a fifth at the same count (the per-connection cap
 dropped mid-run) starts growing again at once, and a probe of a quarter more connections goes

@@ -25,7 +25,10 @@ writing and hashing keep a core busy (>1.0 here), a helper only adds contention,
 splitting made a 2 GiB download 1.7x slower. So helpers wait for the first CPU sample
 (0.03 s after the first byte: until then a capped link runs at the few whole-file
 connections' rate) and join only while the process uses under `CPU_BOUND` of a core; while
-it uses more, requests are long (`MAX_SPAN`), since no one will take them over.
+it uses more, requests are long, since no one will take them over. Once the connection count
+(`wanmodels.adaptive`) has seen a step add throughput, connections, not this process, set the
+rate, and helpers join whatever the CPU share. With an adapting count a request lasts about
+`SPAN_SECONDS` at the rate one connection gets, so a connection the count sheds is free soon.
 """
 
 from __future__ import annotations
