@@ -163,9 +163,9 @@ def one_shape(
             targets.append(f"≤ {shape.vs_aria2c}× aria2c")
             ok = ok and vs <= shape.vs_aria2c
     else:
-        peer = f"aria2c not run: {why}"
+        peer = f"aria2c: {why}"
         if shape.vs_aria2c is not None:
-            targets.append(f"≤ {shape.vs_aria2c}× aria2c (not run)")
+            targets.append(f"≤ {shape.vs_aria2c}× aria2c (no aria2c)")
             ok = False
     if pictures is not None:
         picture(pictures, shape, runs, stack, halfway)
