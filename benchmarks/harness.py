@@ -30,6 +30,8 @@ class Run:
     stdout: str
     stderr: str
     started: float = 0.0  # time.monotonic() just before the process was spawned
+    cpu: float = 0.0  # its user + system CPU seconds (its own, from wait4: children reaped by it included)
+    switches: int = 0  # its voluntary + involuntary context switches (wait4)
 
 
 @dataclass
@@ -75,7 +77,7 @@ class Bench:
             with PeakRss(proc.pid) as peak:
                 if on_start is not None:
                     on_start(proc)
-                _, status, _ = os.wait4(proc.pid, 0)
+                _, status, usage = os.wait4(proc.pid, 0)
                 seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         result = Run(
@@ -85,6 +87,8 @@ class Bench:
             out_path.read_text(errors="replace"),
             err_path.read_text(errors="replace"),
             started,
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_nvcsw + usage.ru_nivcsw,
         )
         if check and result.rc != 0:
             raise RuntimeError(f"{label} exited {result.rc}: {result.stderr[-2000:]}")

@@ -28,14 +28,14 @@ from tests.hubserver import HubServer
 from tests.hubserver.tls import make_certificate, openssl_missing
 
 from benchmarks import fixtures
-from benchmarks.cases import cdn, cdn_stack, local, resume, stack
+from benchmarks.cases import cdn, cdn_stack, links, local, resume, stack
 from benchmarks.harness import MIB, REPO_ROOT, Bench, Row, byte_compile, clean_env, not_run
 from benchmarks.report import git, load_average, machine_lines, render
-from benchmarks.tools import curl_version, find_aria2c
+from benchmarks.tools import curl_version, find_aria2c, find_matplotlib, find_nginx
 
 CASE_ROWS: tuple[str, ...] = tuple(
     sorted(
-        (*local.ROWS, *resume.ROWS, *cdn.ROWS, *cdn.SCALED_ROWS, *cdn.TLS_ROWS, *stack.ROWS),
+        (*local.ROWS, *resume.ROWS, *cdn.ROWS, *cdn.SCALED_ROWS, *cdn.TLS_ROWS, *stack.ROWS, *links.ROWS),
         key=lambda row: int(row.split(".", 1)[0]),
     )
 )
@@ -132,6 +132,42 @@ def cdn_cases(tmp: Path, divisor: int, repeat: int, aria2c: tuple[Path | None, s
     tls_case(tmp, divisor, repeat, aria2c, out)
 
 
+def link_cases(
+    tmp: Path,
+    divisor: int,
+    repeat: int,
+    aria2c: tuple[Path | None, str],
+    out: Results,
+    pictures: Path | None,
+    install: bool,
+) -> None:
+    """Cases 11-15 on the shaped Hub of case 8 (its cap per connection changed per case), case 16 on nginx."""
+    comfy = fixtures.build_comfy(tmp / "fixtures-links", divisor)
+    with cdn_stack.shaped_server() as srv:
+        stack = cdn_stack.stack_on(srv, comfy)
+        out.totals.append(
+            f"cases 11-15 (link shapes): {stack.total / MIB:,.1f} MiB in 4 files; link "
+            f"{cdn_stack.LINK / MIB:.0f} MiB/s, {cdn_stack.RTT * 1000:.0f} ms round trip, LFS behind a 302 "
+            "to a CDN; cap per connection per case"
+        )
+        b = Bench(srv, tmp, clean_env(srv, tmp))
+        step = functools.partial(links.case_links, b, stack, repeat, *aria2c, pictures)
+        run_steps([("11-15 link shapes", step, links.ROWS[:5])], out.rows)
+        out.commands.update(b.commands)
+    shutil.rmtree(tmp / "fixtures-links")
+    nginx = find_nginx(install)
+
+    def cpu() -> list[Row]:
+        rows, commands, line = links.case_cpu(tmp, divisor, repeat, *aria2c, *nginx)
+        out.commands.update(commands)
+        out.totals.append(line)
+        return rows
+
+    run_steps([("16 CPU per GiB on nginx", cpu, links.CPU_ROWS)], out.rows)
+    if nginx[0]:
+        out.totals.append(f"static server: {nginx[1]}")
+
+
 def tls_case(tmp: Path, divisor: int, repeat: int, aria2c: tuple[Path | None, str], out: Results) -> None:
     """Case 8 once more with both origins on HTTPS (a self-signed certificate made by `openssl`)."""
     why = openssl_missing()
@@ -157,8 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "out" / "results.md")
     parser.add_argument(
         "--only",
-        choices=("plain", "cdn"),
-        help="run only cases 1-7 and 10 (plain Hubs) or only cases 8-9 (the CDN link)",
+        choices=("plain", "cdn", "links"),
+        help="run only cases 1-7 and 10 (plain Hubs), only cases 8-9 (the CDN link) or only 11-16 "
+        "(link shapes, CPU per GiB)",
     )
     parser.add_argument(
         "--no-install", action="store_true", help="do not pip-install aria2c into benchmarks/.tools"
@@ -176,16 +213,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="wanmodels-bench-") as tmp_name:
         tmp = Path(tmp_name)
         print(f"{scale} scale, fixtures in {tmp} ...", file=sys.stderr, flush=True)
-        if args.only != "cdn":
+        if args.only in (None, "plain"):
             plain_cases(tmp, divisor, repeat, out)
             stack_case(tmp, divisor, repeat, out)
         if args.only != "plain":
             aria2c = find_aria2c(install=not args.no_install)
             peers = [aria2c[1] if aria2c[0] else f"aria2c: {aria2c[1]}", curl_version() or "curl: not found"]
-            cdn_cases(tmp, divisor, repeat, aria2c, out)
+            if args.only != "links":
+                cdn_cases(tmp, divisor, repeat, aria2c, out)
+            if args.only != "cdn":
+                drawing = find_matplotlib(install=not args.no_install)
+                pictures = args.out.parent / "pictures" if drawing is None else None
+                if drawing is not None:
+                    print(f"no pictures: {drawing}", file=sys.stderr)
+                link_cases(tmp, divisor, repeat, aria2c, out, pictures, not args.no_install)
     loads.append(f"{load_average()} at the end")
 
-    selected = [c for c in CASE_ROWS if args.only is None or (c[:2] in ("8.", "9.")) == (args.only == "cdn")]
+    groups = {"cdn": ("8.", "9."), "links": tuple(f"{n}." for n in range(11, 17))}
+
+    def chosen(case: str) -> bool:
+        number = case.split(" ", 1)[0]
+        if args.only is None:
+            return True
+        if args.only == "plain":
+            return not any(number in g for g in groups.values())
+        return number in groups[args.only]
+
+    selected = [c for c in CASE_ROWS if chosen(c)]
     table = [out.rows.get(case, not_run(case, "case did not produce a row")) for case in selected]
     text = render(
         table,

@@ -144,6 +144,29 @@ def test_redirect_headers_cdn_ranges_and_refusals(cdn_hub: HubServer) -> None:
     assert [r.authorized for r in cdn_side[:2]] == [False, True]  # recorded as sent; the CDN ignores it
 
 
+def test_a_cdn_origin_elsewhere_gets_the_redirects(tmp_path: Path) -> None:
+    """`cdn_origin`: a static server holding each file under its sha256 serves the bytes (here a
+    stdlib one, as a benchmark would use nginx); the Hub still lists and resolves."""
+    import functools
+    import http.server
+
+    (tmp_path / sha256(DATA)).write_bytes(DATA)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    static = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=static.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{static.server_address[1]}"
+    try:
+        with HubServer(cdn=True, cdn_origin=origin) as srv:
+            srv.add_repo(REPO, FILES)
+            location = cdn_location(srv, method="GET")
+            assert location.startswith(f"{origin}/{sha256(DATA)}?sig=")
+            assert request(origin, path_of(location))[2] == DATA
+            assert srv.redirects(LFS_FILE) and not srv.gets(LFS_FILE)  # no byte came from the Hub
+    finally:
+        static.shutdown()
+        static.server_close()
+
+
 def test_signed_urls_expire(cdn_hub: HubServer) -> None:
     cdn_hub.cdn_url_ttl = 0.3
     short = cdn_location(cdn_hub)

@@ -37,7 +37,7 @@ ROWS = (
     "8. CDN link: --max-rate accuracy",
     "8. CDN link: resume after SIGKILL at 50%",
     "8. CDN link: peak RSS, --workers 16",
-    *(f"9. CDN link: --workers {n}" for n in WORKER_CHOICES),
+    *(f"9. CDN link: --workers {n} --no-adapt" for n in WORKER_CHOICES),
 )
 SCALE_UP = 10  # the scaled rows: the same link and stack, ten times the bytes
 SCALED_ROWS = (
@@ -138,7 +138,8 @@ def case_cdn(b: Bench, stack: Stack, repeat: int, aria2c: Path | None, aria2c_wh
     for n in WORKER_CHOICES:
         by_workers[n] = []
         for _ in range(repeat):
-            done = run_wanmodels(b, f"wanmodels download --workers {n} (CDN link)", "--workers", str(n))
+            label = f"wanmodels download --workers {n} --no-adapt (CDN link)"
+            done = run_wanmodels(b, label, "--workers", str(n), "--no-adapt")
             stack.check(done.root, "wanmodels")
             by_workers[n].append(done.run.seconds)
             if n == 16:

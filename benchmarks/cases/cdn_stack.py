@@ -104,9 +104,15 @@ def run_wanmodels(
     return WmRun(r, root, b.srv.requests)
 
 
-def aria2c_once(b: Bench, stack: Stack, aria2c: Path, cert: Certificate | None = None) -> WmRun:
+def aria2c_once(
+    b: Bench,
+    stack: Stack,
+    aria2c: Path,
+    cert: Certificate | None = None,
+    on_start: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> WmRun:
     """`aria2c -x16 -s16 -k1M -j4` over an input file naming the four resolve URLs and their targets
-    (trusting `cert` when the server speaks HTTPS)."""
+    (trusting `cert` when the server speaks HTTPS; `on_start` as for `Bench.run`)."""
     root = fresh_dir(b.tmp, "cdn-aria2c")
     listing = root / "urls.txt"
     lines = []
@@ -119,7 +125,7 @@ def aria2c_once(b: Bench, stack: Stack, aria2c: Path, cert: Certificate | None =
     argv = [str(aria2c), "-x16", "-s16", "-k1M", "-j4", "-q", "-i", str(listing)]
     if cert is not None:
         argv.append(f"--ca-certificate={cert.cert}")
-    r = b.run("aria2c (CDN link)", argv, root)
+    r = b.run("aria2c (CDN link)", argv, root, on_start=on_start)
     b.srv.wait_idle(10)
     stack.check(root, "aria2c")
     return WmRun(r, root, b.srv.requests)

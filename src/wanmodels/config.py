@@ -3,7 +3,9 @@
 Environment variables read here (and only here), at call time:
 - `WANMODELS_MANIFEST`: manifest path or preset name when `-m` is not given.
 - `WANMODELS_ROOT`: overrides the manifest's `root`.
-- `WANMODELS_WORKERS`: connections shared by all transfers (default 16).
+- `WANMODELS_WORKERS`: the most connections shared by all transfers (default and ceiling 64);
+  how many are open at a time is measured out (`wanmodels.adaptive`) unless `WANMODELS_ADAPT=0`.
+- `WANMODELS_ADAPT`: `0` keeps exactly `WANMODELS_WORKERS` connections (also `--no-adapt`).
 - `WANMODELS_MAX_RATE`: download rate limit for all connections together (`500K`, `12M`, `1G`).
 - `WANMODELS_RETRY_WAIT`: longest wait between retries, seconds (default 8).
 - `WANMODELS_RATE_LIMIT_WAIT`: longest wait for a rate limit (HTTP 429) to reset, seconds
@@ -42,7 +44,7 @@ from typing import Final
 from wanmodels.digests import Digest
 from wanmodels.errors import UsageError
 
-DEFAULT_WORKERS: Final = 16  # measured: see docs/cli.md, "--workers"
+DEFAULT_WORKERS: Final = 64  # a ceiling: the count in use adapts (docs/cli.md, "--workers")
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_RETRIES: Final = 5
 DEFAULT_RETRY_WAIT: Final = 8.0
@@ -71,7 +73,8 @@ class Settings:
 
     endpoint: str | None = None
     offline: bool = False
-    workers: int = DEFAULT_WORKERS
+    workers: int = DEFAULT_WORKERS  # the most connections; exactly this many with adapt=False
+    adapt: bool = True  # open as many of them as fill the link (wanmodels.adaptive)
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     retry_wait: float = DEFAULT_RETRY_WAIT
@@ -161,6 +164,7 @@ def resolve_settings(
     link_mode: str | None = None,
     from_url: str | None = None,
     no_fallback: bool = False,
+    adapt: bool | None = None,
 ) -> Settings:
     """Combine flags with the environment into `Settings`.
 
@@ -188,6 +192,8 @@ def resolve_settings(
     if not 1 <= workers <= MAX_WORKERS:
         msg = f"--workers must be from 1 to {MAX_WORKERS}, got {workers}"
         raise UsageError(msg)
+    if adapt is None:
+        adapt = parse_bool("WANMODELS_ADAPT", env.get("WANMODELS_ADAPT"), default=True)
     if offline is None:
         offline = parse_bool("HF_HUB_OFFLINE", env.get("HF_HUB_OFFLINE"))
     # huggingface_hub reads HF_HUB_DOWNLOAD_TIMEOUT with int() when imported: a fraction would
@@ -224,6 +230,7 @@ def resolve_settings(
         endpoint=endpoint,
         offline=offline,
         workers=workers,
+        adapt=adapt,
         timeout=timeout,
         retry_wait=retry_wait,
         rate_limit_wait=rate_limit_wait,

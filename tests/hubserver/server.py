@@ -38,6 +38,11 @@ class HubServer:
     Hub's metadata headers and a signed `Location` on the CDN, valid for `cdn_url_ttl` seconds
     (None = forever); non-LFS files are still served by the Hub itself.
 
+    `cdn_origin` (with `cdn=True`) makes the redirects point at another server instead of the CDN
+    listener: `{cdn_origin}/{sha256}?sig=...`, for a static server (nginx) that serves each file
+    under its sha256 and ignores the query, so a benchmark's bytes come from a server fast enough
+    not to be what it measures. The Hub still answers every listing and resolve.
+
     `tls` (a server-side context, e.g. `tests.hubserver.tls.Certificate.server_context()`) serves both origins
     over HTTPS, as the real Hub and its CDNs do: each connection then pays a handshake, and every byte
     is encrypted and decrypted. Clients must trust its certificate (`SSL_CERT_FILE`).
@@ -68,11 +73,12 @@ class HubServer:
         tree_next_base: str | None = None,
         tree_pages: str | None = None,
         tls: ssl.SSLContext | None = None,
+        cdn_origin: str | None = None,
     ) -> None:
         self._scheme = "http" if tls is None else "https"
         self._httpd = HTTPServer((host, port), self, "hub", tls)
         self._cdn_httpd = HTTPServer(("127.0.0.1", 0), self, "cdn", tls) if cdn else None
-        self._cdn = Signer(self.cdn_url) if self.cdn_url is not None else None
+        self._cdn = Signer(cdn_origin or self.cdn_url) if self.cdn_url is not None else None
         self._threads: list[threading.Thread] = []
         self._stop_event = threading.Event()
         self._store = RepoStore()

@@ -108,9 +108,17 @@ def download(
             min=1,
             max=64,
             metavar="N",
-            help="Connections shared by all files (default 16, $WANMODELS_WORKERS).",
+            help="Most connections shared by all files, 1 to 64 (default 64, $WANMODELS_WORKERS); "
+            "as many as fill the link are opened.",
         ),
     ] = None,
+    no_adapt: Annotated[
+        bool,
+        typer.Option(
+            "--no-adapt",
+            help="Keep exactly --workers connections instead of measuring how many fill the link.",
+        ),
+    ] = False,
     max_rate: Annotated[
         str | None,
         typer.Option(
@@ -209,6 +217,7 @@ def download(
             link_mode=link_mode,
             from_url=from_url,
             no_fallback=no_fallback,
+            adapt=False if no_adapt else None,
         )
         loaded = open_manifest_arg(manifest, root, with_)
         # rich (~30 ms to import) loads only when something will be printed.

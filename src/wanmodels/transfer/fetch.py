@@ -193,7 +193,7 @@ def stream_range(
                 source, scheduler, rng, transfer, limiter=limiter, sink=sink, cancel=cancel, floor=floor
             )
         except TransientHubError as err:
-            scheduler.flowing(rng, False)
+            scheduler.flowing(rng, False, status=err.status)
             real = is_real_progress(rng.pos - since, left)
             since, left = rng.pos, scheduler.limit(rng) - rng.pos
             err.repo_id, err.revision = item.repo_id, item.commit  # the final error names the file's pin

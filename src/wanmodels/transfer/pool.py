@@ -2,8 +2,9 @@
 
 Workers are daemon threads pulling ranges from one `Scheduler` (largest files first, idle
 connections taking over what follows a request in flight), so a small repo never waits behind a
-big one and Ctrl-C never waits on a stalled socket. The connection that completes a file hashes
-the tail and places it; a file that fails fails alone.
+big one and Ctrl-C never waits on a stalled socket. There is one thread per connection the
+ceiling allows; those beyond the count the scheduler allows now wait at its gate, idle. The
+connection that completes a file hashes the tail and places it; a file that fails fails alone.
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ class Pool:
         self.placer = placer
         self.limiter = RateLimiter(settings.max_rate)
         self.scheduler = Scheduler(
-            plan.fetch_order(), self._open, split=settings.workers > 1, connections=settings.workers
+            plan.fetch_order(),
+            self._open,
+            split=settings.workers > 1,
+            connections=settings.workers,
+            adapt=settings.adapt,
         )
         self.transfers: dict[FileJob, Transfer] = {}
         self.started: dict[str, float] = {}

@@ -25,7 +25,10 @@ writing and hashing keep a core busy (>1.0 here), a helper only adds contention,
 splitting made a 2 GiB download 1.7x slower. So helpers wait for the first CPU sample
 (0.03 s after the first byte: until then a capped link runs at the few whole-file
 connections' rate) and join only while the process uses under `CPU_BOUND` of a core; while
-it uses more, requests are long (`MAX_SPAN`), since no one will take them over.
+it uses more, requests are long, since no one will take them over. Once the connection count
+(`wanmodels.adaptive`) has seen a step add throughput, connections, not this process, set the
+rate, and helpers join whatever the CPU share. With an adapting count a request lasts about
+`SPAN_SECONDS` at the rate one connection gets, so a connection the count sheds is free soon.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from typing import Final
 
 from wanmodels.planning.plan import PlannedFile
 from wanmodels.store.partial import Extent
+from wanmodels.transfer.adaptive import ConnectionCount
 
 MIN_SEGMENT: Final = 1 << 20
 MAX_SEGMENTS: Final = 256  # per file: above MIN_SEGMENT * this, ranges grow with the file
@@ -51,6 +55,13 @@ _ALIGN: Final = 64 << 10
 CPU_BOUND: Final = 0.7
 _SAMPLE: Final = 0.25  # seconds of wall time per CPU sample
 _FIRST: Final = 0.03  # the first sample, from the first byte: helpers wait for it
+# Once the rate of one connection is measured, a request lasts about this long (or this many
+# round trips, if more): each costs a round trip of idle, and a shed connection stops at its end.
+SPAN_SECONDS: Final = 1.0
+SPAN_RTTS: Final = 50
+# The plan's last requests last about this long at the measured rate of one connection (never
+# under 64 KiB, never over END_SEGMENT): the last of them is the run's tail.
+END_SECONDS: Final = 0.2
 
 
 def min_segment(size: int) -> int:
@@ -58,26 +69,29 @@ def min_segment(size: int) -> int:
     return max(MIN_SEGMENT, size // MAX_SEGMENTS)
 
 
-def smallest_takeover(size: int, left: int, connections: int) -> int:
+def smallest_takeover(size: int, left: int, connections: int, floor: int = END_SEGMENT) -> int:
     """The fewest bytes an idle connection takes over, with `left` bytes of the plan to arrive.
 
     The file's minimum segment while much is left; in the plan's last stretch a half-share
-    per connection, down to `END_SEGMENT`. Otherwise the last connections would each stream
-    a whole minimum segment (seconds, for a 30 GB file) while the rest of the link idles.
+    per connection, down to `floor` (`END_SEGMENT`, less for a slow connection). Otherwise the
+    last connections would each stream a whole minimum segment (seconds, for a 30 GB file)
+    while the rest of the link idles.
     """
     share = left // max(1, 2 * connections)
-    return max(END_SEGMENT, min(min_segment(size), share))
+    return max(floor, min(min_segment(size), share))
 
 
-def request_span(size: int, left: int, connections: int) -> int:
+def request_span(
+    size: int, left: int, connections: int, longest: int = MAX_SPAN, floor: int = END_SEGMENT
+) -> int:
     """How much one request asks for, with `left` bytes of the plan still to arrive.
 
     Large while much is left (a round trip per few seconds of transfer is noise), about a
     half-share per connection towards the end (so an idle connection can take over a
-    tail), never below what a takeover may claim.
+    tail), at most `longest`, never below what a takeover may claim.
     """
     share = left // max(1, 2 * connections)
-    return max(smallest_takeover(size, left, connections), min(MAX_SPAN, share))
+    return max(smallest_takeover(size, left, connections, floor), min(longest, share))
 
 
 class CpuShare:
@@ -143,6 +157,9 @@ class Range:
     flowing: bool = False  # bytes are arriving on the current request
     failing: bool = False  # its last request failed: helpers would only fail too
     asked: int = 0  # where the current request stops: bytes before it are spoken for
+    requested: float | None = None  # when its first request went out (monotonic)
+    heard: bool = False  # some byte of it arrived
+    shed: bool = False  # it stops at its request's end: the connection count went down
 
 
 @dataclass(eq=False)
@@ -169,6 +186,10 @@ class Scheduler:
     `open_job` opens a file's part the first time the file is scheduled and returns the
     ranges still missing; it runs under the scheduler's lock, so it must be quick. If it
     raises, the file is dropped: reporting that failure is `open_job`'s business.
+
+    `connections` is the ceiling: with `adapt`, a `ConnectionCount` decides how many of the
+    workers may hold a range at a time, and the others wait at a gate of their own (so the
+    events that wake idle connections do not wake them too).
     """
 
     def __init__(
@@ -178,32 +199,51 @@ class Scheduler:
         *,
         split: bool = True,
         connections: int = 1,
+        adapt: bool = True,
         cpu: CpuShare | None = None,
     ) -> None:
-        self._lock = threading.Condition()
+        mutex = threading.Lock()
+        self._lock = threading.Condition(mutex)  # idle connections wait here for work
+        self._gate = threading.Condition(mutex)  # connections beyond the count wait here
         items = list(items)
         self._unstarted: deque[FileJob] = deque(FileJob(item) for item in items)
         self._left = sum(item.to_fetch for item in items)
-        self._connections = connections
         self._jobs: list[FileJob] = []
         self._open_job = open_job
         self._split = split
         self._cpu = cpu or CpuShare()
         self._closed = False
+        self._held = 0  # ranges handed out and not yet released
+        self._silent = 0  # ... of which no byte has arrived yet
+        self._shedding = 0  # ... of which are stopping because the count went down
+        self.count = ConnectionCount(
+            connections, adapt=adapt and split, busy=lambda: self._cpu.saturated, now=time.monotonic()
+        )
 
     def next(self) -> Range | None:
-        """The next range to stream; blocks while others may still free some work; None when done."""
+        """The next range to stream; blocks while others may still free some work, or while the
+        connection count is reached; None when done."""
         with self._lock:
             while True:
                 if self._closed:
                     return None
                 self._cpu.tick(arrived=False)  # a stalled link must not hide that helping pays
+                if self.count.tick(time.monotonic()):
+                    self._gate.notify_all()
+                if self._held >= self.count.allowed:
+                    if self._done():
+                        return None
+                    self._gate.wait(_SAMPLE)
+                    continue
                 rng = self._pending() or self._start() or self._steal()
                 if rng is not None:
                     return rng
-                if not self._unstarted and not any(j.active or j.finishing for j in self._jobs):
+                if self._done():
                     return None
                 self._lock.wait(_SAMPLE)  # also re-checks whether helping pays now
+
+    def _done(self) -> bool:
+        return not self._unstarted and not any(j.active or j.finishing for j in self._jobs)
 
     def _pending(self) -> Range | None:
         for job in self._jobs:
@@ -231,7 +271,7 @@ class Scheduler:
         return None
 
     def _steal(self) -> Range | None:
-        if not self._split or self._cpu.busy:
+        if not self._split or (self._cpu.busy and not self.count.scaled):
             return None
         best: tuple[int, Range, int] | None = None
         for job in self._jobs:
@@ -248,7 +288,7 @@ class Scheduler:
                 cut = max(rng.asked, rng.pos)
                 cut += -cut % _ALIGN
                 taken = rng.end - cut
-                least = smallest_takeover(job.item.size, self._left, self._connections)
+                least = smallest_takeover(job.item.size, self._left, self.count.allowed, self._floor())
                 if taken >= least and (best is None or taken > best[0]):
                     best = (taken, rng, cut)
         if best is None:
@@ -260,28 +300,68 @@ class Scheduler:
     def _activate(self, job: FileJob, start: int, end: int) -> Range:
         rng = Range(job, start, end)
         job.active.append(rng)
+        self._held += 1
+        self._silent += 1
+        self.count.held(time.monotonic(), self._held, self._silent)
         return rng
+
+    def _longest(self) -> int:
+        """The longest request worth making: about `SPAN_SECONDS` at the rate one connection
+        gets now; before that is known, a half-share of the plan over the ceiling (with a fixed
+        count, `MAX_SPAN`: the count will not grow under a request)."""
+        if not self.count.adapting:
+            return MAX_SPAN
+        rate = self.count.share
+        if rate is None:
+            return max(END_SEGMENT, self._left // (2 * self.count.ceiling))
+        return min(MAX_SPAN, int(rate * max(SPAN_SECONDS, SPAN_RTTS * self.count.rtt)))
+
+    def _floor(self) -> int:
+        """The smallest request or takeover at the plan's end: `END_SECONDS` of one connection."""
+        rate = self.count.per_connection
+        if rate is None:
+            return END_SEGMENT
+        return max(_ALIGN, min(END_SEGMENT, int(rate * END_SECONDS) // _ALIGN * _ALIGN))
 
     # -- what workers report -------------------------------------------------------------------
 
     def request(self, rng: Range) -> int:
         """Where the next request for `rng` should stop; bytes before it are no longer up for takeover."""
         with self._lock:
+            if rng.requested is None:
+                rng.requested = time.monotonic()
+            if self._shed(rng):
+                return rng.pos
+            connections, floor = self.count.allowed, self._floor()
             if rng.job.single:
                 stop = rng.end
             else:
-                if self._cpu.saturated:
-                    span = MAX_SPAN  # no helper is coming: few, long requests
+                if self._cpu.saturated and not self.count.scaled:
+                    # No helper is coming: few, long requests; but no longer than a connection
+                    # carries in `SPAN_SECONDS` (when adapting, the count may still grow, and a
+                    # capped connection would stream alone for minutes).
+                    span = self._longest()
                 else:
-                    span = request_span(rng.job.item.size, self._left, self._connections)
+                    span = request_span(rng.job.item.size, self._left, connections, self._longest(), floor)
                 # Stops on a boundary, where a takeover cuts (spans exceed `_ALIGN`): no sliver
                 # left between the two costs a request of its own.
                 stop = min(rng.end, (rng.pos + span) // _ALIGN * _ALIGN)
-                if rng.end - stop < smallest_takeover(rng.job.item.size, self._left, self._connections):
+                if rng.end - stop < smallest_takeover(rng.job.item.size, self._left, connections, floor):
                     stop = rng.end  # a remainder too small to take over would cost its own request
             rng.asked = stop
             self._lock.notify_all()  # what lies beyond `stop` is now up for takeover
             return stop
+
+    def _shed(self, rng: Range) -> bool:
+        """Stop `rng` here when more ranges are held than the count allows: what is left of it
+        goes back to pending, for the next connection that is free."""
+        if self._held - self._shedding <= self.count.allowed or rng.job.single or rng.pos >= rng.end:
+            return False
+        rng.job.pending.appendleft((rng.pos, rng.end))
+        rng.end = rng.asked = rng.pos
+        rng.shed = True
+        self._shedding += 1
+        return True
 
     def advance(self, rng: Range, nbytes: int) -> int:
         """Move `rng` on by `nbytes` just written; returns how many of them were still wanted."""
@@ -291,23 +371,35 @@ class Scheduler:
             self._left -= wanted
             if self._cpu.tick():
                 self._lock.notify_all()  # idle connections: helping may pay now
+            if self.count.arrived(time.monotonic(), wanted):
+                self._gate.notify_all()
             return wanted
 
-    def flowing(self, rng: Range, flowing: bool = True) -> None:
-        """Bytes are arriving on `rng` (or, with False, its request failed): idle connections may split it."""
-        if rng.flowing == flowing and rng.failing != flowing:
+    def flowing(self, rng: Range, flowing: bool = True, *, status: int | None = None) -> None:
+        """Bytes are arriving on `rng` (or, with False, its request failed, answered `status` if
+        it was answered): idle connections may split it; a 429 or 503 lowers the count."""
+        if rng.flowing == flowing and rng.failing != flowing and status is None:
             return
         with self._lock:
             rng.flowing = flowing
             rng.failing = not flowing
+            now = time.monotonic()
             if flowing:
                 rng.job.flowed = True
+                if not rng.heard:
+                    rng.heard = True
+                    self._silent -= 1
+                    self.count.first_byte(now - (rng.requested or now), self._silent)
                 self._lock.notify_all()
+            elif self.count.refused(now, status):
+                self._gate.notify_all()
 
     def limit(self, rng: Range) -> int:
-        """Where `rng` currently ends (another connection may have taken its tail)."""
-        with self._lock:
-            return rng.end
+        """Where `rng` currently ends (another connection may have taken its tail).
+
+        Read without the lock (asked for per chunk: 64 connections queued on it): `end` only
+        ever moves closer, under the lock, and `advance` never lets `pos` pass it."""
+        return rng.end
 
     def release(self, rng: Range) -> Released:
         """`rng` stopped (done, failed or cut short); unfinished bytes go back to pending.
@@ -319,6 +411,11 @@ class Scheduler:
             job = rng.job
             if rng in job.active:
                 job.active.remove(rng)
+                self._held -= 1
+                self._silent -= int(not rng.heard)
+                self._shedding -= int(rng.shed)
+                self.count.held(time.monotonic(), self._held, self._silent)
+                self._gate.notify()
             if rng.pos < rng.end and job.error is None:
                 job.pending.appendleft((rng.pos, rng.end))
             self._lock.notify_all()
@@ -380,6 +477,7 @@ class Scheduler:
         if job in self._jobs:
             self._jobs.remove(job)
         self._lock.notify_all()
+        self._gate.notify_all()
 
     def close(self) -> None:
         """Stop handing out work (Ctrl-C)."""
@@ -387,3 +485,4 @@ class Scheduler:
         with self._lock:
             self._closed = True
             self._lock.notify_all()
+            self._gate.notify_all()
