@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from benchmarks.run import CASE_ROWS
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO_ROOT
 
 
 def test_case_rows_are_unique_and_numbered() -> None:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import add_repos
-from tests.hubserver import Fault, HubServer
-from tests.memsource import MemFault, MemorySource
-from tests.s3server import S3Server
+from tests.support.hubserver import Fault, HubServer
+from tests.support.memsource import MemFault, MemorySource
+from tests.support.repos import add_repos
+from tests.support.s3server import S3Server
 from wanmodels.config import Settings, StoreLocation
 from wanmodels.digests import Digest
 from wanmodels.errors import HubError, TransientHubError

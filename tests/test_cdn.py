@@ -1,6 +1,6 @@
 """Downloads through a Hub that redirects file bytes to a CDN on another origin, as the real one does.
 
-The real CLI (`tests.clirun`), against the fake Hub with `cdn=True`: the token must reach the Hub
+The real CLI (`tests.support.clirun`), against the fake Hub with `cdn=True`: the token must reach the Hub
 and never the CDN, a file's later ranges go straight to its CDN link, refused or failing CDN
 requests are survived, and the rate limit holds; over HTTPS too, where a certificate this machine
 does not trust fails at once with what to do. Time bounds are lower bounds only.
@@ -16,11 +16,12 @@ from pathlib import Path
 import httpcore2
 import pytest
 
-from tests.clirun import CliRun, run_cli
-from tests.conftest import cli_env, count_writes, write_manifest
-from tests.fixtures import safetensors_bytes
-from tests.hubserver import Fault, HubServer
-from tests.hubserver.tls import Certificate, make_certificate, openssl_missing
+from tests.support.cli import cli_env, write_manifest
+from tests.support.clirun import CliRun, run_cli
+from tests.support.files import count_writes
+from tests.support.hubserver import Fault, HubServer
+from tests.support.hubserver.tls import Certificate, make_certificate, openssl_missing
+from tests.support.repos import safetensors_bytes
 from wanmodels.config import Settings
 from wanmodels.sources.hub import SOCKET_READ, Hub
 

@@ -1,7 +1,7 @@
 """The CDN host behind the Hub's redirects, failing: refused signed links, a host that drops every
 connection, and one transfer's connection error next to another transfer in flight.
 
-The real CLI (`tests.clirun`; the `Hub` client in a subprocess) against the fake Hub with
+The real CLI (`tests.support.clirun`; the `Hub` client in a subprocess) against the fake Hub with
 `cdn=True`, whose CDN listens on `localhost:<port>` while the Hub is `127.0.0.1:<port>`, so
 messages can be checked for naming the right host.
 """
@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.clirun import CliRun, run_cli
-from tests.conftest import cli_env, write_manifest
-from tests.fixtures import safetensors_bytes
-from tests.hubserver import Fault, HubServer, client_env
+from tests.support.cli import cli_env, write_manifest
+from tests.support.clirun import CliRun, run_cli
+from tests.support.hubserver import Fault, HubServer, client_env
+from tests.support.repos import safetensors_bytes
 
 REPO = "acme/cdn-faults"
 BIG = "big.safetensors"

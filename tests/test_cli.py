@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, write_manifest
+from tests.support.cli import Cli, write_manifest
 
 VALID_ENTRY = "  - name: a\n    repo: org/a\n"
 

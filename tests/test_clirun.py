@@ -1,4 +1,4 @@
-"""`tests.clirun` stands in for `python -m wanmodels`: the same exit code, stdout and stderr as a child.
+"""`tests.support.clirun` stands in for `python -m wanmodels`: the exit code, stdout and stderr of a child.
 
 Most CLI tests run in this process (a tenth of the cost), so this checks the claim on the kinds of call
 they make: a usage error, a bad manifest, a plan, a download, a `--json` document, an error document.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.clirun import needs_process, run_in_child, run_in_process
-from tests.conftest import cli_env, write_manifest
-from tests.hubserver import HubServer
+from tests.support.cli import cli_env, write_manifest
+from tests.support.clirun import needs_process, run_in_child, run_in_process
+from tests.support.hubserver import HubServer
 
 _SECONDS = re.compile(r"\d+(\.\d+)? ?(s|ms)\b")
 _RATE = re.compile(r"\d+(\.\d+)? ?[KMG]?i?B/s")

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.comfy_workflows import I2V_WORKFLOW, model, node, wan22_i2v, workflow, write
-from tests.conftest import Cli, write_manifest
-from tests.fixtures import COMFY22_REPO_ID, COMFY_REPO_ID, add_repos, comfy22_repo, comfy_repo
-from tests.hubserver import HubServer
+from tests.support.cli import Cli, write_manifest
+from tests.support.comfy_workflows import I2V_WORKFLOW, model, node, wan22_i2v, workflow, write
+from tests.support.docs import fences, read_doc
+from tests.support.hubserver import HubServer
+from tests.support.repos import COMFY22_REPO_ID, COMFY_REPO_ID, add_repos, comfy22_repo, comfy_repo
 
 VAE = "split_files/vae/wan_2.1_vae.safetensors"
 I2V_TARGETS = {  # ComfyUI target -> repo path, as in the image_to_video_wan template
@@ -342,8 +343,6 @@ def test_an_unquoted_glob_gets_a_quoting_hint(cli: Cli, workdir: Path) -> None:
 def test_the_quick_start_of_docs_comfyui_runs_and_shows_the_real_manifest(
     cli: Cli, comfy_hub: HubServer, workdir: Path
 ) -> None:
-    from tests.test_docs import fences, read_doc
-
     doc = read_doc("comfyui.md")
     home = workdir / "home"
     shutil.copy(I2V_WORKFLOW, workdir)

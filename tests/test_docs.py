@@ -20,16 +20,17 @@ import pytest
 import yaml
 
 import wanmodels
-from tests.conftest import Cli, cli_env
-from tests.fixtures import add_repos, comfy_repo
-from tests.hubserver import HubServer
+from tests.support.cli import Cli, cli_env
+from tests.support.docs import FENCE, fences, read_doc
+from tests.support.hubserver import HubServer
+from tests.support.paths import DOCS, REPO_ROOT
+from tests.support.repos import add_repos, comfy_repo
 from wanmodels import errors
 from wanmodels.inputs.presets import list_presets, open_manifest, preset_path
 from wanmodels.layout import WORK_DIR
 from wanmodels.progress import ProgressSink
 from wanmodels.sources.base import ByteSource
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHECKED_DOCS = ("ci.md", "troubleshooting.md", "scaling.md", "api.md", "manifest.md", "comfyui.md")
 API_FUNCTIONS = (
     "load_manifest",
@@ -45,7 +46,6 @@ API_FUNCTIONS = (
 PRESET_LOCK = "models/.wanmodels/locks/wan2.1-i2v.lock"  # a preset's pin lives in its root
 CI_LOCK = "wanmodels.lock"  # the CI recipes commit a manifest made with `wanmodels init`
 
-_FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 _INLINE = re.compile(r"`([^`\n]+)`")
 _ENV_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 # `wanmodels` as a command word: not part of a path (`.wanmodels/`) or a pip requirement (`wanmodels @`).
@@ -53,15 +53,6 @@ _COMMAND = re.compile(r"(?<![\w./@-])wanmodels(?=[ \t]+[-a-z])")
 _SHELL_END = re.compile(r"\s#|;|&&|\|\||\||`|\)|>|<")
 _OPTION = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
 _SHELL_OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", "&"}
-
-
-def read_doc(name: str) -> str:
-    return (DOCS / name).read_text(encoding="utf-8")
-
-
-def fences(text: str, *langs: str) -> list[tuple[str, str]]:
-    """(language, body) of every fenced block, optionally only those in `langs`."""
-    return [(lang, body) for lang, body in _FENCE.findall(text) if not langs or lang in langs]
 
 
 def shown_commands(text: str) -> list[str]:
@@ -75,7 +66,7 @@ def shown_commands(text: str) -> list[str]:
                 rest = line[match.start() :]
                 cut = _SHELL_END.search(rest)
                 found.append((rest[: cut.start()] if cut else rest).strip())
-    for span in _INLINE.findall(_FENCE.sub("", text)):
+    for span in _INLINE.findall(FENCE.sub("", text)):
         words = span.split()
         while words and _ENV_ASSIGN.match(words[0]):
             words.pop(0)
@@ -142,12 +133,12 @@ def test_fences_are_closed_and_links_resolve(doc: str) -> None:
     text = read_doc(doc)
     fence_lines = re.findall(r"^```.*$", text, re.MULTILINE)
     assert len(fence_lines) == 2 * len(fences(text)), f"docs/{doc} has an unclosed or malformed fence"
-    prose = _FENCE.sub("", text)
+    prose = FENCE.sub("", text)
     for target, anchor in re.findall(r"\]\(([\w./-]*\.md|)(?:#([\w-]+))?\)", prose):
         path = DOCS / (target or doc)
         assert path.is_file(), f"docs/{doc} links to missing {target}"
         if anchor:
-            headings = re.findall(r"^#+ (.+)$", _FENCE.sub("", path.read_text(encoding="utf-8")), re.M)
+            headings = re.findall(r"^#+ (.+)$", FENCE.sub("", path.read_text(encoding="utf-8")), re.M)
             assert anchor in {_slug(h) for h in headings}, f"docs/{doc}: no #{anchor} in {path.name}"
 
 
@@ -476,18 +467,15 @@ def test_the_documented_720p_comfyui_edit_plans_cleanly(cli: Cli, hub: HubServer
     assert not any("480p" in p for p in paths)
 
 
-ROOT = DOCS.parent
-
-
 def _pytest_commands() -> list[tuple[str, list[str]]]:
     """(where, arguments) of every `pytest` command the README, the docs and CI run."""
     found = []
-    sources = [ROOT / "README.md", ROOT / ".ci" / "run", *sorted(DOCS.glob("*.md"))]
+    sources = [REPO_ROOT / "README.md", REPO_ROOT / ".ci" / "run", *sorted(DOCS.glob("*.md"))]
     for path in sources:
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".md":  # code blocks line by line, and inline code
             spans = [line for _, body in fences(text) for line in body.splitlines()]
-            spans += _INLINE.findall(_FENCE.sub("", text))
+            spans += _INLINE.findall(FENCE.sub("", text))
         else:
             spans = text.splitlines()
         # A command is the words from `pytest` up to a shell operator.
@@ -522,7 +510,7 @@ def test_every_documented_test_command_keeps_the_network_tests_out() -> None:
     from _pytest.mark.expression import Expression
 
     # tomllib is 3.11+; the one line is enough (the test below fails if it moves).
-    found = re.search(r'^addopts = "(.*)"$', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    found = re.search(r'^addopts = "(.*)"$', (REPO_ROOT / "pyproject.toml").read_text(), re.MULTILINE)
     assert found, "pyproject.toml has no addopts line"
     addopts = shlex.split(found.group(1))
     default = _marker_expression(addopts, "")

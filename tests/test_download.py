@@ -1,4 +1,4 @@
-"""download end to end: the real CLI (`tests.clirun`) against the loopback Hub server."""
+"""download end to end: the real CLI (`tests.support.clirun`) against the loopback Hub server."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, spawn, wait_until, write_manifest
-from tests.fixtures import safetensors_bytes, seed_repos
-from tests.hubserver import Fault, HubServer
+from tests.support.cli import Cli, spawn, write_manifest
+from tests.support.files import partial_bytes
+from tests.support.hubserver import Fault, HubServer
+from tests.support.repos import safetensors_bytes, seed_repos
+from tests.support.waiting import wait_until
 from wanmodels.store.partial import list_parts
 
 SEED_SELECTION = {
@@ -110,11 +112,6 @@ def big_manifest(hub: HubServer, workdir: Path, size: int) -> tuple[Path, bytes]
         "version: 1\nroot: ./models\nmodels:\n  - name: big\n    repo: test/big\n",
     )
     return manifest, data
-
-
-def partial_bytes(root: Path) -> int:
-    """Bytes the journals of unfinished downloads under `root` say have arrived."""
-    return sum(p.done_bytes for p in list_parts(root / ".wanmodels" / "partial"))
 
 
 def test_download_resumes_after_sigkill_with_little_resent(hub: HubServer, workdir: Path, cli: Cli) -> None:

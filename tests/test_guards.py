@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, cli_env, read_stderr_until, spawn, write_manifest
-from tests.hubserver import HubServer
+from tests.support.cli import Cli, cli_env, read_stderr_until, spawn, write_manifest
+from tests.support.hubserver import HubServer
 
 ONE = "version: 1\nmodels:\n  - name: a\n    repo: test/a\n"
 
@@ -101,7 +101,7 @@ def test_expect_is_enforced_with_a_lockfile(cli: Cli, workdir: Path, repo_a: Pat
 
 
 def test_failed_download_writes_no_lockfile(cli: Cli, workdir: Path, repo_a: Path, hub: HubServer) -> None:
-    from tests.hubserver import Fault
+    from tests.support.hubserver import Fault
 
     hub.add_fault(Fault(path="w.bin", kind="corrupt", times=None))
     assert cli("download", "-m", str(repo_a)).returncode == 1

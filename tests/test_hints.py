@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, flip_last_byte, write_manifest
-from tests.fixtures import VAE_REPO_ID
-from tests.hubserver import HubServer
+from tests.support.cli import Cli, write_manifest
+from tests.support.files import flip_last_byte
+from tests.support.hubserver import HubServer
+from tests.support.repos import VAE_REPO_ID
 from wanmodels.errors import (
     AccessDeniedError,
     HubError,
@@ -254,7 +255,7 @@ def test_a_root_may_name_environment_variables(cli: Cli, workdir: Path, tmp_path
 
 
 def test_a_failed_file_counts_the_bytes_that_did_arrive(cli: Cli, hub: HubServer, workdir: Path) -> None:
-    from tests.hubserver import Fault
+    from tests.support.hubserver import Fault
 
     weights = "diffusion_pytorch_model.safetensors"
     hub.add_fault(Fault(path=weights, kind="corrupt", times=None, repo_id=VAE_REPO_ID))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.comfy_workflows import model, node, workflow, write
-from tests.conftest import Cli, write_manifest
-from tests.hubserver import HubServer
+from tests.support.cli import Cli, write_manifest
+from tests.support.comfy_workflows import model, node, workflow, write
+from tests.support.hubserver import HubServer
 from wanmodels.errors import LockError, ManifestError
 from wanmodels.inputs.comfyui import ModelRef, merge_models, read_workflow
 from wanmodels.inputs.lockfile import read_lock

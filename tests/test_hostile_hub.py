@@ -1,7 +1,7 @@
 """A Hub or mirror that misbehaves on purpose: listings that never end, answers too large or too
 deep to read, impossible sizes. Each is refused with one line and exit 3, having read little.
 
-The real CLI (`tests.clirun`) against the loopback Hub and its hostile knobs.
+The real CLI (`tests.support.clirun`) against the loopback Hub and its hostile knobs.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import httpx2
 import pytest
 
 import wanmodels.sources.hub as hub_module
-from tests.conftest import Cli, write_manifest
-from tests.hubserver import Fault, HubServer
+from tests.support.cli import Cli, write_manifest
+from tests.support.hubserver import Fault, HubServer
 from wanmodels.config import Settings, resolve_settings
 from wanmodels.sources._hub_http import private_address
 from wanmodels.sources.hub import Hub

@@ -1,7 +1,7 @@
 """The metadata path against the real Hub's failure modes: stalled and failing API answers, rate
 limits, paginated listings leaked by a mirror, disabled repos, Xet-only entries, vanished commits.
 
-The real CLI (`tests.clirun`) against the loopback Hub. Time bounds are generous upper bounds on
+The real CLI (`tests.support.clirun`) against the loopback Hub. Time bounds are generous upper bounds on
 what would otherwise take the whole stall (30 s) or rate-limit window (minutes), and lower bounds
 on waits the server asked for.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, spawn, write_manifest
-from tests.fixtures import safetensors_bytes
-from tests.hubserver import Fault, HubServer
+from tests.support.cli import Cli, spawn, write_manifest
+from tests.support.hubserver import Fault, HubServer
+from tests.support.repos import safetensors_bytes
 
 REPO = "test/meta"
 OTHER = "test/meta-two"

@@ -21,7 +21,9 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures import (
+from tests.support.hubserver import Fault, HubServer, git_blob_sha1, is_lfs, run_client
+from tests.support.hubserver import client_env as hub_client_env
+from tests.support.repos import (
     CLIP_REPO_ID,
     COMFY_REPO_ID,
     DTYPE_SIZES,
@@ -33,8 +35,6 @@ from tests.fixtures import (
     safetensors_bytes,
     seed_repos,
 )
-from tests.hubserver import Fault, HubServer, git_blob_sha1, is_lfs, run_client
-from tests.hubserver import client_env as hub_client_env
 
 HF_CLI = Path(sys.executable).parent / "hf"
 PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy")

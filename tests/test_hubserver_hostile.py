@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.hubserver import Fault, HubServer
+from tests.support.hubserver import Fault, HubServer
 
 REPO = "acme/hostile"
 FILES = {"a.json": b'{"a": 1}\n', "b.json": b'{"b": 2}\n', "c.bin": bytes(range(256)) * 40}

@@ -13,8 +13,8 @@ import httpx2
 import pytest
 from huggingface_hub.utils import hf_raise_for_status, parse_ratelimit_headers
 
-from tests.fixtures import WAN_I2V_REPO_ID, add_repos, seed_repos
-from tests.hubserver import Fault, HubServer, run_client
+from tests.support.hubserver import Fault, HubServer, run_client
+from tests.support.repos import WAN_I2V_REPO_ID, add_repos, seed_repos
 
 REPO = WAN_I2V_REPO_ID
 

@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.fixtures import safetensors_bytes
-from tests.hubserver import Fault, HubServer, run_client
+from tests.support.hubserver import Fault, HubServer, run_client
+from tests.support.repos import safetensors_bytes
 
 REPO = "acme/weights"
 LFS_FILE = "model.safetensors"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "wanmodels"
+from tests.support.paths import PACKAGE
+
 # Each layer may import itself and the layers before it, never one after it. The base modules
 # (the top-level ones) are the vocabulary everyone shares; `__init__` and `__main__` sit above all.
 LAYERS: tuple[tuple[str, ...], ...] = (

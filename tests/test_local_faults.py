@@ -2,7 +2,7 @@
 an unreadable Hugging Face token, a root whose lock cannot be taken (read-only, another user's),
 damaged files of the root's own, signals in a row, a prune queued behind another process.
 
-The real CLI (`tests.clirun`, in a child where the environment or signals matter).
+The real CLI (`tests.support.clirun`, in a child where the environment or signals matter).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import pytest
 from filelock import FileLock
 
 import wanmodels.sources.hub as hub_module
-from tests.conftest import Cli, read_stderr_until, spawn, wait_until, write_manifest
-from tests.hubserver import Fault, HubServer
-from tests.test_reliability import fill, small_disk
-from tests.test_reuse import blob, fill_hf_cache
+from tests.support.cli import Cli, read_stderr_until, spawn, write_manifest
+from tests.support.disks import fill, small_disk
+from tests.support.hfcache import blob, fill_hf_cache
+from tests.support.hubserver import Fault, HubServer
+from tests.support.waiting import wait_until
 from wanmodels.cli.render import LineProgress, RichProgress, make_console
 from wanmodels.cli.run import on_sigterm
 from wanmodels.config import Settings
@@ -91,6 +92,7 @@ def test_a_lock_file_that_cannot_be_opened_is_one_line_exit_4(
     assert f"cannot lock '{lock}'" in line and "--root" in line
 
 
+@pytest.mark.needs_root
 def test_a_read_only_root_is_one_line_exit_4(cli: Cli, manifest: Path, workdir: Path) -> None:
     with small_disk(workdir / "ro", "16m") as disk:
         root = disk / "root"
@@ -185,6 +187,7 @@ def test_two_sigterms_in_a_row_during_planning_exit_130_without_a_traceback(
 # -- free space ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.needs_root
 def test_a_small_plan_fits_a_small_disk(cli: Cli, hub: HubServer, workdir: Path) -> None:
     data = bytes(range(256)) * (16 << 10)  # 4 MiB
     hub.add_repo("test/small", {"w.bin": data})
@@ -243,6 +246,7 @@ def test_a_raw_socket_error_under_the_hub_client_is_a_transient_hub_error() -> N
         raise LocalIOError("ours")
 
 
+@pytest.mark.needs_root
 def test_a_disk_filled_to_the_last_byte_mid_download_keeps_the_report(
     cli: Cli, hub: HubServer, workdir: Path
 ) -> None:
@@ -291,6 +295,7 @@ def test_a_work_folder_linked_out_of_the_root_is_refused(
     assert not (models(workdir) / "l").exists()
 
 
+@pytest.mark.needs_root
 def test_a_damaged_reuse_candidate_is_counted_again_before_its_bytes_are_fetched(
     cli: Cli, hub: HubServer, workdir: Path
 ) -> None:

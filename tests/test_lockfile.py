@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.conftest import Cli, write_manifest
-from tests.fixtures import safetensors_bytes, seed_repos
-from tests.hubserver import HubServer
+from tests.support.cli import Cli, write_manifest
+from tests.support.hubserver import HubServer
+from tests.support.repos import safetensors_bytes, seed_repos
 
 LOCK = "models/.wanmodels/locks/wan2.1-i2v.lock"  # a preset's pin lives in its root
 

@@ -13,6 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.paths import MANIFESTS
 from wanmodels.errors import ManifestError
 from wanmodels.inputs.manifest import (
     DEFAULT_REVISION,
@@ -1123,7 +1124,7 @@ def test_bundled_preset_loads_with_four_entries(tmp_path: Path, monkeypatch: pyt
 
 
 def test_bundled_preset_file_loads_from_its_own_folder() -> None:
-    path = Path(__file__).resolve().parents[1] / "manifests" / "wan2.1-i2v.yaml"
+    path = MANIFESTS / "wan2.1-i2v.yaml"
     manifest = load_manifest(path)
     assert [m.name for m in manifest.models] == ["wan2.1-i2v", "clip-vit-large", "sd-vae", "t5-base"]
     assert manifest.root == path.parent / "models"

@@ -1,6 +1,6 @@
 """The CLI's contract and wording for a first-time user (issue 10, items 2-6, 8-10, 13, 14).
 
-Each test runs the real CLI (`tests.clirun`) against the fake Hub and checks what a user or a
+Each test runs the real CLI (`tests.support.clirun`) against the fake Hub and checks what a user or a
 script sees: which lines print under `-q`, that `--json` always yields one document, that
 every suggested command works as given, what `status` knows without a lockfile, what `-v`
 logs, and the words, counts and units of the summaries.
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, flip_last_byte, spawn, write_manifest
-from tests.fixtures import VAE_REPO_ID, add_repos, comfy_repo, safetensors_bytes
-from tests.hubserver import Fault, HubServer
+from tests.support.cli import Cli, spawn, write_manifest
+from tests.support.files import flip_last_byte
+from tests.support.hubserver import Fault, HubServer
+from tests.support.paths import DOCS, MANIFESTS, PACKAGE, README
+from tests.support.repos import VAE_REPO_ID, add_repos, comfy_repo, safetensors_bytes
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-DOCS = Path(__file__).resolve().parents[1] / "docs"
 VAE_WEIGHTS = "sd-vae/diffusion_pytorch_model.safetensors"
 HINT_RE = re.compile(r"`(wanmodels [^`]+)`")
 DECIMAL_UNITS_RE = re.compile(r"\d(?:\.\d+)? ?(?:kB|KB|MB|GB|TB)\b")
@@ -178,14 +178,13 @@ def test_init_names_the_manifest_it_wrote_when_the_default_lookup_would_miss_it(
 
 def test_no_hint_in_the_code_drops_the_manifest() -> None:
     """A hint that names a wanmodels command must be built with `Manifest.command`."""
-    src = Path(__file__).resolve().parents[1] / "src" / "wanmodels"
     offenders = []
-    for path in sorted(src.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if "same -m/--root" in line:  # a library call that has no manifest says so
                 continue
             if re.search(r"(hint|msg|detail).*`wanmodels (lock|download|verify|status)", line):
-                offenders.append(f"{path.name}:{number}: {line.strip()}")
+                offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
     assert offenders == []
 
 
@@ -459,10 +458,9 @@ def test_progress_bars_use_binary_units() -> None:
 
 
 def test_docs_and_presets_use_binary_units() -> None:
-    root = Path(__file__).resolve().parents[1]
     texts = {
         p: p.read_text(encoding="utf-8")
-        for p in (README, *DOCS.glob("*.md"), *(root / "manifests").glob("*.yaml"))
+        for p in (README, *DOCS.glob("*.md"), *MANIFESTS.glob("*.yaml"))
     }
     texts.pop(DOCS / "benchmarks.md")  # measurements against targets stated elsewhere, in their units
     for path, text in texts.items():

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, write_manifest
-from tests.hubserver import HubServer
+from tests.support.cli import Cli, write_manifest
+from tests.support.hubserver import HubServer
 from wanmodels.errors import ManifestError, UsageError
 from wanmodels.inputs.manifest import load_manifest
 from wanmodels.inputs.options import parse_choices

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.comfy_workflows import wan22_i2v, write
-from tests.conftest import Cli, cli_env
-from tests.fixtures import COMFY22_REPO_ID, COMFY_REPO_ID, add_repos, comfy22_repo, comfy_repo
-from tests.hubserver import HubServer
+from tests.support.cli import Cli, cli_env
+from tests.support.comfy_workflows import wan22_i2v, write
+from tests.support.hubserver import HubServer
+from tests.support.repos import COMFY22_REPO_ID, COMFY_REPO_ID, add_repos, comfy22_repo, comfy_repo
 
 
 def _closed_pipe() -> int:
@@ -226,7 +226,7 @@ def test_the_dry_run_and_list_fit_80_columns_and_tell_rows_apart(
 
 
 def test_a_slow_plan_says_what_it_is_waiting_for(cli: Cli, hub: HubServer) -> None:
-    from tests.hubserver import Fault
+    from tests.support.hubserver import Fault
 
     hub.add_fault(Fault(kind="hang", api=True, seconds=2.5, times=None))  # every listing request waits
     run = cli("download", "--dry-run")

@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO_ROOT
 
 
 def test_wheel_contains_the_bundled_manifest(tmp_path: Path) -> None:
@@ -21,7 +21,7 @@ def test_wheel_contains_the_bundled_manifest(tmp_path: Path) -> None:
             "--no-build-isolation",
             "-w",
             str(tmp_path),
-            str(ROOT),
+            str(REPO_ROOT),
         ],
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 from wanmodels.config import parse_rate
 from wanmodels.digests import Digest
 from wanmodels.planning.plan import Action, PlannedFile

@@ -1,6 +1,6 @@
 """Every bundled preset downloads from the fixture Hub (repos of the same names, with the real file
 lists) end to end, and its folder holds every path the program that loads it opens, and nothing
-else: what each runtime opens is data taken from its source (tests/runtimes.py, file and line).
+else: what each runtime opens is data taken from its source (tests/support/runtimes.py, file and line).
 
 One server holds every repo for the whole module; each test downloads into its own folder."""
 
@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import runtimes
-from tests.clirun import CliRun, run_cli
-from tests.conftest import Cli, cli_env
-from tests.fixtures import add_repos, family_repos, seed_repos
-from tests.hubserver import HubServer
+from tests.support import runtimes
+from tests.support.cli import Cli, cli_env
+from tests.support.clirun import CliRun, run_cli
+from tests.support.hubserver import HubServer
+from tests.support.repos import add_repos, family_repos, seed_repos
 from wanmodels.inputs.lockfile import selection_fingerprint
 from wanmodels.inputs.manifest import load_manifest
 from wanmodels.inputs.presets import ALIASES, list_presets, open_manifest, preset_path

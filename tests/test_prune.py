@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, write_manifest
-from tests.fixtures import COMFY_REPO_ID, add_repos, comfy_repo
-from tests.hubserver import HubServer
+from tests.support.cli import Cli, write_manifest
+from tests.support.hubserver import HubServer
+from tests.support.repos import COMFY_REPO_ID, add_repos, comfy_repo
 
 REPO = COMFY_REPO_ID
 

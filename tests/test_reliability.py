@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
-import shutil
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, read_stderr_until, spawn, wait_until, write_manifest
-from tests.fixtures import safetensors_bytes
-from tests.hubserver import Fault, HubServer
+from tests.support.cli import Cli, read_stderr_until, spawn, write_manifest
+from tests.support.disks import fill, small_disk
+from tests.support.hubserver import Fault, HubServer
+from tests.support.repos import safetensors_bytes
+from tests.support.waiting import wait_until
 from wanmodels.store.partial import list_parts
 
 BIG = "big.safetensors"
@@ -161,55 +158,7 @@ def test_second_process_waits_then_finds_nothing_to_do(hub: HubServer, workdir: 
     assert hub.bytes_sent(BIG) == len(data)  # only the first process fetched, and only once
 
 
-@contextlib.contextmanager
-def small_disk(path: Path, size: str) -> Iterator[Path]:
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-@contextlib.contextmanager
-def reflink_disk(path: Path) -> Iterator[Path]:
-    """An XFS filesystem (which can reflink) in a sparse image file, loop-mounted at `path`."""
-    image = path.with_name(path.name + ".img")
-    path.mkdir(parents=True, exist_ok=True)
-    if shutil.which("mkfs.xfs") is None:
-        pytest.skip("mkfs.xfs is not installed (Debian's xfsprogs; .ci/run installs it)")
-    with image.open("wb") as f:
-        f.truncate(320 << 20)  # sparse: the filesystem's minimum, nearly no real space
-    made = subprocess.run(["mkfs.xfs", "-q", str(image)], capture_output=True)
-    mounted = made.returncode == 0 and (
-        subprocess.run(["mount", "-o", "loop", str(image), str(path)], capture_output=True).returncode == 0
-    )
-    if not mounted:
-        image.unlink()
-        pytest.skip("cannot loop-mount a filesystem image here (needs root)")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-        image.unlink()
-
-
-def fill(path: Path, leave: int) -> None:
-    """Grow `path` until its disk has at most `leave` bytes free, or is full."""
-    with path.open("wb", buffering=0) as f:
-        while (free := shutil.disk_usage(path).free) > leave:
-            try:
-                f.write(bytes(min(free - leave, 8 << 20)))
-            except OSError as err:
-                if err.errno != errno.ENOSPC:
-                    raise
-                return
-
-
+@pytest.mark.needs_root
 def test_plan_that_does_not_fit_is_refused_before_fetching(cli: Cli, hub: HubServer, workdir: Path) -> None:
     manifest, _ = big_repo(hub, workdir, 4 << 20)
     with small_disk(workdir / "tiny", "2m") as tiny:
@@ -219,6 +168,7 @@ def test_plan_that_does_not_fit_is_refused_before_fetching(cli: Cli, hub: HubSer
         assert hub.gets() == []
 
 
+@pytest.mark.needs_root
 def test_disk_filling_mid_file_keeps_the_part(cli: Cli, hub: HubServer, workdir: Path) -> None:
     data = safetensors_bytes({"w": ("F32", [(24 << 20) // 4])}, seed=2)
     hub.add_repo("test/fill", {"a.safetensors": data})

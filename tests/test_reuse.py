@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, write_manifest
-from tests.fixtures import VAE_REPO_ID, seed_repos
-from tests.hubserver import HubServer, client_env
-from tests.test_reliability import reflink_disk, small_disk
+from tests.support.cli import Cli, write_manifest
+from tests.support.disks import reflink_disk, small_disk
+from tests.support.hfcache import blob, fill_hf_cache
+from tests.support.hubserver import HubServer
+from tests.support.paths import REPO_ROOT
+from tests.support.repos import VAE_REPO_ID, seed_repos
 from wanmodels.config import LinkMode, Settings, hf_hub_cache, resolve_settings
 from wanmodels.digests import Digest, hash_file
 from wanmodels.errors import IntegrityError, UsageError
@@ -43,29 +45,6 @@ models:
     folder: vae-b
     include: ["config.json", "*.safetensors"]
 """
-
-
-def fill_hf_cache(hub: HubServer, home: Path, *repo_ids: str) -> Path:
-    """Download whole repos with huggingface_hub itself into `home/hf` (an HF_HOME); return it."""
-    code = "import sys\nfrom huggingface_hub import snapshot_download as get\nfor r in sys.argv[1:]: get(r)"
-    subprocess.run(
-        [sys.executable, "-c", code, *repo_ids],
-        env=client_env(hub, home),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return home / "hf"
-
-
-def blob(hf_home: Path, hub: HubServer, repo_id: str, path: str) -> Path:
-    return (
-        hf_home
-        / "hub"
-        / f"models--{repo_id.replace('/', '--')}"
-        / "blobs"
-        / hub.file_info(repo_id, path).etag
-    )
 
 
 def files_of(doc: dict) -> list[dict]:
@@ -168,6 +147,7 @@ def test_a_cache_with_huggingface_hubs_shared_blob_store_is_followed(
     assert cli("verify", "--full").returncode == 0
 
 
+@pytest.mark.needs_root
 def test_cache_on_another_filesystem_is_copied(
     cli: Cli, hub: HubServer, workdir: Path, tmp_path: Path
 ) -> None:
@@ -407,6 +387,7 @@ def test_place_reused_links_or_copies_atomically(
     assert StateCache(tmp_path / "root").stamps()["e/file.bin"].placed  # journaled as it was placed
 
 
+@pytest.mark.needs_root("mkfs.xfs")
 def test_a_large_file_is_cloned_where_the_filesystem_can(tmp_path: Path) -> None:
     """On a filesystem with reflinks (XFS here), `auto` clones a large file: no bytes copied, yet
     a file of its own, so an edit changes the placed file and never the source."""
@@ -488,10 +469,9 @@ def test_dry_run_table_says_where_bytes_come_from(cli: Cli, hub: HubServer, work
 
 @pytest.mark.slow
 def test_reuse_benchmark_runs(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parent.parent
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.reuse", "--mib", "8", "--repeat", "1"],
-        cwd=root,
+        cwd=REPO_ROOT,
         env=dict(os.environ),  # cleaned by the clean_env fixture; the script starts its own Hub
         capture_output=True,
         text=True,

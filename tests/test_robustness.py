@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, write_manifest
-from tests.fixtures import VAE_REPO_ID
-from tests.memsource import MemFault, MemorySource
+from tests.support.cli import Cli, write_manifest
+from tests.support.memsource import MemFault, MemorySource
+from tests.support.repos import VAE_REPO_ID
 from wanmodels.config import LinkMode, Settings
 from wanmodels.digests import Digest
 from wanmodels.errors import Interrupted, LocalIOError, ManifestError

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from tests.hubserver import Fault, HubServer
-from tests.s3server import S3Server, _client
+from tests.support.hubserver import Fault, HubServer
+from tests.support.s3server import S3Server, _client
 
 
 def proxied(s3: S3Server, key: str | None = None, secret: str | None = None):  # type: ignore[no-untyped-def]

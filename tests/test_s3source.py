@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hubserver import Fault
-from tests.s3server import S3Server
+from tests.support.hubserver import Fault
+from tests.support.s3server import S3Server
 from wanmodels.config import Settings, StoreLocation, parse_store_url
 from wanmodels.digests import Digest
 from wanmodels.errors import (

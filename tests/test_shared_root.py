@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, spawn, wait_until, write_manifest
-from tests.fixtures import COMFY_REPO_ID, VAE_REPO_ID, add_repos, comfy_repo
-from tests.hubserver import Fault, HubServer
+from tests.support.cli import Cli, spawn, write_manifest
+from tests.support.disks import small_disk
+from tests.support.hubserver import Fault, HubServer
+from tests.support.repos import COMFY_REPO_ID, VAE_REPO_ID, add_repos, comfy_repo
+from tests.support.waiting import wait_until
 from wanmodels.store.state import StateCache
 
 VAE = "split_files/vae/wan_2.1_vae.safetensors"
@@ -367,11 +369,10 @@ def test_a_symlinked_folder_the_user_made_works(
     assert hub.gets() == []
 
 
+@pytest.mark.needs_root
 def test_a_folder_linked_to_another_filesystem_gets_a_copy(cli: Cli, workdir: Path, tmp_path: Path) -> None:
     """The part lives in <root>/.wanmodels/partial; a rename cannot cross to another disk, so the
     verified part is copied beside the target (hashed again as it is copied), then renamed."""
-    from tests.test_reliability import small_disk
-
     with small_disk(tmp_path / "other-fs", "8m") as other_disk:
         vae_manifest(workdir)
         comfy_root(workdir).mkdir(parents=True)

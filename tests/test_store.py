@@ -1,6 +1,6 @@
 """Fleets: `wanmodels publish` to an S3-compatible store and `download --from` it, end to end.
 
-The store is moto's server in a child process behind the fault proxy of `tests.s3server` (a real
+The store is moto's server in a child process behind the fault proxy of `tests.support.s3server` (a real
 socket, real SigV4 checks); the Hub is the loopback test Hub, whose request log proves which runs
 never asked it for anything.
 """
@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, cli_env, wait_until, write_manifest
-from tests.fixtures import safetensors_bytes
-from tests.hubserver import Fault, HubServer
-from tests.s3server import S3Server
-from tests.test_download import partial_bytes
+from tests.support.cli import Cli, cli_env, write_manifest
+from tests.support.files import partial_bytes
+from tests.support.hubserver import Fault, HubServer
+from tests.support.repos import safetensors_bytes
+from tests.support.s3server import S3Server
+from tests.support.waiting import wait_until
 
 
 def project(workdir: Path, cli: Cli, env: dict[str, str]) -> Path:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import count_writes
-from tests.memsource import MemFault, MemorySource
+from tests.support.files import count_writes
+from tests.support.memsource import MemFault, MemorySource
 from wanmodels.config import Settings
 from wanmodels.digests import Digest
 from wanmodels.errors import EXIT_FAILED, EXIT_HUB, Interrupted

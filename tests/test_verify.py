@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli, flip_last_byte, write_manifest
-from tests.fixtures import safetensors_bytes
-from tests.hubserver import HubServer
-from tests.memsource import MemorySource
+from tests.support.cli import Cli, write_manifest
+from tests.support.files import flip_last_byte
+from tests.support.hubserver import HubServer
+from tests.support.memsource import MemorySource
+from tests.support.repos import safetensors_bytes
 from wanmodels.config import Settings
 from wanmodels.inputs.manifest import parse_manifest
 from wanmodels.ops.download import download

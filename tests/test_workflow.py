@@ -10,8 +10,8 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from tests.comfy_workflows import HF, I2V_WORKFLOW, model, node, wan22_i2v, workflow, write
-from tests.fixtures import COMFY22_REPO_ID, COMFY_REPO_ID
+from tests.support.comfy_workflows import HF, I2V_WORKFLOW, model, node, wan22_i2v, workflow, write
+from tests.support.repos import COMFY22_REPO_ID, COMFY_REPO_ID
 from wanmodels.errors import ManifestError
 from wanmodels.inputs.comfyui import (
     ModelRef,

@@ -6,13 +6,13 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from tests.hubserver import shaping
-from tests.hubserver.faults import BODY_FAULTS, Fault, Target
-from tests.hubserver.log import Ctx
-from tests.hubserver.model import Commit, FileEntry
+from tests.support.hubserver import shaping
+from tests.support.hubserver.faults import BODY_FAULTS, Fault, Target
+from tests.support.hubserver.log import Ctx
+from tests.support.hubserver.model import Commit, FileEntry
 
 if TYPE_CHECKING:
-    from tests.hubserver.handler import Handler
+    from tests.support.hubserver.handler import Handler
 
 _CORRUPT_STRIDE = 4096  # flip one byte in every stride (plus the last one) so any hash check notices
 _CUTTING = frozenset({"cut", "short", "reset", "stall"})

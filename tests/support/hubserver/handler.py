@@ -15,13 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from tests.hubserver import api, cdn, files, shaping
-from tests.hubserver.faults import ANSWER_FAULTS, BODY_FAULTS, PAYLOAD_FAULTS, Fault, Target
-from tests.hubserver.log import Ctx
-from tests.hubserver.model import Commit
+from tests.support.hubserver import api, cdn, files, shaping
+from tests.support.hubserver.faults import ANSWER_FAULTS, BODY_FAULTS, PAYLOAD_FAULTS, Fault, Target
+from tests.support.hubserver.log import Ctx
+from tests.support.hubserver.model import Commit
 
 if TYPE_CHECKING:
-    from tests.hubserver.server import HubServer
+    from tests.support.hubserver.server import HubServer
 
 DISABLED_MESSAGE = "Access to this resource is disabled."  # what huggingface_hub maps to DisabledRepoError
 

@@ -20,10 +20,17 @@ too, outside pytest.
 
 from __future__ import annotations
 
-from tests.hubserver.faults import FAULT_KINDS, Fault, ratelimit_headers
-from tests.hubserver.log import RequestRecord
-from tests.hubserver.model import LFS_SUFFIXES, LFS_THRESHOLD, FileEntry, git_blob_sha1, is_lfs, lfs_pointer
-from tests.hubserver.server import HubServer, client_env, run_client
+from tests.support.hubserver.faults import FAULT_KINDS, Fault, ratelimit_headers
+from tests.support.hubserver.log import RequestRecord
+from tests.support.hubserver.model import (
+    LFS_SUFFIXES,
+    LFS_THRESHOLD,
+    FileEntry,
+    git_blob_sha1,
+    is_lfs,
+    lfs_pointer,
+)
+from tests.support.hubserver.server import HubServer, client_env, run_client
 
 __all__ = [
     "FAULT_KINDS",

@@ -16,12 +16,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.hubserver.cdn import Signer
-from tests.hubserver.faults import Fault, FaultBook
-from tests.hubserver.handler import HTTPServer
-from tests.hubserver.log import RequestLog, RequestRecord
-from tests.hubserver.model import FileEntry, FileSource, RepoStore
-from tests.hubserver.shaping import Pacer
+from tests.support.hubserver.cdn import Signer
+from tests.support.hubserver.faults import Fault, FaultBook
+from tests.support.hubserver.handler import HTTPServer
+from tests.support.hubserver.log import RequestLog, RequestRecord
+from tests.support.hubserver.model import FileEntry, FileSource, RepoStore
+from tests.support.hubserver.shaping import Pacer
 
 
 class HubServer:
@@ -38,8 +38,8 @@ class HubServer:
     Hub's metadata headers and a signed `Location` on the CDN, valid for `cdn_url_ttl` seconds
     (None = forever); non-LFS files are still served by the Hub itself.
 
-    `tls` (a server-side context, e.g. `tests.hubserver.tls.Certificate.server_context()`) serves both origins
-    over HTTPS, as the real Hub and its CDNs do: each connection then pays a handshake, and every byte
+    `tls` (a server-side context, e.g. `tls.Certificate.server_context()` of this package) serves both
+    origins over HTTPS, as the real Hub and its CDNs do: each connection then pays a handshake, and every byte
     is encrypted and decrypted. Clients must trust its certificate (`SSL_CERT_FILE`).
 
     `tree_page_size` paginates tree listings with a `Link: <...>; rel="next"` header (the real Hub

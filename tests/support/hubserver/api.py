@@ -9,12 +9,12 @@ import itertools
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
-from tests.hubserver.faults import Target
-from tests.hubserver.log import Ctx
-from tests.hubserver.model import Commit
+from tests.support.hubserver.faults import Target
+from tests.support.hubserver.log import Ctx
+from tests.support.hubserver.model import Commit
 
 if TYPE_CHECKING:
-    from tests.hubserver.handler import Handler
+    from tests.support.hubserver.handler import Handler
 
 
 def route(h: Handler, ctx: Ctx, rest: list[str], body: bytes) -> None:

@@ -12,7 +12,7 @@ A call runs in a child when this process cannot stand in for one: its environmen
 variable huggingface_hub reads once, at import (any `HF_*` but `HF_TOKEN`, which it reads per
 request), it asks for `-v` (which sets `HF_HUB_VERBOSITY` before that import), it is made off the
 main thread (the CLI installs a SIGTERM handler), or the test asks for one (`process=True`).
-Signals, kills and races use `tests.conftest.spawn`, always a child.
+Signals, kills and races use `tests.support.cli.spawn`, always a child.
 """
 
 from __future__ import annotations

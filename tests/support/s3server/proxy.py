@@ -2,7 +2,7 @@
 
 It forwards each request as received (the Host header too, so SigV4 signatures still verify) and
 streams the answer back, counting body bytes per object. `Fault(origin="s3", ...)` from
-`tests.hubserver` targets requests: `path` matches the object key, `repo_id` the bucket. Kinds:
+`tests.support.hubserver` targets requests: `path` matches the object key, `repo_id` the bucket. Kinds:
 `status` (answer `status` with an S3 error body whose code is `headers["x-error-code"]`, default
 `SlowDown`, without asking moto), `cut` (send the headers and `after_bytes` of the body, then
 close), `stall` (the same, but first go quiet for `seconds` or until the proxy stops: a kill then
@@ -21,8 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from tests.hubserver.faults import Fault, FaultBook, Target
-from tests.hubserver.log import Ctx, RequestLog
+from tests.support.hubserver.faults import Fault, FaultBook, Target
+from tests.support.hubserver.log import Ctx, RequestLog
 
 _HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"})
 CHUNK = 256 << 10

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode
 
-from tests.hubserver.faults import Target
-from tests.hubserver.files import send_file
-from tests.hubserver.log import Ctx
-from tests.hubserver.model import FileEntry
+from tests.support.hubserver.faults import Target
+from tests.support.hubserver.files import send_file
+from tests.support.hubserver.log import Ctx
+from tests.support.hubserver.model import FileEntry
 
 if TYPE_CHECKING:
-    from tests.hubserver.handler import Handler
+    from tests.support.hubserver.handler import Handler
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.hubserver.faults import Fault, FaultBook
-from tests.hubserver.log import RequestLog, RequestRecord
-from tests.s3server.proxy import ProxyServer
+from tests.support.hubserver.faults import Fault, FaultBook
+from tests.support.hubserver.log import RequestLog, RequestRecord
+from tests.support.s3server.proxy import ProxyServer
 
 __all__ = ["REGION", "S3Server"]
 
 REGION = "us-east-1"
-_ROOT = Path(__file__).resolve().parents[2]
+_ROOT = Path(__file__).resolve().parents[3]
 # moto lets this many requests through unsigned, enough to create the user and its key: after them
 # every request must carry a valid signature of a key moto knows.
 _SETUP_ACTIONS = 3
@@ -54,7 +54,7 @@ class S3Server:
         env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(_SETUP_ACTIONS), "PYTHONPATH": str(_ROOT)}
         env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "tests.s3server.child"],
+            [sys.executable, "-m", "tests.support.s3server.child"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ FAULT_KINDS = frozenset(
 ANSWER_FAULTS = frozenset({"status", "redirect"})  # answered instead of the request
 PAYLOAD_FAULTS = frozenset({"body", "edit"})  # replace or change an API answer's JSON
 BODY_FAULTS = FAULT_KINDS - ANSWER_FAULTS - PAYLOAD_FAULTS - {"hang"}  # applied while the body is written
-ORIGINS = frozenset({"hub", "cdn", "s3"})  # "s3": the proxy of tests.s3server
+ORIGINS = frozenset({"hub", "cdn", "s3"})  # "s3": the proxy of tests.support.s3server
 
 # The Hub's rate-limit headers (IETF draft ratelimit-headers), as huggingface_hub parses them.
 RATELIMIT_POLICY = '"fixed window";"api";q=500;w=300'
@@ -34,10 +34,11 @@ class Fault:
     """A scripted misbehaviour, applied to matching requests.
 
     Which requests: `origin` (`"hub"`, `"cdn"` for the CDN listener of `HubServer(cdn=True)`, or
-    `"s3"` for the proxy of `tests.s3server.S3Server`, where `path` matches the key, `repo_id` the bucket);
-    `path`, an fnmatch pattern against the repo file path for resolve and CDN requests (a CDN request is
-    mapped back to the file its signed URL was issued for), or against the unquoted URL path when
-    `api=True`; `repo_id` (fnmatch); `methods` (only GETs unless told, e.g. `("GET", "HEAD")`).
+    `"s3"` for the proxy of `tests.support.s3server.S3Server`, where `path` matches the key and
+    `repo_id` the bucket); `path`, an fnmatch pattern against the repo file path for resolve and CDN
+    requests (a CDN request is mapped back to the file its signed URL was issued for), or against the
+    unquoted URL path when `api=True`; `repo_id` (fnmatch); `methods` (only GETs unless told, e.g.
+    `("GET", "HEAD")`).
 
     How often: `times` matching requests (`None` = no limit). With `for_seconds`, the fault is live only
     for that long after `HubServer.add_fault` armed it, and `times` then defaults to no limit: every

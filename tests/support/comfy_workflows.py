@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures import COMFY22_REPO_ID, COMFY_REPO_ID
+from tests.support.repos import COMFY22_REPO_ID, COMFY_REPO_ID
 
 HF = "https://huggingface.co"
 DATA = Path(__file__).resolve().parent / "data"
