@@ -15,7 +15,7 @@ Modules: `model` (files, hashes, commits), `faults` (what a fault targets and wh
 and round trips), `api` (JSON routes), `files` (resolve, ranges, bodies), `cdn` (signed URLs, the CDN
 origin), `handler` (HTTP plumbing), `log` (request records), `server` (`HubServer`, `client_env`),
 `tls` (a throwaway certificate, made with the `openssl` command). Stdlib only: benchmarks import it
-too, outside pytest.
+too, outside pytest. Its own tests, beside it: `tests/support/test_hubserver*.py`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 (`proxy`) in front of it on another port: clients talk to `url`, the proxy logs every request
 (`requests`, `gets`, `bytes_sent`) and applies `Fault(origin="s3", ...)` knobs. Setup and
 tampering go straight to moto through `client()`. One server serves a whole test session; each
-test takes a bucket of its own (`new_bucket`).
+test takes a bucket of its own (`new_bucket`). Its own tests, beside it: `tests/support/test_s3server.py`.
 """
 
 from __future__ import annotations
