@@ -1,9 +1,9 @@
 """Filesystems a test mounts for itself: a small tmpfs (a full disk, another filesystem), a reflinking XFS.
 
-Mounting needs root, so every test that uses these carries `@pytest.mark.needs_root` (naming the
-commands it needs besides `mount`, e.g. `needs_root("mkfs.xfs")`; tests/test_suite_layout.py checks
-the mark is there): `tests/conftest.py` skips it where it cannot run, with the reason `-ra` prints,
-so a laptop reports as skipped what CI runs. A root that still cannot mount (a container without
+Mounting needs root, so every test that uses these carries `@pytest.mark.needs_root` (naming
+the commands it needs besides `mount`, e.g. `needs_root("mkfs.xfs")`; tests/e2e/test_suite_layout.py
+checks the mark is there): `tests/conftest.py` skips it where it cannot run, with the reason `-ra`
+prints, so a laptop reports as skipped what CI runs. A root that still cannot mount (a container without
 the capability) is skipped here, with mount's own words.
 """
 

@@ -1,7 +1,7 @@
 """The transfer logic (ranges, retries, resume, integrity) driven by an in-memory byte source.
 
-No sockets and no subprocess: each test runs in milliseconds. tests/test_download.py and
-tests/test_reliability.py prove the same behaviours through the real client and the loopback Hub.
+No sockets and no subprocess: each test runs in milliseconds. tests/cli/test_download.py and
+tests/e2e/test_reliability.py prove the same behaviours through the real client and the loopback Hub.
 """
 
 from __future__ import annotations

@@ -287,7 +287,7 @@ def test_prune_keeps_a_copy_put_back_in_place_of_a_placed_file(
     """docs/cli.md: a copy put back in place of a placed file is another file (another inode)
     and stays, even with the same bytes, and even after a verify re-hashed it (that used to pass
     'placed' on to the new inode); only a mere touch of the placed file is forgiven
-    (test_prune.py::test_download_prune_after_success_only)."""
+    (cli/test_prune.py::test_download_prune_after_success_only)."""
     source = MemorySource()
     source.add_repo("t/a", {"keep.bin": b"k" * 100, "old.bin": b"o" * 100})
     both = _manifest(tmp_path, "  - name: a\n    repo: t/a\n")
