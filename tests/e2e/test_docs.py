@@ -468,9 +468,14 @@ def test_the_documented_720p_comfyui_edit_plans_cleanly(cli: Cli, hub: HubServer
 
 
 def _pytest_commands() -> list[tuple[str, list[str]]]:
-    """(where, arguments) of every `pytest` command the README, the docs and CI run."""
+    """(where, arguments) of every `pytest` command the READMEs, the docs and CI run."""
     found = []
-    sources = [REPO_ROOT / "README.md", REPO_ROOT / ".ci" / "run", *sorted(DOCS.glob("*.md"))]
+    sources = [
+        REPO_ROOT / "README.md",
+        REPO_ROOT / "tests" / "README.md",
+        REPO_ROOT / ".ci" / "run",
+        *sorted(DOCS.glob("*.md")),
+    ]
     for path in sources:
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".md":  # code blocks line by line, and inline code
@@ -523,6 +528,22 @@ def test_every_documented_test_command_keeps_the_network_tests_out() -> None:
             expression = _marker_expression(args, default)
             runs = Expression.compile(expression).evaluate(lambda name, **_: name in marks)  # noqa: B023
             assert not runs, f"{where} runs the network tests (-m {expression!r})"
+
+
+def test_every_documented_test_command_names_paths_that_exist() -> None:
+    """A test file or folder a doc says to run is still there, under that name (the suite's
+    folders are tests/README.md's: a file moved out of a flat tests/ leaves no command behind)."""
+    takes_value = {"-n", "-m", "-k", "-p", "-o", "--dist", "--maxfail", "--durations"}
+    commands = _pytest_commands()
+    assert any(arg.startswith("tests/") for _, args in commands for arg in args), "no command names a path"
+    missing = [
+        f"{where}: {arg}"
+        for where, args in commands
+        for before, arg in zip(["", *args], args, strict=False)
+        if not arg.startswith("-") and before not in takes_value
+        if not (REPO_ROOT / arg.split("::")[0]).exists()
+    ]
+    assert missing == []
 
 
 def _download_pairs(text: str) -> list[tuple[list[str], list[str]]]:

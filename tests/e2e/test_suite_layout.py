@@ -1,12 +1,16 @@
 """The suite's own shape (tests/README.md): helpers come from tests/support/, conftest.py holds
-fixtures only, no test module imports another, and every test that mounts a filesystem says so."""
+fixtures only, no test module imports another, every test that mounts a filesystem says so, and
+each test file sits on the one naming axis of its folder."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from tests.support.paths import REPO_ROOT
+import typer.main
+
+from tests.support.paths import PACKAGE, REPO_ROOT
+from wanmodels.cli.app import app
 
 TESTS = REPO_ROOT / "tests"
 MOUNTS = {"small_disk": (), "reflink_disk": ("mkfs.xfs",)}  # helper: the commands its mark names
@@ -92,4 +96,36 @@ def test_every_test_that_mounts_a_filesystem_is_marked_needs_root() -> None:
             wanted = wanted.removesuffix("()")
             if wanted not in marks:
                 offenders.append(f"{_where(path, test.lineno)}: {test.name} calls {helper}: add @{wanted}")
+    assert offenders == []
+
+
+def _names(stem: str, subjects: set[str]) -> bool:
+    """`test_<subject>.py` or `test_<subject>_<topic>.py` (one subject's tests, split by topic)."""
+    name = stem.removeprefix("test_")
+    return any(name == s or name.startswith(f"{s}_") for s in subjects)
+
+
+def _modules_of(package: Path) -> set[str]:
+    """The modules of `package`, without the leading underscore of a private one (`_fs` -> `fs`)."""
+    return {p.stem.lstrip("_") for p in package.glob("*.py") if p.stem not in ("__init__", "__main__")}
+
+
+def test_every_test_file_is_named_after_its_module_or_command() -> None:
+    """tests/unit/<package>/test_<module>.py, tests/unit/test_<module>.py for the base modules,
+    tests/cli/test_<command>.py (or test_wanmodels.py: the program as a whole); no test file at
+    the top of tests/ (a new flat file belongs in one of the folders of tests/README.md)."""
+    commands = set(typer.main.get_command(app).commands) | {"wanmodels"}
+    offenders = [f"tests/{p.name}: move it into unit/, cli/ or e2e/" for p in TESTS.glob("test_*.py")]
+    for path in sorted((TESTS / "unit").rglob("test_*.py")):
+        package = PACKAGE / path.parent.relative_to(TESTS / "unit")
+        if not package.is_dir():
+            offenders.append(f"{_where(path, 1)}: src/wanmodels has no package {package.name}")
+        elif not _names(path.stem, _modules_of(package)):
+            where = package.relative_to(REPO_ROOT)
+            offenders.append(f"{_where(path, 1)}: {where} has no module of that name")
+    offenders += [
+        f"{_where(path, 1)}: wanmodels has no command of that name"
+        for path in sorted((TESTS / "cli").glob("test_*.py"))
+        if not _names(path.stem, commands)
+    ]
     assert offenders == []
