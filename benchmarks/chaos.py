@@ -34,8 +34,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.fixtures import safetensors_bytes
-from tests.hubserver import HubServer, client_env
+from tests.support.hubserver import HubServer, client_env
+from tests.support.repos import safetensors_bytes
 
 REPO = "chaos/stack"
 MIB = 1 << 20

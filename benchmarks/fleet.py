@@ -4,7 +4,7 @@
 
 Builds a one-entry stack (four weight shards sharing `--mib`, plus two small files) on the loopback
 test Hub, downloads and locks it once, publishes it with `wanmodels publish` to moto's S3 server
-(`tests.s3server`: a child process behind the logging proxy), then starts `--nodes` processes at
+(`tests.support.s3server`: a child process behind the logging proxy), then starts `--nodes` processes at
 once, each `wanmodels download --frozen` into a root of its own with the project's manifest and
 lockfile: first all with `--from s3://...`, then all from the Hub. Every node must exit 0 (each
 file hashed against the lockfile before it is placed). `--direct` points the nodes at moto
@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.hubserver import HubServer, client_env
-from tests.s3server import S3Server
+from tests.support.hubserver import HubServer, client_env
+from tests.support.s3server import S3Server
 
 MIB = 1 << 20
 REPO = "fleet/stack"

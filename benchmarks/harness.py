@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.hubserver import HubServer, client_env
+from tests.support.hubserver import HubServer, client_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
@@ -168,7 +168,7 @@ def hf(*args: str) -> list[str]:
 
 
 def clean_env(srv: HubServer, tmp: Path) -> dict[str, str]:
-    """The client environment of `tests.hubserver`, plus no colour and this venv's tools first."""
+    """The client environment of `tests.support.hubserver`, plus no colour and this venv's tools first."""
     env = client_env(srv, tmp, NO_COLOR="1")
     env["PATH"] = f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}"
     return env

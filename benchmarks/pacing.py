@@ -15,7 +15,7 @@ import subprocess
 import sys
 from urllib.parse import urlsplit
 
-from tests.hubserver import HubServer
+from tests.support.hubserver import HubServer
 
 MIB = 1 << 20
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from tests.hubserver import RequestRecord
+from tests.support.hubserver import RequestRecord
 
 from benchmarks.harness import alive
 from wanmodels.store.partial import list_parts

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.hubserver import RequestRecord
+from tests.support.hubserver import RequestRecord
 
 from benchmarks.harness import MIB
 

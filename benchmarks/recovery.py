@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.fixtures import add_repos, safetensors_bytes, seed_repos
-from tests.hubserver import Fault, HubServer, client_env
+from tests.support.hubserver import Fault, HubServer, client_env
+from tests.support.repos import add_repos, safetensors_bytes, seed_repos
 
 from benchmarks.partwatch import JournalWatch, kept_bytes
 

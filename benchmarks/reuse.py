@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.hubserver import HubServer, client_env
+from tests.support.hubserver import HubServer, client_env
 
 REPO = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 PRESET = "wan2.1-i2v-480p-diffusers"

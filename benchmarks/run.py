@@ -4,7 +4,7 @@ One command, from the repo root: `python -m benchmarks.run [--small | --tiny] [-
 
 Every figure printed comes from a measurement made in this run; a case that cannot run says
 "not run: <reason>". Fixture files are written to a temp dir on disk and served as `Path` values by
-`tests.hubserver.HubServer`: cases 1-7 on a plain, unshaped Hub with the bundled `wan2.1-i2v`
+`tests.support.hubserver.HubServer`: cases 1-7 on a plain, unshaped Hub with the bundled `wan2.1-i2v`
 preset's repos; cases 8-9 on a second Hub shaped like a CDN link with the ComfyUI fp16 stack; case 10
 on a third, plain Hub with the bundled preset's repos at 1/8 of case 1's size.
 
@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.hubserver import HubServer
-from tests.hubserver.tls import make_certificate, openssl_missing
+from tests.support.hubserver import HubServer
+from tests.support.hubserver.tls import make_certificate, openssl_missing
 
 from benchmarks import fixtures
 from benchmarks.cases import cdn, cdn_stack, links, local, resume, stack

@@ -4,7 +4,7 @@
 
 Import and set-up are timed in fresh interpreters (median of `--repeat`), against the CLI's own
 start-up (`python -m wanmodels --help`). Throughput reads one `--mib` object from moto's server
-(`tests.s3server`, straight to moto: no proxy) in 16 MiB ranges over 1 and 4 threads, with
+(`tests.support.s3server`, straight to moto: no proxy) in 16 MiB ranges over 1 and 4 threads, with
 botocore (what `wanmodels[s3]` uses) and with obstore when it is installed; "CPU" is this
 process's CPU seconds per GiB read (the server runs in another process). Prints markdown.
 """
@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from tests.s3server import REGION, S3Server
+from tests.support.s3server import REGION, S3Server
 
 MIB = 1 << 20
 PART = 16 * MIB

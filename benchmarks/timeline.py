@@ -23,8 +23,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.hubserver import RequestRecord
-from tests.hubserver.tls import Certificate, make_certificate
+from tests.support.hubserver import RequestRecord
+from tests.support.hubserver.tls import Certificate, make_certificate
 
 from benchmarks import fixtures
 from benchmarks.cases import cdn_stack

@@ -1,42 +1,31 @@
-"""Fixtures: a clean environment, a Hub-protocol server on 127.0.0.1, and a CLI runner.
+"""Fixtures: a clean environment, a Hub-protocol server on 127.0.0.1, an S3 server, and a CLI runner.
 
-CLI tests run `python -m wanmodels ARGS` through `tests.clirun`: in this process where that gives
-the same result as a child (most calls, at a tenth of the cost), in a subprocess where only a
-fresh interpreter does (variables huggingface_hub reads at import, `-v`); `spawn` starts a child
-for kills, signals and races. huggingface_hub is imported here first, under a scrubbed
-environment, so the settings it reads once are never the developer's (no token, no offline mode).
+Fixtures only: the helpers tests import live in `tests/support/` (never import this file). CLI
+tests run `python -m wanmodels ARGS` through `tests.support.clirun`: in this process where that
+gives the same result as a child (most calls, at a tenth of the cost), in a subprocess where only
+a fresh interpreter does (variables huggingface_hub reads at import, `-v`);
+`tests.support.cli.spawn` starts a child for kills, signals and races. huggingface_hub is imported
+here first, under a scrubbed environment, so the settings it reads once are never the developer's
+(no token, no offline mode): nothing may import it before this file (a plugin, a helper imported above).
 """
 
 from __future__ import annotations
 
 import os
-import select
+import shutil
 import signal
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.clirun import CliRun, run_cli
-from tests.fixtures import add_repos, seed_repos
-from tests.hubserver import HubServer
-from tests.s3server import S3Server
-from wanmodels.store.partial import PartFile
-
-__all__ = [
-    "Cli",
-    "CliRun",
-    "cli_env",
-    "count_writes",
-    "read_stderr_until",
-    "spawn",
-    "wait_until",
-    "write_manifest",
-]
+from tests.support.cli import Cli, cli_env
+from tests.support.clirun import CliRun, run_cli
+from tests.support.hubserver import HubServer
+from tests.support.repos import add_repos, seed_repos
+from tests.support.s3server import S3Server
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy")
 
@@ -75,6 +64,20 @@ _import_hub_client_clean()
 # here, the children get the default disposition (a Python handler resets to it across exec).
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`@pytest.mark.needs_root(*commands)` (tests/support/disks.py): skipped, with its reason, where
+    the test could not mount its filesystem, before any fixture starts a server for it."""
+    marker = item.get_closest_marker("needs_root")
+    if marker is None:
+        return
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the test mounts a filesystem of its own (tmpfs or a loop device)")
+    missing = [command for command in marker.args if shutil.which(command) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} to make the filesystem it mounts (not installed)")
 
 
 @pytest.fixture(autouse=True)
@@ -119,22 +122,11 @@ def s3(s3server: S3Server) -> Iterator[S3Server]:
     s3server.clear_faults()
 
 
-Cli = Callable[..., CliRun]
-
-
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     path = tmp_path / "work"
     path.mkdir()
     return path
-
-
-def cli_env(hub: HubServer, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["HF_ENDPOINT"] = hub.url
-    env["WANMODELS_RETRY_WAIT"] = "0.02"
-    env.update(extra)
-    return env
 
 
 @pytest.fixture
@@ -156,69 +148,3 @@ def cli(hub: HubServer, workdir: Path) -> Cli:
     return run
 
 
-def spawn(hub: HubServer, cwd: Path, *args: str, quiet: bool = False) -> subprocess.Popen[str]:
-    """Start `python -m wanmodels ARGS` in the background (for kills, signals and races)."""
-    out = subprocess.DEVNULL if quiet else subprocess.PIPE
-    return subprocess.Popen(
-        [sys.executable, "-m", "wanmodels", *args],
-        cwd=cwd,
-        env=cli_env(hub),
-        stdout=out,
-        stderr=out,
-        text=True,
-    )
-
-
-def write_manifest(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The size of every write into a part, from now on."""
-    sizes: list[int] = []
-    write = PartFile.write
-
-    def counted(self: PartFile, offset: int, data: bytes | memoryview) -> None:
-        sizes.append(len(data))
-        write(self, offset, data)
-
-    monkeypatch.setattr(PartFile, "write", counted)
-    return sizes
-
-
-def flip_last_byte(path: Path) -> None:
-    """Damage a file in place without changing its size (only its hash can tell)."""
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
-def wait_until(check: Callable[[], object], what: str, timeout: float = 30) -> None:
-    """Poll `check` until it holds: tests wait for a state, never a fixed time, so load only slows them."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.01)
-
-
-def read_stderr_until(proc: subprocess.Popen[str], text: str, timeout: float = 30) -> str:
-    """Read a `spawn`ed process's stderr until `text` shows up; returns what was read.
-
-    Reads the pipe's descriptor directly, so a later `communicate()` still gets the rest.
-    """
-    assert proc.stderr is not None
-    fd = proc.stderr.fileno()
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while text.encode() not in seen:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {text!r} on stderr: {seen!r}")
-        if select.select([fd], [], [], min(left, 0.5))[0]:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                raise AssertionError(f"the process exited without printing {text!r}: {seen!r}")
-            seen += chunk
-    return seen.decode()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.hubserver.tls import Certificate
+from tests.support.hubserver.tls import Certificate
 
 from benchmarks.cases.cdn_stack import CONNS, LINK, Stack, WmRun, aria2c_once, file_gets, run_wanmodels
 from benchmarks.fixtures import COMFY

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.hubserver import HubServer, RequestRecord
-from tests.hubserver.tls import Certificate
+from tests.support.hubserver import HubServer, RequestRecord
+from tests.support.hubserver.tls import Certificate
 
 from benchmarks.fixtures import COMFY, COMFY_FILES, COMFY_PRESET
 from benchmarks.harness import MIB, Bench, Run, fresh_dir, wm

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.hubserver import HubServer
+from tests.support.hubserver import HubServer
 
 from benchmarks import fixtures, plots
 from benchmarks.cases.cdn_stack import (

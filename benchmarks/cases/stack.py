@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.hubserver import HubServer
+from tests.support.hubserver import HubServer
 
 from benchmarks import fixtures
 from benchmarks.harness import MIB, Bench, Row, clean_env, fresh_dir, ratio_row, wm

@@ -1,7 +1,8 @@
 """The `--json` documents: one per command, each carrying `schema_version`.
 
-Scripts parse these, so their shape is a contract (docs/cli.md, tests/test_cli.py and tests/test_messages.py):
-fields are only ever added within a schema version; renaming or removing one bumps it.
+Scripts parse these, so their shape is a contract (docs/cli.md, tests/cli/test_wanmodels.py and
+tests/e2e/test_messages.py): fields are only ever added within a schema version; renaming or
+removing one bumps it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,197 @@
+"""The range scheduler: how long each request is, when a helper connection takes over the rest of a
+range, and what a finished, failed or interrupted range hands back."""
+
+from __future__ import annotations
+
+from wanmodels.digests import Digest
+from wanmodels.planning.plan import Action, PlannedFile
+from wanmodels.transfer.scheduler import (
+    END_SEGMENT,
+    MAX_SPAN,
+    MIN_SEGMENT,
+    CpuShare,
+    FileJob,
+    Released,
+    Scheduler,
+    min_segment,
+    request_span,
+    smallest_takeover,
+)
+
+DIGEST = Digest("sha256", "ab" * 32)
+MIB = 1 << 20
+
+
+def planned(name: str, size: int) -> PlannedFile:
+    return PlannedFile("e", "o/r", "c" * 40, name, f"e/{name}", size, DIGEST, Action.DOWNLOAD, 0)
+
+
+def test_segments_grow_with_the_file() -> None:
+    assert min_segment(10 * MIB) == MIN_SEGMENT
+    assert min_segment(30 << 30) == (30 << 30) // 256  # a 30 GB file: ~256 ranges at most
+    # Requests are long while much is left, and shrink to about a half-share at the end.
+    assert request_span(30 << 30, left=60 << 30, connections=16) == 256 << 20
+    assert request_span(30 << 30, left=1 << 30, connections=16) == 32 << 20
+    assert request_span(10 * MIB, left=64 * MIB, connections=8) == 4 * MIB
+    # A takeover claims at least the file's minimum segment, except in the plan's last stretch,
+    # where the last connections must finish together: down to END_SEGMENT, never below.
+    assert smallest_takeover(30 << 30, left=60 << 30, connections=16) == min_segment(30 << 30)
+    assert smallest_takeover(30 << 30, left=64 << 20, connections=16) == 2 << 20
+    assert smallest_takeover(30 << 30, left=1 << 20, connections=16) == END_SEGMENT
+    assert request_span(30 << 30, left=1 << 20, connections=16) == END_SEGMENT
+
+
+def test_requests_stop_on_boundaries_and_leave_no_tail_too_small_to_take_over() -> None:
+    size = 10 * MIB + 12345
+    scheduler = Scheduler(
+        [planned("f", size)], lambda job: [(0, job.item.size)], connections=4, cpu=CpuShare(None)
+    )
+    rng = scheduler.next()
+    assert rng is not None
+    rng.pos = 777  # bytes already in: the stop is still on a 64 KiB boundary
+    stop = scheduler.request(rng)
+    assert stop % (64 << 10) == 0 and rng.pos < stop < size
+    span = request_span(size, size, 4)
+    rng.pos = size - span - (100 << 10)  # a span would leave ~100 KiB: too little to take over
+    assert scheduler.request(rng) == size
+
+
+def test_a_refetch_after_a_digest_mismatch_asks_in_spans_like_the_first_round() -> None:
+    # Its bytes count as left again: otherwise the plan looks finished and every request of the
+    # second round falls to END_SEGMENT (a 30 GB file in ~120,000 requests).
+    size = 64 * MIB
+    scheduler = Scheduler(
+        [planned("f", size)], lambda job: [(0, job.item.size)], connections=4, cpu=CpuShare(None)
+    )
+    rng = scheduler.next()
+    assert rng is not None
+    first = scheduler.request(rng)
+    assert first == 8 * MIB  # 64 MiB left over 4 connections: half-shares
+    scheduler.advance(rng, size)
+    assert scheduler.release(rng) is Released.FINISH
+    scheduler.restart(rng.job)  # the digest did not match: every byte again
+    again = scheduler.next()
+    assert again is not None and (again.pos, again.end) == (0, size)
+    assert scheduler.request(again) == first
+
+
+def test_a_resumed_file_whose_server_ignores_ranges_counts_all_its_bytes_as_left_again() -> None:
+    # The server sends the whole file from byte 0: the bytes resumed beyond the stream's position
+    # come again too, so the other files' spans must not shrink as if the plan were ending.
+    resumed = PlannedFile("e", "o/r", "c" * 40, "a", "e/a", 64 * MIB, DIGEST, Action.RESUME, 56 * MIB)
+    missing = {"a": [(8 * MIB, 16 * MIB)], "b": [(0, 64 * MIB)]}
+    scheduler = Scheduler(
+        [resumed, planned("b", 64 * MIB)],
+        lambda job: list(missing[job.item.repo_path]),
+        connections=4,
+        cpu=CpuShare(None),
+    )
+    a, b = scheduler.next(), scheduler.next()
+    assert a is not None and b is not None and a.job.item.repo_path == "a"
+    scheduler.request(a)
+    scheduler.single_stream(a.job, a)
+    scheduler.advance(a, 64 * MIB)
+    scheduler.advance(b, 56 * MIB)  # 8 MiB of the plan are left, all of them b's
+    fresh = Scheduler(
+        [planned("b", 8 * MIB)], lambda job: [(0, job.item.size)], connections=4, cpu=CpuShare(None)
+    )
+    alone = fresh.next()
+    assert alone is not None
+    assert scheduler.request(b) - b.pos == fresh.request(alone)
+
+
+def test_whole_files_first_then_a_helper_takes_what_follows_the_request_in_flight() -> None:
+    items = [planned("big", 64 * MIB), planned("small", 4 * MIB)]
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=4, cpu=CpuShare(None))
+    big = scheduler.next()
+    small = scheduler.next()
+    assert big is not None and small is not None
+    assert (big.job.item.repo_path, big.pos, big.end) == ("big", 0, 64 * MIB)
+    assert (small.job.item.repo_path, small.pos) == ("small", 0)
+    assert scheduler.request(big) == 68 * MIB // 8  # 68 MiB left, 4 connections: half-shares
+    assert scheduler._steal() is None  # no byte of it came yet: no helpers for a server that may be failing
+    scheduler.flowing(big)
+    scheduler.flowing(small)
+    scheduler.advance(big, 2 * MIB)
+    helper = scheduler.next()
+    assert helper is not None and helper.job is big.job
+    # The victim keeps only its request in flight, so ranges finish in file order (the prefix hash
+    # keeps up); the helper takes the rest and leaves the same offer to the next idle connection.
+    assert big.end == helper.pos == 68 * MIB // 8 and helper.end == 64 * MIB
+    assert scheduler._steal() is None  # the helper has not asked for anything yet
+    stop = scheduler.request(helper)
+    again = scheduler._steal()
+    assert again is not None and again.pos == stop and helper.end == stop and again.end == 64 * MIB
+
+
+def test_a_failing_range_gets_no_helper() -> None:
+    items = [planned("f", 64 * MIB)]
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=2, cpu=CpuShare(None))
+    rng = scheduler.next()
+    assert rng is not None
+    scheduler.request(rng)
+    scheduler.flowing(rng)
+    scheduler.flowing(rng, False)  # its request failed: a retry is coming
+    assert scheduler._steal() is None
+    scheduler.flowing(rng)
+    assert scheduler._steal() is not None
+
+
+def test_a_takeover_never_claims_bytes_already_asked_for() -> None:
+    items = [planned("f", 8 * MIB)]
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=2, cpu=CpuShare(None))
+    rng = scheduler.next()
+    assert rng is not None
+    rng.asked = 7 * MIB  # a request in flight up to 7 MiB
+    scheduler.flowing(rng)
+    helper = scheduler.next()
+    assert helper is not None and helper.pos == 7 * MIB and rng.end == 7 * MIB
+
+
+def test_no_helper_while_the_client_itself_is_the_bottleneck() -> None:
+    cpu = CpuShare(0.7)
+    scheduler = Scheduler([planned("f", 1 << 30)], lambda job: [(0, job.item.size)], connections=8, cpu=cpu)
+    rng = scheduler.next()
+    assert rng is not None
+    assert scheduler.request(rng) == (1 << 30) // 16  # nothing measured yet: spans a helper can join
+    scheduler.flowing(rng)
+    assert scheduler._steal() is None  # ... but no helper before the first CPU sample
+    cpu.share = 0.3  # the link, not this process, sets the rate (a CDN capping each connection)
+    assert scheduler._steal() is not None
+    # With a fixed count (no helper will come under a long request): one request to the end.
+    scheduler = Scheduler(
+        [planned("f", 1 << 30)], lambda job: [(0, job.item.size)], connections=8, adapt=False, cpu=cpu
+    )
+    rng = scheduler.next()
+    assert rng is not None
+    cpu.share = 1.2  # loopback: receiving, writing and hashing take a core; another connection adds nothing
+    assert scheduler.request(rng) == MAX_SPAN  # few long requests
+    scheduler.flowing(rng)
+    assert scheduler._steal() is None
+
+
+def test_the_file_is_finished_once_and_failures_are_reported_once() -> None:
+    # Two ranges held at once: two connections (the count gates how many may be held).
+    items = [planned("a", 10), planned("b", 10)]
+    scheduler = Scheduler(items, lambda job: [(0, job.item.size)], connections=2)
+    a = scheduler.next()
+    b = scheduler.next()
+    assert a is not None and b is not None
+    scheduler.advance(a, 10)
+    assert scheduler.release(a) is Released.FINISH
+    scheduler.fail(b.job, RuntimeError("boom"))
+    assert scheduler.release(b) is Released.FAILED
+    assert scheduler.release(b) is Released.BUSY
+    scheduler.finished(a.job)
+    assert scheduler.next() is None
+
+
+def test_unfinished_bytes_go_back_to_pending() -> None:
+    scheduler = Scheduler([planned("a", 100)], lambda job: [(0, 100)])
+    rng = scheduler.next()
+    assert rng is not None
+    scheduler.advance(rng, 30)
+    assert scheduler.release(rng) is Released.BUSY
+    again = scheduler.next()
+    assert again is not None and (again.pos, again.end) == (30, 100)
+    assert isinstance(again.job, FileJob)
