@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, cast
 
 from wanmodels._text import shorten
 
@@ -92,6 +93,39 @@ def inode_generation(path: Path) -> int | None:
     finally:
         os.close(fd)
     return int.from_bytes(buf[:4], sys.byteorder)
+
+
+def preallocate(fd: int, size: int) -> bool:
+    """Reserve the blocks of the first `size` bytes of `fd` (without writing them); False where the
+    filesystem or the platform cannot, which leaves the file sparse.
+
+    Many connections writing one sparse file at scattered offsets make the kernel allocate its
+    blocks piece by piece (on ext4 2-3x the CPU of the same writes into reserved blocks, measured),
+    and a full disk then shows only mid-transfer. This calls fallocate(2) itself: glibc's
+    `posix_fallocate` (`os.posix_fallocate`), where the filesystem has no fallocate (NFSv3, some
+    FUSE), writes a byte into every block instead, 8 million writes for a 32 GB file.
+    """
+    call = _fallocate()
+    if call is None or size <= 0:
+        return False
+    return call(fd, 0, 0, size) == 0
+
+
+@functools.cache
+def _fallocate() -> Callable[[int, int, int, int], int] | None:
+    """libc's fallocate(2) with 64-bit offsets, or None off Linux (imported when a part opens)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = getattr(libc, "fallocate64", None) or libc.fallocate
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    call.restype = ctypes.c_int
+    return cast("Callable[[int, int, int, int], int]", call)
 
 
 _UMASK_LOCK = threading.Lock()

@@ -199,7 +199,7 @@ def _download(
             )
         if plan.to_fetch and settings.offline:
             raise _offline(plan)
-        check_space(manifest.root, plan.to_fetch + copy_bytes(plan))
+        check_space(manifest.root, plan.to_allocate + copy_bytes(plan))
         sink.plan_ready(plan)
 
         def fetch(todo: Plan) -> dict[str, FileOutcome]:
@@ -208,7 +208,7 @@ def _download(
                 if settings.offline:
                     raise _offline(todo)
                 # It was counted as linked (no space); its bytes now come over the network.
-                check_space(manifest.root, todo.to_fetch)
+                check_space(manifest.root, todo.to_allocate)
             relock = manifest.command("lock")
             if source is not None:
                 return Pool(todo, source, settings, sink, cancel, placer, relock=relock).run()

@@ -68,6 +68,7 @@ class LocalState:
     size: int | None = None  # the target's size on disk, when it is a file
     actual: Digest | None = None  # the digest it hashed to, when it was hashed
     part_bytes: int = 0  # bytes a partial download already holds, 0 when none
+    part_reserved: int = 0  # disk that partial download occupies (reserved up front: up to the size)
     ours: bool = False  # the file there is the very one wanmodels placed (it may be repaired)
 
     @property
@@ -97,6 +98,7 @@ class PlannedFile:
     digest: Digest
     action: Action
     present: int  # bytes already usable: the whole file for KEEP, the part's length for RESUME
+    reserved: int = 0  # disk its partial download already occupies, for RESUME
     origin: Source = Source.NETWORK  # where the bytes come from, when it needs any
     reuse_from: Path | None = None  # the file to link or copy, for HF_CACHE and LOCAL
     twin_of: str | None = None  # the local path of this run's file with the same bytes, placed first
@@ -120,6 +122,11 @@ class PlannedFile:
     def to_fetch(self) -> int:
         """Bytes this file will take from the network (0 when it is kept or reused)."""
         return self.size - self.present if self.needs_bytes and self.origin is Source.NETWORK else 0
+
+    @property
+    def to_allocate(self) -> int:
+        """Disk this file still takes from the network's bytes: a part's reserved blocks are taken."""
+        return max(0, self.to_fetch - max(0, self.reserved - self.present))
 
     @property
     def to_reuse(self) -> int:
@@ -180,6 +187,11 @@ class Plan:
         return sum(f.to_fetch for f in self.unique_files)
 
     @property
+    def to_allocate(self) -> int:
+        """Free disk the network's bytes need (less than `to_fetch` when parts reserved theirs)."""
+        return sum(f.to_allocate for f in self.unique_files)
+
+    @property
     def present(self) -> int:
         return sum(f.present for f in self.unique_files)
 
@@ -228,6 +240,7 @@ def make_plan(
         for item in sel.files:
             local = probe(item)
             action, present = decide(local, item.remote.size, replace_foreign=replace_foreign)
+            reserved = local.part_reserved if action is Action.RESUME else 0
             planned.append(
                 PlannedFile(
                     entry=sel.spec.name,
@@ -239,6 +252,7 @@ def make_plan(
                     digest=item.remote.digest,
                     action=action,
                     present=present,
+                    reserved=reserved,
                     foreign=local if local.foreign else None,
                 )
             )
@@ -281,7 +295,9 @@ def with_origins(plan: Plan, find: Callable[[PlannedFile], Found | None]) -> Pla
             return f
         origin, path, twin_of = origins[f.local_path]
         action = Action.DOWNLOAD if f.action is Action.RESUME else f.action
-        return replace(f, action=action, present=0, origin=origin, reuse_from=path, twin_of=twin_of)
+        return replace(
+            f, action=action, present=0, reserved=0, origin=origin, reuse_from=path, twin_of=twin_of
+        )
 
     models = tuple(replace(m, files=tuple(decide_origin(f) for f in m.files)) for m in plan.models)
     return replace(plan, models=models)

@@ -1,7 +1,7 @@
 """Partial downloads: the bytes received so far of an unfinished file, and which ranges they are.
 
 ```
-<root>/.wanmodels/partial/<key>.part      bytes at their final offsets (a sparse file)
+<root>/.wanmodels/partial/<key>.part      bytes at their final offsets (its blocks reserved up front)
 <root>/.wanmodels/partial/<key>.journal   a JSON header line, then "start end" per write
 ```
 Several connections may fill one part at different offsets, so its length says nothing
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from wanmodels._fs import atomic_write
+from wanmodels._fs import atomic_write, preallocate
 from wanmodels.digests import Digest
 from wanmodels.errors import DiskFullError, LocalIOError
 
@@ -74,6 +74,7 @@ class PartInfo:
     size: int
     digest: Digest | None
     done: tuple[Extent, ...]
+    reserved: int = 0  # disk the part occupies (its blocks are reserved when it opens), at most its size
 
     @property
     def done_bytes(self) -> int:
@@ -116,6 +117,9 @@ class PartFile:
                 os.ftruncate(self._fd, self.size if done else 0)
             self._write_journal(done)
             self._jfd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND)
+            # Only now that the journal says what the part holds: a part of full length without
+            # one reads as a finished file (module docstring).
+            preallocate(self._fd, self.size)
         except OSError as err:
             self.close()
             msg = f"cannot open the partial download of '{self.local_path}': {err.strerror}"
@@ -313,16 +317,18 @@ def read_part(part: Path, journal: Path) -> PartInfo | None:
         raw = journal.read_bytes()
     except FileNotFoundError:
         try:
-            length = part.stat().st_size
+            st = part.stat()
         except OSError:
             return None
-        return PartInfo("", -1, None, ((0, length),) if length else ())
+        length = st.st_size
+        return PartInfo("", -1, None, ((0, length),) if length else (), _reserved(st, length))
     except OSError:
         return None
     try:
-        length = part.stat().st_size
+        st = part.stat()
     except OSError:
         return None  # a journal whose bytes are gone (placed, or deleted by hand) promises nothing
+    length = st.st_size
     lines = raw.split(b"\n")
     try:
         header = json.loads(lines[0])
@@ -339,7 +345,11 @@ def read_part(part: Path, journal: Path) -> PartInfo | None:
         start, _, end = line.partition(b" ")
         if start.isdigit() and end.isdigit() and int(start) < int(end) <= min(size, length):
             extents.append((int(start), int(end)))
-    return PartInfo(local, size, digest, tuple(merge(extents)))
+    return PartInfo(local, size, digest, tuple(merge(extents)), _reserved(st, size))
+
+
+def _reserved(st: os.stat_result, size: int) -> int:
+    return min(st.st_blocks * 512, max(size, 0))
 
 
 def list_parts(folder: Path) -> Iterator[PartInfo]:

@@ -334,7 +334,9 @@ class StateCache:
 
     def _with_part(self, state: LocalState, local_path: str, size: int, digest: Digest) -> LocalState:
         info = part_info(partial_folder(self.root), local_path, digest, size)
-        return replace(state, part_bytes=info.done_bytes) if info is not None else state
+        if info is None:
+            return state
+        return replace(state, part_bytes=info.done_bytes, part_reserved=info.reserved)
 
 
 def _set(stamps: dict[str, Stamp], local_path: str, stamp: Stamp) -> None:

@@ -172,8 +172,11 @@ class Reuser:
                 return f
             info = part_info(partial_folder(plan.root), f.local_path, f.digest, f.size)
             present = info.done_bytes if info is not None else 0
+            reserved = info.reserved if info is not None and present else 0
             action = Action.RESUME if present else f.action
-            return replace(f, origin=Source.NETWORK, reuse_from=None, action=action, present=present)
+            return replace(
+                f, origin=Source.NETWORK, reuse_from=None, action=action, present=present, reserved=reserved
+            )
 
         return replace(
             plan, models=tuple(replace(m, files=tuple(back(f) for f in m.files)) for m in plan.models)

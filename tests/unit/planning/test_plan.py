@@ -11,7 +11,7 @@ import pytest
 from wanmodels.digests import Digest
 from wanmodels.inputs.manifest import ModelSpec
 from wanmodels.inputs.selection import SelectedFile, Selection
-from wanmodels.planning.plan import Action, Check, LocalState, Plan, decide, make_plan
+from wanmodels.planning.plan import Action, Check, LocalState, Plan, PlannedFile, decide, make_plan
 from wanmodels.repos import RemoteFile
 
 
@@ -197,3 +197,16 @@ def test_make_plan_with_no_selections_is_empty() -> None:
     assert plan.models == ()
     assert plan.files == ()
     assert plan.fetch_order() == ()
+
+
+def test_the_space_check_does_not_count_a_parts_reserved_blocks_twice() -> None:
+    def resumed(present: int, reserved: int) -> PlannedFile:
+        return PlannedFile(
+            "e", "o/r", "c" * 40, "x.bin", "e/x.bin", 100, _digest("x.bin"), Action.RESUME, present,
+            reserved=reserved,
+        )
+
+    assert resumed(30, 100).to_fetch == 70 and resumed(30, 100).to_allocate == 0  # reserved up front
+    assert resumed(30, 30).to_allocate == 70  # a sparse part: its missing bytes need space
+    assert resumed(30, 60).to_allocate == 40  # partly reserved (a fallocate cut short by ENOSPC)
+    assert resumed(30, 0).to_allocate == 70  # a filesystem that reports no blocks (compressed)

@@ -3,13 +3,16 @@ scheduler that fills them: tests/unit/transfer/test_scheduler.py)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from tests.support.waiting import wait_until
+from wanmodels._fs import preallocate
 from wanmodels.digests import Digest
+from wanmodels.store import partial
 from wanmodels.store.partial import PartFile, gaps, list_parts, merge, part_info, part_key, read_part
 
 DIGEST = Digest("sha256", "ab" * 32)
@@ -140,3 +143,44 @@ def test_a_journal_without_its_part_promises_nothing(tmp_path: Path) -> None:
     part.path.unlink()  # placed or deleted by hand: the journal alone is not bytes
     assert part_info(tmp_path, "m/x.bin", DIGEST, 100) is None
     assert list(list_parts(tmp_path)) == []
+
+
+def _can_preallocate(folder: Path) -> bool:
+    probe = folder / "probe"
+    with probe.open("wb") as f:
+        reserved = preallocate(f.fileno(), 1 << 16)
+    probe.unlink()
+    return reserved
+
+
+def test_a_new_part_has_its_blocks_reserved_and_reads_as_holding_nothing(tmp_path: Path) -> None:
+    if not _can_preallocate(tmp_path):
+        pytest.skip("this filesystem has no fallocate(2): parts stay sparse here")
+    part = PartFile(tmp_path, "m/x.bin", 4 * MIB, DIGEST).open()
+    assert part.path.stat().st_blocks * 512 >= 4 * MIB  # reserved, not written
+    info = part_info(tmp_path, "m/x.bin", DIGEST, 4 * MIB)
+    assert info is not None and info.done == () and info.reserved == 4 * MIB
+    part.write(MIB, b"a" * 10)
+    part.close()
+    info = part_info(tmp_path, "m/x.bin", DIGEST, 4 * MIB)
+    assert info is not None and info.done == ((MIB, MIB + 10),) and info.reserved == 4 * MIB
+
+
+def test_a_kill_while_blocks_are_reserved_leaves_a_part_that_holds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part of full length without its journal reads as a finished file (placed without a byte
+    fetched, then failing its digest), so the journal must exist before the blocks are reserved."""
+
+    class Killed(BaseException):
+        pass
+
+    def reserve_then_die(fd: int, size: int) -> bool:
+        os.ftruncate(fd, size)  # what fallocate leaves: the full length
+        raise Killed
+
+    monkeypatch.setattr(partial, "preallocate", reserve_then_die)
+    with pytest.raises(Killed):
+        PartFile(tmp_path, "m/x.bin", 100, DIGEST).open()
+    info = part_info(tmp_path, "m/x.bin", DIGEST, 100)
+    assert info is not None and info.done == ()
