@@ -21,7 +21,7 @@ from filelock import FileLock
 
 import wanmodels.sources.hub as hub_module
 from tests.support.cli import Cli, read_stderr_until, spawn, write_manifest
-from tests.support.disks import fill, small_disk
+from tests.support.disks import fill, small_disk, sparse_disk
 from tests.support.hfcache import blob, fill_hf_cache
 from tests.support.hubserver import Fault, HubServer
 from tests.support.waiting import wait_until
@@ -246,14 +246,14 @@ def test_a_raw_socket_error_under_the_hub_client_is_a_transient_hub_error() -> N
         raise LocalIOError("ours")
 
 
-@pytest.mark.needs_root
+@pytest.mark.needs_root("mkfs.ext2")
 def test_a_disk_filled_to_the_last_byte_mid_download_keeps_the_report(
     cli: Cli, hub: HubServer, workdir: Path
 ) -> None:
     data = bytes(range(256)) * (96 << 10)  # 24 MiB
     hub.add_repo("test/fill", {"a.bin": data, "small.json": b"{}"})
     manifest = write_manifest(workdir / "f.yaml", "version: 1\nmodels:\n  - name: f\n    repo: test/fill\n")
-    with small_disk(workdir / "full", "64m") as disk:
+    with sparse_disk(workdir / "full", 64 << 20) as disk:  # no fallocate: the part's blocks come as bytes do
         root = disk / "root"
         hub.throttle_bps = 1 << 20  # 24 s for the file: the filler wins the race for the space
         proc = spawn(hub, workdir, "download", "-m", str(manifest), "--root", str(root), "--json")

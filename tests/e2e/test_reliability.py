@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import Cli, read_stderr_until, spawn, write_manifest
-from tests.support.disks import fill, small_disk
+from tests.support.disks import fill, small_disk, sparse_disk
 from tests.support.hubserver import Fault, HubServer
 from tests.support.repos import safetensors_bytes
 from tests.support.waiting import wait_until
@@ -168,14 +169,21 @@ def test_plan_that_does_not_fit_is_refused_before_fetching(cli: Cli, hub: HubSer
         assert hub.gets() == []
 
 
-@pytest.mark.needs_root
-def test_disk_filling_mid_file_keeps_the_part(cli: Cli, hub: HubServer, workdir: Path) -> None:
+def _fill_repo(hub: HubServer, workdir: Path) -> tuple[Path, bytes]:
     data = safetensors_bytes({"w": ("F32", [(24 << 20) // 4])}, seed=2)
     hub.add_repo("test/fill", {"a.safetensors": data})
     manifest = write_manifest(
         workdir / "f.yaml", "version: 1\nmodels:\n  - name: fill\n    repo: test/fill\n"
     )
-    with small_disk(workdir / "tiny", "160m") as tiny:
+    return manifest, data
+
+
+@pytest.mark.needs_root("mkfs.ext2")
+def test_disk_filling_mid_file_keeps_the_part(cli: Cli, hub: HubServer, workdir: Path) -> None:
+    manifest, data = _fill_repo(hub, workdir)
+    # ext2 has no fallocate: the part's blocks are not reserved up front, so the disk can fill
+    # under it (elsewhere the next test's reservation keeps the download going).
+    with sparse_disk(workdir / "tiny", 160 << 20) as tiny:
         # The up-front check passes (24 MiB + a 3 MiB margin fit); then another writer fills the
         # disk while the file streams. At 1 MiB/s the download would need 24 s to finish, far
         # longer than filling takes, and the filler stops at ~1 MiB free or at ENOSPC, whichever
@@ -192,6 +200,47 @@ def test_disk_filling_mid_file_keeps_the_part(cli: Cli, hub: HubServer, workdir:
         (part,) = partial.glob("*.part")
         assert part.stat().st_size > 0
         (tiny / "filler").unlink()
+        hub.throttle_bps = None
+        run = cli("download", "-m", str(manifest), "--root", str(tiny / "root"))
+        assert run.returncode == 0, run.stderr
+        assert (tiny / "root" / "fill" / "a.safetensors").read_bytes() == data
+
+
+@pytest.mark.needs_root
+def test_a_part_reserved_up_front_survives_another_writer_filling_the_disk(
+    cli: Cli, hub: HubServer, workdir: Path
+) -> None:
+    manifest, data = _fill_repo(hub, workdir)
+    with small_disk(workdir / "tiny", "160m") as tiny:
+        hub.throttle_bps = 1 << 20  # 24 s for the file: the filler is done long before
+        proc = spawn(hub, workdir, "download", "-m", str(manifest), "--root", str(tiny / "root"))
+        partial = tiny / "root" / ".wanmodels" / "partial"
+        wait_until(lambda: any(p.done_bytes for p in list_parts(partial)), "the download's first bytes")
+        fill(tiny / "filler", leave=1 << 20)
+        assert shutil.disk_usage(tiny).free <= 1 << 20  # the disk is full while the file streams
+        hub.throttle_bps = None
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert (tiny / "root" / "fill" / "a.safetensors").read_bytes() == data
+
+
+@pytest.mark.needs_root
+def test_a_resume_on_a_nearly_full_disk_counts_the_parts_reserved_blocks_once(
+    cli: Cli, hub: HubServer, workdir: Path
+) -> None:
+    manifest, data = _fill_repo(hub, workdir)
+    with small_disk(workdir / "tiny", "40m") as tiny:
+        hub.throttle_bps = 1 << 20
+        proc = spawn(hub, workdir, "download", "-m", str(manifest), "--root", str(tiny / "root"))
+        partial = tiny / "root" / ".wanmodels" / "partial"
+        wait_until(lambda: any(p.done_bytes for p in list_parts(partial)), "the download's first bytes")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        (info,) = list_parts(partial)
+        assert info.reserved == len(data) and info.done_bytes < len(data) // 2
+        # Less free than the bytes still to fetch: they go into blocks the part already holds.
+        fill(tiny / "filler", leave=4 << 20)
+        assert shutil.disk_usage(tiny).free < len(data) - info.done_bytes
         hub.throttle_bps = None
         run = cli("download", "-m", str(manifest), "--root", str(tiny / "root"))
         assert run.returncode == 0, run.stderr
