@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -178,6 +179,18 @@ def _fill_repo(hub: HubServer, workdir: Path) -> tuple[Path, bytes]:
     return manifest, data
 
 
+def _streaming(
+    hub: HubServer, workdir: Path, manifest: Path, disk: Path
+) -> tuple[subprocess.Popen[str], Path]:
+    """A download into `disk/root` at 1 MiB/s (24 s for the file), once its first bytes are in the
+    part; the process and the partial folder."""
+    hub.throttle_bps = 1 << 20
+    proc = spawn(hub, workdir, "download", "-m", str(manifest), "--root", str(disk / "root"))
+    partial = disk / "root" / ".wanmodels" / "partial"
+    wait_until(lambda: any(p.done_bytes for p in list_parts(partial)), "the download's first bytes")
+    return proc, partial
+
+
 @pytest.mark.needs_root("mkfs.ext2")
 def test_disk_filling_mid_file_keeps_the_part(cli: Cli, hub: HubServer, workdir: Path) -> None:
     manifest, data = _fill_repo(hub, workdir)
@@ -189,10 +202,7 @@ def test_disk_filling_mid_file_keeps_the_part(cli: Cli, hub: HubServer, workdir:
         # longer than filling takes, and the filler stops at ~1 MiB free or at ENOSPC, whichever
         # comes first, so however the two writers interleave the download is the one that hits
         # the full disk.
-        hub.throttle_bps = 1 << 20
-        proc = spawn(hub, workdir, "download", "-m", str(manifest), "--root", str(tiny / "root"))
-        partial = tiny / "root" / ".wanmodels" / "partial"
-        wait_until(lambda: any(p.done_bytes for p in list_parts(partial)), "the download's first bytes")
+        proc, partial = _streaming(hub, workdir, manifest, tiny)
         fill(tiny / "filler", leave=1 << 20)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 4, err
@@ -212,10 +222,7 @@ def test_a_part_reserved_up_front_survives_another_writer_filling_the_disk(
 ) -> None:
     manifest, data = _fill_repo(hub, workdir)
     with small_disk(workdir / "tiny", "160m") as tiny:
-        hub.throttle_bps = 1 << 20  # 24 s for the file: the filler is done long before
-        proc = spawn(hub, workdir, "download", "-m", str(manifest), "--root", str(tiny / "root"))
-        partial = tiny / "root" / ".wanmodels" / "partial"
-        wait_until(lambda: any(p.done_bytes for p in list_parts(partial)), "the download's first bytes")
+        proc, _ = _streaming(hub, workdir, manifest, tiny)  # the filler is done long before
         fill(tiny / "filler", leave=1 << 20)
         assert shutil.disk_usage(tiny).free <= 1 << 20  # the disk is full while the file streams
         hub.throttle_bps = None
@@ -230,10 +237,7 @@ def test_a_resume_on_a_nearly_full_disk_counts_the_parts_reserved_blocks_once(
 ) -> None:
     manifest, data = _fill_repo(hub, workdir)
     with small_disk(workdir / "tiny", "40m") as tiny:
-        hub.throttle_bps = 1 << 20
-        proc = spawn(hub, workdir, "download", "-m", str(manifest), "--root", str(tiny / "root"))
-        partial = tiny / "root" / ".wanmodels" / "partial"
-        wait_until(lambda: any(p.done_bytes for p in list_parts(partial)), "the download's first bytes")
+        proc, partial = _streaming(hub, workdir, manifest, tiny)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         (info,) = list_parts(partial)

@@ -3,50 +3,21 @@ tests/unit/planning/test_plan.py)."""
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
-from wanmodels.digests import Digest
+from tests.support.specs import model_spec, remote_file
 from wanmodels.errors import HubError, SelectionError
-from wanmodels.inputs.manifest import ModelSpec
 from wanmodels.inputs.selection import Selection, matches, select
 from wanmodels.repos import RemoteFile
 
 COMMIT = "a" * 40
 
 
-def _digest(path: str) -> Digest:
-    return Digest("sha256", hashlib.sha256(path.encode()).hexdigest())
-
-
-def _remote(path: str, size: int = 10) -> RemoteFile:
-    return RemoteFile(path=path, size=size, digest=_digest(path))
 
 
 def _repo(*paths: str) -> tuple[RemoteFile, ...]:
-    return tuple(_remote(p, size=100 + i) for i, p in enumerate(paths))
+    return tuple(remote_file(p, size=100 + i) for i, p in enumerate(paths))
 
-
-def _spec(
-    *,
-    name: str = "t5",
-    folder: str | None = None,
-    include: tuple[str, ...] = (),
-    exclude: tuple[str, ...] = (),
-    files: tuple[tuple[str, str], ...] = (),
-    expect: tuple[str, ...] = (),
-) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        repo=f"org/{name}",
-        folder=folder if folder is not None else name,
-        include=include,
-        exclude=exclude,
-        files=files,
-        expect=expect,
-        line=7,
-    )
 
 
 def _locals(selection: Selection) -> list[str]:
@@ -120,7 +91,7 @@ def test_matches_accepts_any_iterable() -> None:
 
 
 def test_select_everything_when_no_include_or_files() -> None:
-    sel = select(_spec(), COMMIT, T5_REPO)
+    sel = select(model_spec(), COMMIT, T5_REPO)
     assert sel.commit == COMMIT
     assert sel.spec.name == "t5"
     assert _locals(sel) == sorted(f"t5/{f.path}" for f in T5_REPO)
@@ -128,7 +99,7 @@ def test_select_everything_when_no_include_or_files() -> None:
 
 
 def test_select_everything_minus_exclude() -> None:
-    sel = select(_spec(exclude=("*.h5", "*.msgpack", ".git*")), COMMIT, T5_REPO)
+    sel = select(model_spec(exclude=("*.h5", "*.msgpack", ".git*")), COMMIT, T5_REPO)
     assert _locals(sel) == [
         "t5/README.md",
         "t5/config.json",
@@ -163,17 +134,17 @@ def test_select_everything_minus_exclude() -> None:
 def test_select_include_and_exclude(
     include: tuple[str, ...], exclude: tuple[str, ...], expected: list[str]
 ) -> None:
-    sel = select(_spec(include=include, exclude=exclude), COMMIT, T5_REPO)
+    sel = select(model_spec(include=include, exclude=exclude), COMMIT, T5_REPO)
     assert _locals(sel) == [f"t5/{p}" for p in expected]
 
 
 def test_select_include_directory_pattern_recurses() -> None:
-    sel = select(_spec(name="sd", include=("vae/",), exclude=("*.bin",)), COMMIT, DIFFUSERS_REPO)
+    sel = select(model_spec(name="sd", include=("vae/",), exclude=("*.bin",)), COMMIT, DIFFUSERS_REPO)
     assert _locals(sel) == ["sd/vae/config.json", "sd/vae/diffusion_pytorch_model.safetensors"]
 
 
 def test_select_include_star_crosses_directories() -> None:
-    sel = select(_spec(name="sd", include=("*.safetensors",)), COMMIT, DIFFUSERS_REPO)
+    sel = select(model_spec(name="sd", include=("*.safetensors",)), COMMIT, DIFFUSERS_REPO)
     assert _locals(sel) == [
         "sd/text_encoder/deep/er/model.safetensors",
         "sd/unet/diffusion_pytorch_model.safetensors",
@@ -182,7 +153,7 @@ def test_select_include_star_crosses_directories() -> None:
 
 
 def test_select_files_mapping_only_selects_named_files_renamed() -> None:
-    spec = _spec(
+    spec = model_spec(
         name="sd",
         folder="vae",
         files=(
@@ -198,7 +169,7 @@ def test_select_files_mapping_only_selects_named_files_renamed() -> None:
 
 
 def test_select_files_and_include_are_combined() -> None:
-    spec = _spec(
+    spec = model_spec(
         name="sd",
         folder="out",
         files=(("vae/diffusion_pytorch_model.safetensors", "vae.safetensors"),),
@@ -213,7 +184,7 @@ def test_select_files_and_include_are_combined() -> None:
 
 
 def test_select_files_entry_is_kept_when_include_also_matches_it() -> None:
-    spec = _spec(name="t5", files=(("config.json", "cfg/config.json"),), include=("*.json",))
+    spec = model_spec(name="t5", files=(("config.json", "cfg/config.json"),), include=("*.json",))
     sel = select(spec, COMMIT, T5_REPO)
     by_remote = {f.remote.path: f.local_path for f in sel.files}
     assert by_remote["config.json"] == "t5/cfg/config.json"
@@ -221,25 +192,27 @@ def test_select_files_entry_is_kept_when_include_also_matches_it() -> None:
 
 
 def test_select_exclude_does_not_drop_explicit_files_entry() -> None:
-    spec = _spec(files=(("tf_model.h5", "tf_model.h5"),), exclude=("*.h5",))
+    spec = model_spec(files=(("tf_model.h5", "tf_model.h5"),), exclude=("*.h5",))
     assert _locals(select(spec, COMMIT, T5_REPO)) == ["t5/tf_model.h5"]
 
 
 def test_select_local_paths_are_folder_slash_target() -> None:
-    spec = _spec(name="t5", folder="text/t5", include=("spiece.model",), files=(("config.json", "c.json"),))
+    spec = model_spec(
+        name="t5", folder="text/t5", include=("spiece.model",), files=(("config.json", "c.json"),)
+    )
     sel = select(spec, COMMIT, T5_REPO)
     assert _locals(sel) == ["text/t5/c.json", "text/t5/spiece.model"]
 
 
 def test_select_keeps_remote_size_and_digest() -> None:
-    sel = select(_spec(include=("pytorch_model.bin",)), COMMIT, T5_REPO)
+    sel = select(model_spec(include=("pytorch_model.bin",)), COMMIT, T5_REPO)
     (item,) = sel.files
     original = next(f for f in T5_REPO if f.path == "pytorch_model.bin")
     assert item.remote == original
 
 
 def test_select_files_naming_missing_path_suggests_nearest() -> None:
-    spec = _spec(files=(("pytorch_model.safetensors", "model.safetensors"),))
+    spec = model_spec(files=(("pytorch_model.safetensors", "model.safetensors"),))
     with pytest.raises(SelectionError) as err:
         select(spec, COMMIT, T5_REPO)
     message = str(err.value)
@@ -251,14 +224,14 @@ def test_select_files_naming_missing_path_suggests_nearest() -> None:
 
 
 def test_select_files_missing_with_nothing_close_lists_repo_files() -> None:
-    spec = _spec(files=(("zzzzzzzzzzzzzzzzzzzz", "z"),))
+    spec = model_spec(files=(("zzzzzzzzzzzzzzzzzzzz", "z"),))
     with pytest.raises(SelectionError) as err:
         select(spec, COMMIT, _repo("a.json", "b.json"))
     assert err.value.hint == "Repo files: a.json, b.json."
 
 
 def test_select_include_pattern_matching_nothing_is_an_error() -> None:
-    spec = _spec(include=("config.json", "*.safetensors"))
+    spec = model_spec(include=("config.json", "*.safetensors"))
     with pytest.raises(SelectionError) as err:
         select(spec, COMMIT, T5_REPO)
     assert "entry 't5'" in str(err.value)
@@ -267,11 +240,11 @@ def test_select_include_pattern_matching_nothing_is_an_error() -> None:
 
 def test_select_t5_like_repo_without_safetensors_is_an_error() -> None:
     with pytest.raises(SelectionError, match="matches nothing"):
-        select(_spec(include=("*.safetensors",)), COMMIT, T5_REPO)
+        select(model_spec(include=("*.safetensors",)), COMMIT, T5_REPO)
 
 
 def test_select_everything_excluded_is_an_error() -> None:
-    spec = _spec(include=("*.bin",), exclude=("pytorch_*",))
+    spec = model_spec(include=("*.bin",), exclude=("pytorch_*",))
     with pytest.raises(SelectionError) as err:
         select(spec, COMMIT, T5_REPO)
     assert "the selection matches no file of 'org/t5'" in str(err.value)
@@ -280,20 +253,20 @@ def test_select_everything_excluded_is_an_error() -> None:
 
 def test_select_empty_repo_is_an_error() -> None:
     with pytest.raises(SelectionError, match="matches no file") as err:
-        select(_spec(), COMMIT, ())
+        select(model_spec(), COMMIT, ())
     assert err.value.hint == "Repo files: none."
 
 
 def test_select_error_hint_samples_at_most_eight_files() -> None:
     repo = _repo(*(f"f{i:02d}.txt" for i in range(12)))
     with pytest.raises(SelectionError) as err:
-        select(_spec(exclude=("*",)), COMMIT, repo)
+        select(model_spec(exclude=("*",)), COMMIT, repo)
     assert err.value.hint is not None
     assert err.value.hint.endswith("f07.txt (+4 more).")
 
 
 def test_select_expect_not_provided_is_an_error() -> None:
-    spec = _spec(include=("*.json",), expect=("config.json", "pytorch_model.bin"))
+    spec = model_spec(include=("*.json",), expect=("config.json", "pytorch_model.bin"))
     with pytest.raises(SelectionError) as err:
         select(spec, COMMIT, T5_REPO)
     assert "'expect' names 'pytorch_model.bin'" in str(err.value)
@@ -301,15 +274,15 @@ def test_select_expect_not_provided_is_an_error() -> None:
 
 
 def test_select_expect_is_checked_against_local_target_names() -> None:
-    spec = _spec(files=(("pytorch_model.bin", "weights.bin"),), expect=("weights.bin",))
+    spec = model_spec(files=(("pytorch_model.bin", "weights.bin"),), expect=("weights.bin",))
     assert _locals(select(spec, COMMIT, T5_REPO)) == ["t5/weights.bin"]
-    renamed_away = _spec(files=(("pytorch_model.bin", "weights.bin"),), expect=("pytorch_model.bin",))
+    renamed_away = model_spec(files=(("pytorch_model.bin", "weights.bin"),), expect=("pytorch_model.bin",))
     with pytest.raises(SelectionError, match="'expect'"):
         select(renamed_away, COMMIT, T5_REPO)
 
 
 def test_select_expect_in_subfolder() -> None:
-    spec = _spec(name="sd", include=("vae/",), expect=("vae/config.json",))
+    spec = model_spec(name="sd", include=("vae/",), expect=("vae/config.json",))
     assert "sd/vae/config.json" in _locals(select(spec, COMMIT, DIFFUSERS_REPO))
 
 
@@ -324,18 +297,18 @@ def test_select_expect_in_subfolder() -> None:
     ],
 )
 def test_select_unsafe_server_path_that_gets_selected_is_a_hub_error(bad_path: str) -> None:
-    repo = (*T5_REPO, _remote(bad_path))
+    repo = (*T5_REPO, remote_file(bad_path))
     with pytest.raises(HubError) as err:
-        select(_spec(), COMMIT, repo)
+        select(model_spec(), COMMIT, repo)
     assert repr(bad_path) in str(err.value)
     assert err.value.repo_id == "org/t5"
     assert err.value.revision == COMMIT
 
 
 def test_select_unsafe_server_path_matched_by_include_is_a_hub_error() -> None:
-    repo = (*T5_REPO, _remote("../evil.json"))
+    repo = (*T5_REPO, remote_file("../evil.json"))
     with pytest.raises(HubError):
-        select(_spec(include=("*.json",)), COMMIT, repo)
+        select(model_spec(include=("*.json",)), COMMIT, repo)
 
 
 @pytest.mark.parametrize(
@@ -348,13 +321,13 @@ def test_select_unsafe_server_path_matched_by_include_is_a_hub_error() -> None:
 def test_select_unsafe_server_path_not_selected_is_ignored(
     include: tuple[str, ...], exclude: tuple[str, ...]
 ) -> None:
-    repo = (*T5_REPO, _remote("../evil.bin"))
-    sel = select(_spec(include=include, exclude=exclude), COMMIT, repo)
+    repo = (*T5_REPO, remote_file("../evil.bin"))
+    sel = select(model_spec(include=include, exclude=exclude), COMMIT, repo)
     assert all(".." not in f.local_path for f in sel.files)
 
 
 def test_select_never_maps_two_remote_files_to_one_local_path() -> None:
-    spec = _spec(files=(("tf_model.h5", "pytorch_model.bin"),), include=("pytorch_model.bin",))
+    spec = model_spec(files=(("tf_model.h5", "pytorch_model.bin"),), include=("pytorch_model.bin",))
     try:
         sel = select(spec, COMMIT, T5_REPO)
     except SelectionError:

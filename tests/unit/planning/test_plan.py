@@ -3,45 +3,13 @@ it adds up to (`make_plan`: order, bytes present and to fetch)."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
-from wanmodels.digests import Digest
-from wanmodels.inputs.manifest import ModelSpec
+from tests.support.specs import model_spec, path_digest, remote_file
 from wanmodels.inputs.selection import SelectedFile, Selection
 from wanmodels.planning.plan import Action, Check, LocalState, Plan, PlannedFile, decide, make_plan
-from wanmodels.repos import RemoteFile
-
-
-def _digest(path: str) -> Digest:
-    return Digest("sha256", hashlib.sha256(path.encode()).hexdigest())
-
-
-def _remote(path: str, size: int = 10) -> RemoteFile:
-    return RemoteFile(path=path, size=size, digest=_digest(path))
-
-
-def _spec(
-    *,
-    name: str = "t5",
-    folder: str | None = None,
-    include: tuple[str, ...] = (),
-    exclude: tuple[str, ...] = (),
-    files: tuple[tuple[str, str], ...] = (),
-    expect: tuple[str, ...] = (),
-) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        repo=f"org/{name}",
-        folder=folder if folder is not None else name,
-        include=include,
-        exclude=exclude,
-        files=files,
-        expect=expect,
-        line=7,
-    )
 
 
 @pytest.mark.parametrize(
@@ -97,8 +65,8 @@ def test_replace_foreign_moves_the_users_file_aside_instead(
 
 
 def _selection(name: str, sizes: dict[str, int]) -> Selection:
-    spec = _spec(name=name)
-    files = tuple(SelectedFile(_remote(p, size), f"{name}/{p}") for p, size in sizes.items())
+    spec = model_spec(name=name)
+    files = tuple(SelectedFile(remote_file(p, size), f"{name}/{p}") for p, size in sizes.items())
     return Selection(spec=spec, commit=name[0] * 40, files=files)
 
 
@@ -129,7 +97,7 @@ def test_make_plan_keeps_manifest_order_and_carries_fields() -> None:
         "config.json",
     )
     assert first.size == 500
-    assert first.digest == _digest("config.json")
+    assert first.digest == path_digest("config.json")
     assert all(f.action is Action.DOWNLOAD for f in plan.files)
     assert plan.to_fetch == 500 + 3000 + 700 + 9000 + 800
     assert plan.present == 0
@@ -202,7 +170,7 @@ def test_make_plan_with_no_selections_is_empty() -> None:
 def test_the_space_check_does_not_count_a_parts_reserved_blocks_twice() -> None:
     def resumed(present: int, reserved: int) -> PlannedFile:
         return PlannedFile(
-            "e", "o/r", "c" * 40, "x.bin", "e/x.bin", 100, _digest("x.bin"), Action.RESUME, present,
+            "e", "o/r", "c" * 40, "x.bin", "e/x.bin", 100, path_digest("x.bin"), Action.RESUME, present,
             reserved=reserved,
         )
 
