@@ -14,10 +14,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
-
-from tests.support.hubserver import RequestRecord
 
 from benchmarks.harness import alive
 from wanmodels.store.partial import list_parts
@@ -94,15 +92,3 @@ def largest_file_size(pattern: str) -> int:
     """Size on disk of the largest file matching a glob (for tools that write a plain prefix)."""
     sizes = [os.path.getsize(p) for p in glob.glob(pattern, recursive=True)]
     return max(sizes, default=0)
-
-
-def peak_concurrency(records: Iterable[RequestRecord]) -> int:
-    """The most requests that were being answered at the same moment."""
-    events = []
-    for r in records:
-        events += [(r.started, 1), (r.started + r.elapsed, -1)]
-    peak = now = 0
-    for _, step in sorted(events, key=lambda e: (e[0], e[1])):
-        now += step
-        peak = max(peak, now)
-    return peak

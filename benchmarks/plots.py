@@ -17,7 +17,7 @@ from benchmarks.harness import MIB
 
 def open_over_time(gets: Sequence[RequestRecord], t0: float) -> tuple[list[float], list[int]]:
     """Step points (time since `t0`, requests being answered from then on)."""
-    events = sorted([(r.started - t0, 1) for r in gets] + [(r.started + r.elapsed - t0, -1) for r in gets])
+    events = sorted([(r.started - t0, 1) for r in gets] + [(r.sending_until - t0, -1) for r in gets])
     times, counts, now = [0.0], [0], 0
     for at, step in events:
         now += step
@@ -33,7 +33,7 @@ def rate_over_time(
     n = max(1, int(end / slot) + 1)
     sent = [0.0] * n
     for r in gets:
-        a, b = r.started - t0 + min(rtt, r.elapsed / 2), r.started + r.elapsed - t0
+        a, b = r.started - t0 + min(rtt, r.elapsed / 2), r.sending_until - t0
         rate = r.bytes_sent / max(b - a, 1e-9)
         for i in range(max(0, int(a / slot)), min(n, int(b / slot) + 1)):
             lo, hi = max(a, i * slot), min(b, (i + 1) * slot)

@@ -23,13 +23,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.support.hubserver import RequestRecord
+from tests.support.hubserver import RequestRecord, peak_in_flight
 from tests.support.hubserver.tls import Certificate, make_certificate
 
 from benchmarks import fixtures
 from benchmarks.cases import cdn_stack
 from benchmarks.harness import BIN_DIR, MIB, Bench, byte_compile, clean_env, fresh_dir
-from benchmarks.partwatch import peak_concurrency
 from benchmarks.tools import find_aria2c
 
 
@@ -39,7 +38,7 @@ def link_use(gets: list[RequestRecord], start: float, end: float, slot: float) -
     used = [0.0] * n
     flying = [0] * n
     for r in gets:
-        a, b = r.started - start, r.started + r.elapsed - start
+        a, b = r.started - start, r.sending_until - start
         rate = r.bytes_sent / max(b - a, 1e-9)
         for i in range(max(0, int(a / slot)), min(n, int(b / slot) + 1)):
             lo, hi = max(a, i * slot), min(b, (i + 1) * slot)
@@ -56,7 +55,7 @@ def delivered(r: RequestRecord, size: int, at: float) -> tuple[int, int]:
     if r.range and r.range.startswith("bytes="):
         first = r.range[6:].partition("-")[0]
         start = int(first) if first.isdigit() and r.status == 206 else 0
-    begin, end = r.started + cdn_stack.RTT, r.started + r.elapsed
+    begin, end = r.started + cdn_stack.RTT, r.sending_until
     share = 1.0 if at >= end else max(0.0, (at - begin) / max(end - begin, 1e-9))
     return start, min(size, start + int(r.bytes_sent * share))
 
@@ -136,7 +135,7 @@ def report(args: argparse.Namespace, b: Bench, stack: cdn_stack.Stack, cert: Cer
     gets = cdn_stack.file_gets(records)
     first_req = min(r.started for r in records)
     first_get = min(r.started for r in gets)
-    last_byte = max(r.started + r.elapsed for r in gets)
+    last_byte = max(r.sending_until for r in gets)
     extra = " ".join(args.extra)
     tool = "aria2c -x16 -s16 -k1M -j4" if args.aria2c else f"wanmodels download {extra}"
     print(f"{tool}: {done.run.seconds:.3f} s, {stack.total / MIB:.1f} MiB")
@@ -161,13 +160,13 @@ def report(args: argparse.Namespace, b: Bench, stack: cdn_stack.Stack, cert: Cer
         placed = os.stat(done.root / target).st_ctime - mono_to_wall
         print(
             f"  {Path(path).name}: {stack.sizes[path] / MIB:.1f} MiB, {len(mine)} GETs, peak "
-            f"{peak_concurrency(mine)} at once, bytes {min(r.started for r in mine) - t0:.3f}-"
-            f"{max(r.started + r.elapsed for r in mine) - t0:.3f} s, placed at {placed - t0:.3f} s"
+            f"{peak_in_flight(mine)} at once, bytes {min(r.started for r in mine) - t0:.3f}-"
+            f"{max(r.sending_until for r in mine) - t0:.3f} s, placed at {placed - t0:.3f} s"
         )
     big = stack.largest
     mine = cdn_stack.file_gets(records, big)
     size = stack.sizes[big]
-    end_big = max(r.started + r.elapsed for r in mine)
+    end_big = max(r.sending_until for r in mine)
     print(f"contiguous prefix of {Path(big).name} (what a streaming hash can have read; approx.), MiB:")
     for before in (1.0, 0.5, 0.25, 0.1, 0.05, 0.02):
         reach = prefix_at(mine, size, end_big - before)

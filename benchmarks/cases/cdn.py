@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.support.hubserver import peak_in_flight
 from tests.support.hubserver.tls import Certificate
 
 from benchmarks.cases.cdn_stack import CONNS, LINK, Stack, WmRun, aria2c_once, file_gets, run_wanmodels
 from benchmarks.fixtures import COMFY
 from benchmarks.harness import MIB, Bench, Row, fmt_s, fresh_dir, hf, not_run, ratio_row, yes_no
-from benchmarks.partwatch import JournalWatch, kept_bytes, kill_when, peak_concurrency
+from benchmarks.partwatch import JournalWatch, kept_bytes, kill_when
 
 WORKER_CHOICES = (4, 8, 16)
 RATE_SECONDS = 3.0  # --max-rate is set so the run lasts at least this long, at most half the link
@@ -57,7 +58,7 @@ def tail_latency(stack: Stack, done: WmRun, mono_to_wall: float) -> dict[str, fl
         gets = file_gets(done.records, path)
         if not gets:
             continue
-        last_byte = max(r.started + r.elapsed for r in gets) + mono_to_wall
+        last_byte = max(r.sending_until for r in gets) + mono_to_wall
         out[path] = (done.root / target).stat().st_ctime - last_byte
     return out
 
@@ -346,7 +347,7 @@ def case_kill(b: Bench, stack: Stack, repeat: int) -> Row:
         if kept >= size:
             return not_run(ROWS[6], "the killed run had written every byte already")
         sent_first = sum(r.bytes_sent for r in file_gets(first.records, path))
-        connections = peak_concurrency(file_gets(first.records, path))
+        connections = peak_in_flight(file_gets(first.records, path))
         second = run_wanmodels(b, "wanmodels download (CDN link, resumed)", *KILL_ARGS, root=root)
         stack.check(root, "wanmodels")
         sent_second = sum(r.bytes_sent for r in file_gets(second.records, path))

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.hubserver import HubServer
+from tests.support.hubserver import HubServer, peak_in_flight
 
 from benchmarks import fixtures, plots
 from benchmarks.cases.cdn_stack import (
@@ -37,7 +37,6 @@ from benchmarks.cases.cdn_stack import (
     stack_on,
 )
 from benchmarks.harness import MIB, Bench, Row, alive, clean_env, fresh_dir, not_run, yes_no
-from benchmarks.partwatch import peak_concurrency
 from benchmarks.static import Nginx, by_sha256
 
 GIB = 1 << 30
@@ -130,7 +129,7 @@ def one_shape(
             peers.append(peer)
     b.srv.conn_rate = rate
     times = [r.run.seconds for r in runs]
-    peaks = [peak_concurrency(file_gets(r.records)) for r in runs]
+    peaks = [peak_in_flight(file_gets(r.records)) for r in runs]
     rss = max(r.run.maxrss_kib for r in runs) * 1024
     cpu = min(core_s_per_gib(r.run.cpu, stack.total) for r in runs)
     ratio = min(times) / stack.limit
@@ -151,7 +150,7 @@ def one_shape(
         ok = ok and late > early
     if peers:
         peer_times = [p.run.seconds for p in peers]
-        peer_peaks = [peak_concurrency(file_gets(p.records)) for p in peers]
+        peer_peaks = [peak_in_flight(file_gets(p.records)) for p in peers]
         peer_cpu = min(core_s_per_gib(p.run.cpu, stack.total) for p in peers)
         vs = min(times) / min(peer_times)
         ratios.append(f"{vs:.3f}× aria2c")
@@ -179,8 +178,8 @@ def split_peaks(runs: list[WmRun], halfway: float) -> tuple[int, int]:
     for r in runs:
         gets = file_gets(r.records)
         cut = r.run.started + halfway
-        early = max(early, peak_concurrency([g for g in gets if cut - 1.0 <= g.started < cut]))
-        late = max(late, peak_concurrency([g for g in gets if g.started >= cut + 0.5]))
+        early = max(early, peak_in_flight([g for g in gets if cut - 1.0 <= g.started < cut]))
+        late = max(late, peak_in_flight([g for g in gets if g.started >= cut + 0.5]))
     return early, late
 
 

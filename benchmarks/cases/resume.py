@@ -12,9 +12,11 @@ import shutil
 import signal
 import subprocess
 
+from tests.support.hubserver import peak_in_flight
+
 from benchmarks.fixtures import LARGEST, WAN
 from benchmarks.harness import Bench, Row, fresh_dir, hf, not_run, wm, yes_no
-from benchmarks.partwatch import JournalWatch, kept_bytes, kill_when, largest_file_size, peak_concurrency
+from benchmarks.partwatch import JournalWatch, kept_bytes, kill_when, largest_file_size
 
 ROWS = (
     "2. resume after SIGKILL: wanmodels",
@@ -67,7 +69,7 @@ def _one_tool(b: Bench, tool: str, repeat: int, size: int, bps: int) -> Row:
             return not_run(case, why)
         b.srv.wait_idle(10)
         sent_first = b.srv.bytes_sent(LARGEST)
-        connections = peak_concurrency(b.srv.gets(LARGEST))
+        connections = peak_in_flight(b.srv.gets(LARGEST))
         kept = kept_bytes(partial, LARGEST) if tool == "wanmodels" else largest_file_size(pattern)
         left = size - kept
         if left <= 0:

@@ -106,6 +106,7 @@ class ConnectionCount:
         self._cooldown = COOLDOWN
         self._cool_until = -math.inf
         self._refused_at = -math.inf
+        self._ending = False  # the plan's last stretch: no window is judged
 
     # -- what the scheduler reports ------------------------------------------------------------------
 
@@ -145,9 +146,18 @@ class ConnectionCount:
         self._probe_at = self._cool_until
         return self._set(now, max(1, self.allowed // 2), f"HTTP {status}")
 
+    def ending(self, now: float, ending: bool) -> None:
+        """Whether the plan is in its last stretch: there the rate falls as the work runs out and
+        the scheduler lets more ranges be held than allowed (to cover their round trips), so a
+        window would read a drop or a step that is neither. None is judged until it is over."""
+        if ending != self._ending:
+            self._ending = ending
+            self._start = None  # a window after it starts afresh, once settled
+            self._changed = now
+
     def tick(self, now: float) -> bool:
         """Close the window if it is due and act on it; True when `allowed` changed."""
-        if self.phase is Phase.FIXED:
+        if self.phase is Phase.FIXED or self._ending:
             return False
         if self._start is None:
             settled = self._silent == 0 and now - self._changed >= SETTLE_MIN

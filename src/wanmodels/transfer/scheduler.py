@@ -28,11 +28,16 @@ connections' rate) and join only while the process uses under `CPU_BOUND` of a c
 it uses more, requests are long, since no one will take them over. Once the connection count
 (`wanmodels.adaptive`) has seen a step add throughput, connections, not this process, set the
 rate, and helpers join whatever the CPU share. With an adapting count a request lasts about
-`SPAN_SECONDS` at the rate one connection gets, so a connection the count sheds is free soon.
+`SPAN_SECONDS` at the rate one connection gets (each a little more or less, `stagger`, so that
+connections do not all pay their next round trip at once), and a connection the count sheds
+is free soon. In the plan's last stretch, where requests are short and their round trips a
+large share of each connection's time, a capped link may hold more ranges than the count
+(`Scheduler._allowed`).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -59,9 +64,13 @@ _FIRST: Final = 0.03  # the first sample, from the first byte: helpers wait for 
 # round trips, if more): each costs a round trip of idle, and a shed connection stops at its end.
 SPAN_SECONDS: Final = 1.0
 SPAN_RTTS: Final = 50
+_GOLDEN: Final = 0.6180339887498949
 # The plan's last requests last about this long at the measured rate of one connection (never
 # under 64 KiB, never over END_SEGMENT): the last of them is the run's tail.
 END_SECONDS: Final = 0.2
+# In the plan's last stretch a request may carry so little that its round trip is a large share
+# of a connection's time; from this ratio of (data + round trip) to data, more connections join.
+TAIL_IDLE: Final = 1.25
 
 
 def min_segment(size: int) -> int:
@@ -79,6 +88,17 @@ def smallest_takeover(size: int, left: int, connections: int, floor: int = END_S
     """
     share = left // max(1, 2 * connections)
     return max(floor, min(min_segment(size), share))
+
+
+def stagger(k: int) -> float:
+    """The `k`-th request's share of the usual span, between 0.5 and 1.5 and 1.0 on average.
+
+    Requests sized alike end alike: connections that took theirs at once (after a step of the
+    count) would all pay the round trip to their next at once, and for that moment the link
+    idles however many connections there are. The golden-ratio sequence spreads any run of
+    consecutive requests evenly over the range, with no randomness a test cannot repeat.
+    """
+    return 0.5 + (k * _GOLDEN) % 1.0
 
 
 def request_span(
@@ -216,6 +236,7 @@ class Scheduler:
         self._held = 0  # ranges handed out and not yet released
         self._silent = 0  # ... of which no byte has arrived yet
         self._shedding = 0  # ... of which are stopping because the count went down
+        self._requests = 0  # requests sized by the rate of one connection, for `stagger`
         self.count = ConnectionCount(
             connections, adapt=adapt and split, busy=lambda: self._cpu.saturated, now=time.monotonic()
         )
@@ -230,7 +251,7 @@ class Scheduler:
                 self._cpu.tick(arrived=False)  # a stalled link must not hide that helping pays
                 if self.count.tick(time.monotonic()):
                     self._gate.notify_all()
-                if self._held >= self.count.allowed:
+                if self._held >= self._allowed():
                     if self._done():
                         return None
                     self._gate.wait(_SAMPLE)
@@ -314,7 +335,28 @@ class Scheduler:
         rate = self.count.share
         if rate is None:
             return max(END_SEGMENT, self._left // (2 * self.count.ceiling))
-        return min(MAX_SPAN, int(rate * max(SPAN_SECONDS, SPAN_RTTS * self.count.rtt)))
+        self._requests += 1
+        seconds = max(SPAN_SECONDS, SPAN_RTTS * self.count.rtt) * stagger(self._requests)
+        return min(MAX_SPAN, int(rate * seconds))
+
+    def _allowed(self) -> int:
+        """How many ranges may be held now: the count's, and more in the plan's last stretch when a
+        cap per connection sets the rate (`scaled`). Requests there shrink to half-shares, each
+        costs its connection a round trip of idle, and the count that filled the link with long
+        requests leaves it part empty: enough more join to make up that idle, at most twice the
+        count. An uncapped link is never `scaled`, so its tail stays on the few connections that
+        fill it. The count is told when the stretch begins and ends: a window there would read
+        the work running out as a drop of the rate."""
+        count = self.count
+        allowed, rate = count.allowed, count.per_connection
+        more = allowed
+        if count.scaled and rate is not None:
+            busy = max(self._floor(), self._left // (2 * allowed)) / rate  # seconds of data per request
+            idle = (busy + count.rtt) / busy
+            if idle >= TAIL_IDLE:
+                more = min(count.ceiling, 2 * allowed, math.ceil(allowed * idle))
+        count.ending(time.monotonic(), more > allowed)
+        return more
 
     def _floor(self) -> int:
         """The smallest request or takeover at the plan's end: `END_SECONDS` of one connection."""
@@ -355,7 +397,7 @@ class Scheduler:
     def _shed(self, rng: Range) -> bool:
         """Stop `rng` here when more ranges are held than the count allows: what is left of it
         goes back to pending, for the next connection that is free."""
-        if self._held - self._shedding <= self.count.allowed or rng.job.single or rng.pos >= rng.end:
+        if self._held - self._shedding <= self._allowed() or rng.job.single or rng.pos >= rng.end:
             return False
         rng.job.pending.appendleft((rng.pos, rng.end))
         rng.end = rng.asked = rng.pos

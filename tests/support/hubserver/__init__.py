@@ -21,7 +21,7 @@ too, outside pytest. Its own tests, beside it: `tests/support/test_hubserver*.py
 from __future__ import annotations
 
 from tests.support.hubserver.faults import FAULT_KINDS, Fault, ratelimit_headers
-from tests.support.hubserver.log import RequestRecord
+from tests.support.hubserver.log import RequestRecord, peak_in_flight
 from tests.support.hubserver.model import (
     LFS_SUFFIXES,
     LFS_THRESHOLD,
@@ -44,6 +44,7 @@ __all__ = [
     "git_blob_sha1",
     "is_lfs",
     "lfs_pointer",
+    "peak_in_flight",
     "ratelimit_headers",
     "run_client",
 ]

@@ -264,6 +264,9 @@ class Handler(BaseHTTPRequestHandler):
         """Send everything, counting bytes as they leave so a disconnect records the true amount."""
         sock = self.connection
         while piece:
+            # Before the write, not after: the client may read these bytes and send its next
+            # request before this thread runs again (see `RequestRecord.sending_until`).
+            ctx.last_send = time.monotonic()
             sent = sock.send(piece)
             ctx.bytes_sent += sent
             piece = piece[sent:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -32,6 +33,27 @@ class RequestRecord:
     elapsed: float = 0.0
     origin: str = "hub"
     host: str | None = None  # the host the request was meant for (Host header, or a proxy request's URL)
+    last_send: float | None = None  # when the last write of its answer began (None: nothing was sent)
+
+    @property
+    def sending_until(self) -> float:
+        """Until when this request held its connection for the answer: its last write, not its
+        log entry, which a busy server makes a moment later (by then the client may have sent
+        its next request on another connection)."""
+        return self.last_send if self.last_send is not None else self.started + self.elapsed
+
+
+def peak_in_flight(records: Iterable[RequestRecord]) -> int:
+    """The most requests being answered at one moment, each from its arrival to its last write:
+    the connections a client had busy, counted from the server's side."""
+    events: list[tuple[float, int]] = []
+    for r in records:
+        events += [(r.started, 1), (r.sending_until, -1)]
+    now = top = 0
+    for _, step in sorted(events):  # at one instant an end (-1) sorts before a start
+        now += step
+        top = max(top, now)
+    return top
 
 
 @dataclass
@@ -54,6 +76,7 @@ class Ctx:
     fault: str | None = None
     headers_sent: bool = False
     is_resolve: bool = False
+    last_send: float | None = None
 
     def freeze(self) -> RequestRecord:
         return RequestRecord(
@@ -72,6 +95,7 @@ class Ctx:
             elapsed=time.monotonic() - self.started,
             origin=self.origin,
             host=self.host,
+            last_send=self.last_send,
         )
 
 

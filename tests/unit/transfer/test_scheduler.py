@@ -3,8 +3,14 @@ range, and what a finished, failed or interrupted range hands back."""
 
 from __future__ import annotations
 
+import itertools
+import math
+import statistics
+import time
+
 from wanmodels.digests import Digest
 from wanmodels.planning.plan import Action, PlannedFile
+from wanmodels.transfer.adaptive import Phase, Window
 from wanmodels.transfer.scheduler import (
     END_SEGMENT,
     MAX_SPAN,
@@ -16,6 +22,7 @@ from wanmodels.transfer.scheduler import (
     min_segment,
     request_span,
     smallest_takeover,
+    stagger,
 )
 
 DIGEST = Digest("sha256", "ab" * 32)
@@ -195,3 +202,70 @@ def test_unfinished_bytes_go_back_to_pending() -> None:
     again = scheduler.next()
     assert again is not None and (again.pos, again.end) == (30, 100)
     assert isinstance(again.job, FileJob)
+
+
+def test_requests_sized_by_the_rate_of_one_connection_do_not_all_end_together() -> None:
+    shares = [stagger(k) for k in range(1, 201)]
+    assert all(0.5 <= s < 1.5 for s in shares)
+    assert abs(statistics.mean(shares) - 1.0) < 0.01  # as long as `SPAN_SECONDS` on average
+    # Any run of consecutive requests (those taken at once after a step of the count) spreads
+    # over the whole range, none two alike: their round trips fall at different moments.
+    for first in range(0, 190, 7):
+        run = sorted(shares[first : first + 10])
+        assert run[0] < 0.65 and run[-1] > 1.35
+        assert min(b - a for a, b in itertools.pairwise(run)) > 0.02
+    scheduler = capped_link_scheduler(size=1 << 30)
+    rng = scheduler.next()
+    assert rng is not None
+    spans = []
+    for _ in range(10):
+        stop = scheduler.request(rng)
+        spans.append(stop - rng.pos)
+        rng.pos = stop
+    assert len(set(spans)) == 10
+    assert min(spans) >= 4 * MIB and max(spans) <= 12 * MIB  # 0.5-1.5 s of 8 MiB/s
+
+
+def capped_link_scheduler(
+    size: int, ceiling: int = 64, allowed: int = 10, scaled: bool = True, rtt: float = 0.02
+) -> Scheduler:
+    """A scheduler whose count settled at `allowed` on a link capping each connection at 8 MiB/s,
+    `rtt` away (the state a run reaches after its steps, set here directly)."""
+    scheduler = Scheduler(
+        [planned("f", size)], lambda job: [(0, job.item.size)], connections=ceiling, cpu=CpuShare(None)
+    )
+    count = scheduler.count
+    count.allowed, count.scaled, count.phase = allowed, scaled, Phase.HOLD
+    count._best = 8 * MIB
+    count._measured = Window(allowed * 8 * MIB, allowed)
+    count._rtts.append(rtt)
+    return scheduler
+
+
+def slow_windows(scheduler: Scheduler) -> int:
+    """Feed the count 4 s of a tenth of the rate its ranges had, 10 ranges held; its count after."""
+    scheduler._allowed()  # where the plan stands: the count is told whether it is ending
+    count, now = scheduler.count, time.monotonic()
+    count._reference = Window(80 * MIB, 10)
+    count.held(now, 10, 0)
+    for i in range(1, 41):
+        count.arrived(now + i / 10, 8 * MIB // 10)
+    return count.allowed
+
+
+def test_in_the_last_stretch_of_a_capped_link_more_ranges_may_be_held_than_the_count() -> None:
+    # Much left: requests are long, a round trip is noise, the count is what may be held.
+    assert capped_link_scheduler(size=1 << 30)._allowed() == 10
+    # 4 MiB left over 10 connections: 256 KiB requests, 31 ms of data and a 20 ms round trip each.
+    ending = capped_link_scheduler(size=4 * MIB)
+    assert ending._allowed() == math.ceil(10 * (0.03125 + 0.02) / 0.03125) == 17
+    # The count itself is unchanged, and judges no window meanwhile: there the rate falls as the
+    # work runs out, which in the middle of the plan would read as the cap dropping.
+    assert ending.count.allowed == 10
+    assert slow_windows(ending) == 10
+    assert slow_windows(capped_link_scheduler(size=1 << 30)) > 10
+    # Never above twice the count (100 ms away, the round trip is three times the data), nor the ceiling.
+    assert capped_link_scheduler(size=MIB, allowed=4, rtt=0.1)._allowed() == 8
+    assert capped_link_scheduler(size=4 * MIB, ceiling=12)._allowed() == 12
+    # A link one connection fills never saw a step add throughput: its tail stays on the count.
+    assert capped_link_scheduler(size=4 * MIB, allowed=4, scaled=False)._allowed() == 4
