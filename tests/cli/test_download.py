@@ -201,6 +201,31 @@ def test_download_unknown_repo_or_revision_exits_3(
     assert len(run.stderr.strip().splitlines()) == 1
 
 
+def test_entries_of_one_repo_that_failed_together_are_named_in_one_message(cli: Cli, workdir: Path) -> None:
+    # One listing per repo: its failure is every entry's, and is told once with all their names.
+    manifest = write_manifest(
+        workdir / "m.yaml",
+        "version: 1\nmodels:\n"
+        "  - name: unet\n    repo: nobody/missing\n    include: ['unet/*']\n"
+        "  - name: vae\n    repo: nobody/missing\n    include: ['vae/*']\n"
+        "  - name: clip\n    repo: nobody/missing\n    include: ['clip/*']\n"
+        "  - name: other\n    repo: stabilityai/sd-vae-ft-mse\n    revision: no-such-branch\n",
+    )
+    run = cli("download", "-m", str(manifest))
+    assert run.returncode == 3
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("error: 4 entries could not be resolved: entries 'unet', 'vae' and 'clip': ")
+    assert line.count("nobody/missing' was not found") == 1
+    assert "entry 'other'" in line and "revision 'no-such-branch'" in line
+    # All four in the one repo that is missing: one sentence.
+    manifest.write_text(manifest.read_text().replace("stabilityai/sd-vae-ft-mse", "nobody/missing"))
+    manifest.write_text(manifest.read_text().replace("revision: no-such-branch", "revision: main"))
+    run = cli("download", "-m", str(manifest))
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("error: entries 'unet', 'vae', 'clip' and 'other' could not be resolved: repo ")
+    assert "entry '" not in line
+
+
 def test_download_selection_that_matches_nothing_exits_2(cli: Cli, workdir: Path) -> None:
     manifest = write_manifest(
         workdir / "m.yaml",

@@ -174,12 +174,34 @@ def _failed(failures: list[tuple[ModelSpec, WanmodelsError]], skip_command: str 
     if len(failures) == 1:
         first.hint = hint
         return first
-    msg = f"{len(failures)} entries could not be resolved: " + "; ".join(err.message for _, err in failures)
+    # Entries of one repo share its listing, and so its failure: one message names them all.
+    groups: dict[int, tuple[WanmodelsError, list[str]]] = {}
+    for spec, err in failures:
+        groups.setdefault(id(err), (err, []))[1].append(spec.name)
+    if len(groups) == 1:
+        names = [spec.name for spec, _ in failures]
+        msg = f"entries {_names(names)} could not be resolved: {_unnamed(first.message, names[0])}"
+    else:
+        parts = [
+            err.message if len(names) == 1 else f"entries {_names(names)}: {_unnamed(err.message, names[0])}"
+            for err, names in groups.values()
+        ]
+        msg = f"{len(failures)} entries could not be resolved: " + "; ".join(parts)
     if any(type(err) is not type(first) for _, err in failures):
         return HubError(msg, hint=hint)  # mixed: a Hub error among them, and its exit code (3) wins
     if isinstance(first, HubError):
         return type(first)(msg, status=first.status, hint=hint)
     return type(first)(msg, hint=hint)
+
+
+def _names(names: list[str]) -> str:
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
+
+
+def _unnamed(message: str, entry: str) -> str:
+    """`message` without the "entry 'NAME': " it opens with when it names the entry that asked."""
+    return message.removeprefix(f"entry '{entry}': ")
 
 
 def read_pins(manifest: Manifest) -> Lockfile | None:
