@@ -114,16 +114,23 @@ def big_manifest(hub: HubServer, workdir: Path, size: int) -> tuple[Path, bytes]
     return manifest, data
 
 
+STALL_AFTER = 256 << 10
+
+
 def test_download_resumes_after_sigkill_with_little_resent(hub: HubServer, workdir: Path, cli: Cli) -> None:
     manifest, data = big_manifest(hub, workdir, 24 << 20)
-    # Two connections, each of which the server leaves hanging after 1 MiB: the kill lands
+    # Two connections, each of which the server leaves hanging after 256 KiB: the kill lands
     # mid-transfer however slow the machine is, and only once every byte sent has had its chance
     # to reach the part. (The first asks for the head of the file, the second takes over its tail.)
-    hub.add_fault(Fault(path="big.safetensors", kind="stall", after_bytes=1 << 20, seconds=120, times=None))
+    # Every request stalls, however long: none is shorter than a takeover's 1 MiB, whatever rate
+    # the count measured (a request of exactly the stall's size would end before it, and the next
+    # one would be in flight at the kill).
+    stall = Fault(path="big.safetensors", kind="stall", after_bytes=STALL_AFTER, seconds=120, times=None)
+    hub.add_fault(stall)
     models = workdir / "models"
     args = ("download", "-m", str(manifest), "--workers", "2", "--timeout", "120")
     proc = spawn(hub, workdir, *args, quiet=True)
-    wait_until(lambda: partial_bytes(models) == 2 << 20, "1 MiB from each connection in the part")
+    wait_until(lambda: partial_bytes(models) == 2 * STALL_AFTER, "256 KiB from each connection in the part")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     (part,) = list_parts(models / ".wanmodels" / "partial")
@@ -132,7 +139,7 @@ def test_download_resumes_after_sigkill_with_little_resent(hub: HubServer, workd
     assert not (models / "big" / "big.safetensors").exists()
     assert hub.wait_idle(30)  # the stalled GETs notice the hang-up and are logged
     first_run_bytes = hub.bytes_sent("big.safetensors")
-    assert first_run_bytes == kept  # every byte received was written and journalled
+    assert first_run_bytes == kept, hub.gets("big.safetensors")  # every byte received was journalled
     hub.clear_faults()
     hub.throttle_bps = 64 << 20  # paced: about one write in flight per connection when a range splits
     hub.clear_log()
