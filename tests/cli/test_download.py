@@ -122,9 +122,9 @@ def test_download_resumes_after_sigkill_with_little_resent(hub: HubServer, workd
     # Two connections, each of which the server leaves hanging after 256 KiB: the kill lands
     # mid-transfer however slow the machine is, and only once every byte sent has had its chance
     # to reach the part. (The first asks for the head of the file, the second takes over its tail.)
-    # Every request stalls, however long: none is shorter than a takeover's 1 MiB, whatever rate
-    # the count measured (a request of exactly the stall's size would end before it, and the next
-    # one would be in flight at the kill).
+    # Every request stalls: a takeover's is at least 1 MiB, whatever rate the count measured (a
+    # request of exactly the stall's size would end before it, and the next one would be in
+    # flight at the kill).
     stall = Fault(path="big.safetensors", kind="stall", after_bytes=STALL_AFTER, seconds=120, times=None)
     hub.add_fault(stall)
     models = workdir / "models"
@@ -228,6 +228,7 @@ def test_entries_of_one_repo_that_failed_together_are_named_in_one_message(cli: 
     manifest.write_text(manifest.read_text().replace("stabilityai/sd-vae-ft-mse", "nobody/missing"))
     manifest.write_text(manifest.read_text().replace("revision: no-such-branch", "revision: main"))
     run = cli("download", "-m", str(manifest))
+    assert run.returncode == 3
     (line,) = run.stderr.strip().splitlines()
     assert line.startswith("error: entries 'unet', 'vae', 'clip' and 'other' could not be resolved: repo ")
     assert "entry '" not in line

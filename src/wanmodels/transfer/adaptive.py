@@ -146,14 +146,26 @@ class ConnectionCount:
         self._probe_at = self._cool_until
         return self._set(now, max(1, self.allowed // 2), f"HTTP {status}")
 
-    def ending(self, now: float, ending: bool) -> None:
+    def ending(self, now: float, ending: bool) -> bool:
         """Whether the plan is in its last stretch: there the rate falls as the work runs out and
         the scheduler lets more ranges be held than allowed (to cover their round trips), so a
-        window would read a drop or a step that is neither. None is judged until it is over."""
-        if ending != self._ending:
-            self._ending = ending
-            self._start = None  # a window after it starts afresh, once settled
-            self._changed = now
+        window would read a drop or a step that is neither. None is judged while it lasts.
+        True when this changed it."""
+        if ending == self._ending:
+            return False
+        self._ending = ending
+        self._start = None  # a window after it starts afresh, once settled
+        self._changed = now
+        return True
+
+    @property
+    def settled(self) -> bool:
+        """Done growing for now (probes aside): the count found what fills the link."""
+        return self.phase is Phase.HOLD
+
+    def cooling(self, now: float) -> bool:
+        """A 429 or 503 came lately: the server asked for fewer connections, not more."""
+        return self._cooling(now)
 
     def tick(self, now: float) -> bool:
         """Close the window if it is due and act on it; True when `allowed` changed."""

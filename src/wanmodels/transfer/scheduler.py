@@ -37,6 +37,7 @@ large share of each connection's time, a capped link may hold more ranges than t
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -49,6 +50,8 @@ from typing import Final
 from wanmodels.planning.plan import PlannedFile
 from wanmodels.store.partial import Extent
 from wanmodels.transfer.adaptive import ConnectionCount
+
+_log = logging.getLogger("wanmodels.connections")
 
 MIN_SEGMENT: Final = 1 << 20
 MAX_SEGMENTS: Final = 256  # per file: above MIN_SEGMENT * this, ranges grow with the file
@@ -345,17 +348,22 @@ class Scheduler:
         costs its connection a round trip of idle, and the count that filled the link with long
         requests leaves it part empty: enough more join to make up that idle, at most twice the
         count. An uncapped link is never `scaled`, so its tail stays on the few connections that
-        fill it. The count is told when the stretch begins and ends: a window there would read
-        the work running out as a drop of the rate."""
-        count = self.count
+        fill it. None are added while the count is still growing (on a slow link far away a
+        small plan looks like a last stretch from its start, and the count must still find its
+        level), nor while a 429 or 503 is recent. The count is told when the stretch begins and
+        ends (a window there would read the work running out as a drop of the rate), and the
+        connections waiting at the gate are woken when it begins."""
+        count, now = self.count, time.monotonic()
         allowed, rate = count.allowed, count.per_connection
         more = allowed
-        if count.scaled and rate is not None:
+        if count.scaled and count.settled and rate is not None and not count.cooling(now):
             busy = max(self._floor(), self._left // (2 * allowed)) / rate  # seconds of data per request
             idle = (busy + count.rtt) / busy
             if idle >= TAIL_IDLE:
                 more = min(count.ceiling, 2 * allowed, math.ceil(allowed * idle))
-        count.ending(time.monotonic(), more > allowed)
+        if count.ending(now, more > allowed) and more > allowed:
+            _log.debug("last stretch: up to %d ranges at once (the count is %d)", more, allowed)
+            self._gate.notify_all()
         return more
 
     def _floor(self) -> int:

@@ -39,8 +39,11 @@ class RequestRecord:
     def sending_until(self) -> float:
         """Until when this request held its connection for the answer: its last write, not its
         log entry, which a busy server makes a moment later (by then the client may have sent
-        its next request on another connection)."""
-        return self.last_send if self.last_send is not None else self.started + self.elapsed
+        its next request on another connection). An answer a fault stalled or cut holds the
+        connection past its last write: its log entry."""
+        if self.last_send is None or self.fault is not None:
+            return self.started + self.elapsed
+        return self.last_send
 
 
 def peak_in_flight(records: Iterable[RequestRecord]) -> int:

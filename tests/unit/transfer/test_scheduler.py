@@ -242,9 +242,15 @@ def capped_link_scheduler(
     return scheduler
 
 
+def at_once(scheduler: Scheduler) -> int:
+    """How many ranges the scheduler lets be held now (asked under its lock, as its workers do)."""
+    with scheduler._lock:
+        return scheduler._allowed()
+
+
 def slow_windows(scheduler: Scheduler) -> int:
     """Feed the count 4 s of a tenth of the rate its ranges had, 10 ranges held; its count after."""
-    scheduler._allowed()  # where the plan stands: the count is told whether it is ending
+    at_once(scheduler)  # where the plan stands: the count is told whether it is ending
     count, now = scheduler.count, time.monotonic()
     count._reference = Window(80 * MIB, 10)
     count.held(now, 10, 0)
@@ -255,17 +261,27 @@ def slow_windows(scheduler: Scheduler) -> int:
 
 def test_in_the_last_stretch_of_a_capped_link_more_ranges_may_be_held_than_the_count() -> None:
     # Much left: requests are long, a round trip is noise, the count is what may be held.
-    assert capped_link_scheduler(size=1 << 30)._allowed() == 10
+    assert at_once(capped_link_scheduler(size=1 << 30)) == 10
     # 4 MiB left over 10 connections: 256 KiB requests, 31 ms of data and a 20 ms round trip each.
     ending = capped_link_scheduler(size=4 * MIB)
-    assert ending._allowed() == math.ceil(10 * (0.03125 + 0.02) / 0.03125) == 17
+    assert at_once(ending) == math.ceil(10 * (0.03125 + 0.02) / 0.03125) == 17
     # The count itself is unchanged, and judges no window meanwhile: there the rate falls as the
     # work runs out, which in the middle of the plan would read as the cap dropping.
     assert ending.count.allowed == 10
     assert slow_windows(ending) == 10
     assert slow_windows(capped_link_scheduler(size=1 << 30)) > 10
     # Never above twice the count (100 ms away, the round trip is three times the data), nor the ceiling.
-    assert capped_link_scheduler(size=MIB, allowed=4, rtt=0.1)._allowed() == 8
-    assert capped_link_scheduler(size=4 * MIB, ceiling=12)._allowed() == 12
+    assert at_once(capped_link_scheduler(size=MIB, allowed=4, rtt=0.1)) == 8
+    assert at_once(capped_link_scheduler(size=4 * MIB, ceiling=12)) == 12
     # A link one connection fills never saw a step add throughput: its tail stays on the count.
-    assert capped_link_scheduler(size=4 * MIB, allowed=4, scaled=False)._allowed() == 4
+    assert at_once(capped_link_scheduler(size=4 * MIB, allowed=4, scaled=False)) == 4
+    # Nor while the count is still growing: it must find its level first.
+    growing = capped_link_scheduler(size=4 * MIB)
+    growing.count.phase = Phase.GROW
+    assert at_once(growing) == 10
+    # A 429 halves the count, and the tail adds nothing back while the server's cooldown lasts.
+    refused = capped_link_scheduler(size=4 * MIB, allowed=16)
+    assert at_once(refused) == 27
+    assert refused.count.refused(time.monotonic(), 429)
+    refused.count._best = 8 * MIB  # measured again a window later, as the run would
+    assert refused.count.allowed == 8 and at_once(refused) == 8
