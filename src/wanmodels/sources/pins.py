@@ -179,7 +179,7 @@ def _failed(failures: list[tuple[ModelSpec, WanmodelsError]], skip_command: str 
     for spec, err in failures:
         groups.setdefault(id(err), (err, []))[1].append(spec.name)
     if len(groups) == 1:
-        names = [spec.name for spec, _ in failures]
+        ((_, names),) = groups.values()
         msg = f"entries {_names(names)} could not be resolved: {_unnamed(first.message, names[0])}"
     else:
         parts = [

@@ -163,10 +163,6 @@ class ConnectionCount:
         """Done growing for now (probes aside): the count found what fills the link."""
         return self.phase is Phase.HOLD
 
-    def cooling(self, now: float) -> bool:
-        """A 429 or 503 came lately: the server asked for fewer connections, not more."""
-        return self._cooling(now)
-
     def tick(self, now: float) -> bool:
         """Close the window if it is due and act on it; True when `allowed` changed."""
         if self.phase is Phase.FIXED or self._ending:
@@ -235,14 +231,14 @@ class ConnectionCount:
             reference = window
         if window.held < self.allowed - 0.5:
             return False  # the work is running out or split too little: nothing to judge
-        if window.rate < DROP * reference.rate and not self._cooling(now):
+        if window.rate < DROP * reference.rate and not self.cooling(now):
             self._best = window.per_connection  # a new regime: rates before the drop are gone
             self._probe_every = PROBE_EVERY
             self.phase = Phase.GROW
             self._last = window
             why = f"the rate fell to {window.rate / reference.rate:.0%} at the same count"
             return self._step(now, why)
-        if now >= self._probe_at and not self._cooling(now) and self._may_grow():
+        if now >= self._probe_at and not self.cooling(now) and self._may_grow():
             self.phase = Phase.GROW
             self._probe_from = self.allowed
             self._last = window
@@ -253,7 +249,7 @@ class ConnectionCount:
         if self._probe_from:
             self._probe_from = 0  # a probe found more: keep growing, probe soon again
             self._probe_every = PROBE_EVERY
-        if not self._may_grow() or self._cooling(now):
+        if not self._may_grow() or self.cooling(now):
             self._reference = window
             self._settle(now)
             return False
@@ -278,7 +274,8 @@ class ConnectionCount:
     def _may_grow(self) -> bool:
         return self.allowed < self.ceiling and not self._busy()
 
-    def _cooling(self, now: float) -> bool:
+    def cooling(self, now: float) -> bool:
+        """A 429 or 503 came lately: the server asked for fewer connections, not more."""
         return now < self._cool_until
 
     def _set(self, now: float, count: int, why: str) -> bool:
