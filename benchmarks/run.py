@@ -9,7 +9,8 @@ preset's repos; cases 8-9 on a second Hub shaped like a CDN link with the ComfyU
 on a third, plain Hub with the bundled preset's repos at 1/8 of case 1's size.
 
 Modules: `fixtures` (the repos), `harness` (running tools, rows), `partwatch` (kill at a point, read
-journals and the server log), `tools` (finding aria2c), `cases/` (the cases), `report` (markdown).
+journals and the server log), `tools` (finding aria2c), `cases/` (the cases), `report` (markdown),
+`pagereport` (a VM's free page reporting, paused by `--hold-pages`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from tests.support.hubserver import HubServer
 from tests.support.hubserver.tls import make_certificate, openssl_missing
 
-from benchmarks import fixtures
+from benchmarks import fixtures, pagereport
 from benchmarks.cases import cdn, cdn_stack, links, local, resume, stack
 from benchmarks.harness import MIB, REPO_ROOT, Bench, Row, byte_compile, clean_env, not_run
 from benchmarks.report import git, load_average, machine_lines, render
@@ -200,6 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-install", action="store_true", help="do not pip-install aria2c into benchmarks/.tools"
     )
+    parser.add_argument(
+        "--hold-pages",
+        action="store_true",
+        help="on a VM with free page reporting (root only): pause it for the run, so CPU figures "
+        "leave out the host's faults on freed pages (benchmarks/pagereport.py)",
+    )
     args = parser.parse_args(argv)
     scale = "tiny" if args.tiny else "small" if args.small else "full"
     divisor = fixtures.SCALES[scale]
@@ -210,7 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Results()
     out.commands["byte-compile wanmodels first"] = byte_compile()
     peers: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="wanmodels-bench-") as tmp_name:
+    with (
+        pagereport.held(args.hold_pages) as pages,
+        tempfile.TemporaryDirectory(prefix="wanmodels-bench-") as tmp_name,
+    ):
         tmp = Path(tmp_name)
         print(f"{scale} scale, fixtures in {tmp} ...", file=sys.stderr, flush=True)
         if args.only in (None, "plain"):
@@ -248,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         repeat=repeat,
         totals=out.totals,
         started=started,
-        machine=machine_lines(start_head, loads, peers),
+        machine=[*machine_lines(start_head, loads, peers), *(f"- {line}" for line in pages)],
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

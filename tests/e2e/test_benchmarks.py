@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from benchmarks import pagereport
 from benchmarks.run import CASE_ROWS
 from benchmarks.tools import find_nginx
 
@@ -69,3 +70,28 @@ def test_the_chaos_run_passes_at_a_small_scale(tmp_path: Path) -> None:
     faults = 2 if shutil.which("fiu-run") and shutil.which("fiu-ctrl") else 0  # skipped without libfiu
     assert f"| tree checks / wrong files placed | {3 + faults + 1} / 0 |" in text  # and the clean run's
     assert "| clean run exit / `verify --full` exit | 0 / 0 |" in text
+
+
+def test_hold_pages_pauses_reporting_and_puts_the_old_order_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order, counter = tmp_path / "page_reporting_order", tmp_path / "reported_kib"
+    order.write_text("9\n")
+    counter.write_text("1000\n")
+    monkeypatch.setattr(pagereport, "ORDER", order)
+    monkeypatch.setattr(pagereport, "REPORTED", counter)
+    with pagereport.held(True) as lines:
+        assert order.read_text() == pagereport.PAUSED
+        counter.write_text(str(1000 + 3 * 1024))
+    assert order.read_text() == "9"
+    assert lines == [
+        f"free page reporting: paused for this run (page_reporting_order 9 → {pagereport.PAUSED}, then back "
+        f"to 9; 3 MiB reported meanwhile); if the run was killed: `echo 9 > {order}`"
+    ]
+    with pagereport.held(False) as lines:
+        assert order.read_text() == "9"
+    assert lines[0].startswith("free page reporting: on (order 9);")
+    monkeypatch.setattr(pagereport, "ORDER", tmp_path / "absent")
+    with pagereport.held(True) as lines:
+        pass
+    assert lines == ["free page reporting: not on this machine"]
