@@ -53,6 +53,7 @@ class Shape:
     limit: float | None = None  # target: time / link limit
     vs_aria2c: float | None = None  # target: time / aria2c -x16's
     most: int = 64  # target: peak connections
+    fixed: int | None = None  # also run this fixed count (the default before adapting), in turns
 
     @property
     def label(self) -> str:
@@ -60,7 +61,7 @@ class Shape:
 
 
 SHAPES = (
-    Shape(11, "1/8 of the link per connection", 1 / 8, limit=1.10),
+    Shape(11, "1/8 of the link per connection", 1 / 8, limit=1.10, fixed=16),
     Shape(12, "1/32 of the link per connection", 1 / 32, limit=1.2, vs_aria2c=0.75),
     Shape(13, "1/64 of the link per connection", 1 / 64, limit=1.3),
     Shape(14, "uncapped link", None, limit=1.2, most=6),
@@ -113,6 +114,7 @@ def one_shape(
     rate = None if shape.share is None else LINK * shape.share
     halfway = 0.3 + stack.limit / 2  # start-up, then half the link time
     runs: list[WmRun] = []
+    fixed: list[float] = []  # taking turns with the adaptive runs: the machine drifts within a run
     for _ in range(repeat):
         b.srv.conn_rate = rate
         on_start = degrade_at(b.srv, halfway, LINK * shape.then) if shape.then else None
@@ -120,6 +122,12 @@ def one_shape(
         stack.check(done.root, "wanmodels")
         shutil.rmtree(done.root)
         runs.append(done)
+        if shape.fixed is not None:
+            label = f"wanmodels download (link case {shape.number}, fixed count)"
+            done = run_wanmodels(b, label, "--workers", str(shape.fixed), "--no-adapt")
+            stack.check(done.root, "wanmodels")
+            shutil.rmtree(done.root)
+            fixed.append(done.run.seconds)
     peers: list[WmRun] = []
     if aria2c is not None:
         for _ in range(repeat):
@@ -141,6 +149,12 @@ def one_shape(
     ok = max(peaks) <= shape.most and rss <= RSS_TARGET
     targets = [f"≤ {shape.most} connections", "RSS ≤ 100 MB"]
     ratios = [f"{ratio:.3f}× limit ({stack.limit:.3f} s)"]
+    if fixed:
+        mine += (
+            f"; a fixed {shape.fixed} (`--no-adapt`) in turns: min {min(fixed):.3f} s "
+            f"({min(fixed) / stack.limit:.3f}× limit)"
+        )
+        ratios.append(f"{min(times) / min(fixed):.3f}× the fixed {shape.fixed}")
     if shape.limit is not None:
         targets.insert(0, f"≤ {shape.limit}× limit")
         ok = ok and ratio <= shape.limit
