@@ -48,6 +48,17 @@ class WanmodelsError(Exception):
         return with_hint(self.message, self.hint)
 
 
+def on_behalf(entry: str | None) -> str:
+    """How a message about one manifest entry opens ("entry 'NAME': "; nothing without one). One
+    copy of it, so a message that names several entries at once can take it off (`without_entry`)."""
+    return f"entry '{entry}': " if entry else ""
+
+
+def without_entry(message: str, entry: str) -> str:
+    """`message` without the opening that `on_behalf(entry)` gave it."""
+    return message.removeprefix(on_behalf(entry))
+
+
 def with_hint(message: str, hint: str | None) -> str:
     """A message and the fix that follows it, as two sentences: one rule for every place that
     prints both (the human line, `--json`, a failed file's error)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from wanmodels._fs import check_relative
 from wanmodels._text import shorten
 from wanmodels.digests import Digest
-from wanmodels.errors import HubError, IntegrityError, SelectionError
+from wanmodels.errors import HubError, IntegrityError, SelectionError, on_behalf
 from wanmodels.inputs.manifest import ModelSpec
 from wanmodels.repos import RemoteFile
 
@@ -105,7 +105,7 @@ def select(spec: ModelSpec, commit: str, files: tuple[RemoteFile, ...]) -> Selec
         reason = check_relative(item.remote.path)
         if reason is not None:
             shown = shorten(repr(item.remote.path))
-            msg = f"entry '{spec.name}': the server listed an unsafe path {shown} ({reason})"
+            msg = f"{on_behalf(spec.name)}the server listed an unsafe path {shown} ({reason})"
             raise HubError(msg, repo_id=spec.repo, revision=commit, hint="Refusing to write it.")
     _check_shards(spec, chosen, files)
     ordered = tuple(sorted(chosen.values(), key=lambda s: s.local_path))
@@ -125,7 +125,7 @@ def checked(selection: Selection) -> Selection:
     for item in selection.files:
         if not item.local_path.startswith(prefix) or item.local_path in seen:
             msg = (
-                f"entry '{spec.name}': '{item.local_path}' is outside its folder '{spec.folder}' "
+                f"{on_behalf(spec.name)}'{item.local_path}' is outside its folder '{spec.folder}' "
                 "or listed twice"
             )
             # Only a lockfile can break this; its reader names the command that rewrites it.

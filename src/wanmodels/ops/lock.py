@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wanmodels.config import Settings
+from wanmodels.errors import on_behalf
 from wanmodels.inputs.lockfile import Lockfile
 from wanmodels.inputs.manifest import Manifest
 from wanmodels.progress import ProgressSink
@@ -52,7 +53,7 @@ def _changes(old: Lockfile | None, fresh: Lockfile, manifest: Manifest) -> list[
             continue
         if before.commit != model.commit:
             moved = f"moved from {before.commit[:12]} to {model.commit[:12]}"
-            changes.append(f"entry '{model.name}': '{model.revision}' {moved}")
+            changes.append(f"{on_behalf(model.name)}'{model.revision}' {moved}")
         elif before.files != model.files:
-            changes.append(f"entry '{model.name}': the locked files differ from the Hub's listing")
+            changes.append(f"{on_behalf(model.name)}the locked files differ from the Hub's listing")
     return changes

@@ -60,6 +60,7 @@ from wanmodels.errors import (
     TransientHubError,
     UsageError,
     WanmodelsError,
+    on_behalf,
 )
 from wanmodels.repos import RemoteFile, RemoteRepo
 from wanmodels.sources._hub_http import (
@@ -187,7 +188,7 @@ class Hub:
             RepoNotFoundError, RevisionNotFoundError, AccessDeniedError, HubError.
         """
         if self.settings.offline:
-            msg = f"entry '{entry}': cannot list '{repo_id}' at '{revision}' while offline"
+            msg = f"{on_behalf(entry)}cannot list '{repo_id}' at '{revision}' while offline"
             raise OfflineError(
                 msg, repo_id=repo_id, revision=revision, hint="Unset HF_HUB_OFFLINE or --offline."
             )
@@ -310,7 +311,7 @@ class Hub:
         info, _ = self._get_json(url, call)
         sha = info.get("sha") if isinstance(info, dict) else None
         if not isinstance(sha, str) or not is_commit(sha):
-            msg = f"entry '{call.entry}': the Hub gave no commit for '{call.repo_id}' at '{call.revision}'"
+            msg = f"{on_behalf(call.entry)}the Hub gave no commit for '{call.repo_id}' at '{call.revision}'"
             raise HubError(msg, repo_id=call.repo_id, revision=call.revision)
         return sha
 
@@ -324,7 +325,7 @@ class Hub:
                 raise TypeError(msg)
             items = [_remote_file(item) for item in page if item.get("type") == "file"]
         except (AttributeError, KeyError, TypeError, ValueError) as err:
-            msg = f"entry '{call.entry}': the Hub's file listing of '{call.repo_id}' cannot be read: {err!r}"
+            msg = f"{on_behalf(call.entry)}the Hub's file listing of '{call.repo_id}' cannot be read: {err!r}"
             raise HubError(msg, repo_id=call.repo_id, revision=call.revision) from None
         return (
             items,
@@ -352,7 +353,7 @@ class Hub:
             return json.loads(body), response
         except (ValueError, RecursionError) as err:
             why = "nested too deeply" if isinstance(err, RecursionError) else "not JSON"
-            msg = f"entry '{call.entry}': the Hub's answer for '{call.repo_id}' is {why} ({url})"
+            msg = f"{on_behalf(call.entry)}the Hub's answer for '{call.repo_id}' is {why} ({url})"
             raise HubError(msg, repo_id=call.repo_id, revision=call.revision, hint=LISTING_HINT) from None
 
     # -- bytes ----------------------------------------------------------------------------------
@@ -403,7 +404,7 @@ class Hub:
     def _translated(self, call: _Call) -> Iterator[None]:
         """Turn huggingface_hub and transport exceptions raised inside the block into ours."""
         repo_id, revision = call.repo_id, call.revision
-        what = f"entry '{call.entry}': " if call.entry else ""
+        what = on_behalf(call.entry)
         where = f"'{call.path}' in '{repo_id}'" if call.path else f"'{repo_id}'"
         ids: _Ids = {"repo_id": repo_id, "revision": revision}
         try:
@@ -510,7 +511,7 @@ class Hub:
 
 
 def _refused(call: _Call, why: str) -> HubError:
-    msg = f"entry '{call.entry}': the Hub's file listing of '{call.repo_id}' {why}; not reading further"
+    msg = f"{on_behalf(call.entry)}the Hub's file listing of '{call.repo_id}' {why}; not reading further"
     return HubError(msg, repo_id=call.repo_id, revision=call.revision, hint=LISTING_HINT)
 
 
@@ -532,10 +533,10 @@ def _read_answer(response: httpx2.Response, call: _Call, url: str, floor: RateFl
             slow = floor.read(time.monotonic() - asked_at, len(chunk))
             if slow is not None:
                 host, rate = host_of(response.url), floor.why(slow)
-                msg = f"entry '{call.entry}': {host} sent its answer for '{call.repo_id}' at {rate}"
+                msg = f"{on_behalf(call.entry)}{host} sent its answer for '{call.repo_id}' at {rate}"
                 raise TransientHubError(msg, repo_id=call.repo_id, revision=call.revision)
     limit = f"{MAX_ANSWER_BYTES >> 20} MiB"
-    msg = f"entry '{call.entry}': the Hub's answer for '{call.repo_id}' is larger than {limit} ({url})"
+    msg = f"{on_behalf(call.entry)}the Hub's answer for '{call.repo_id}' is larger than {limit} ({url})"
     raise HubError(msg, repo_id=call.repo_id, revision=call.revision, hint=LISTING_HINT)
 
 

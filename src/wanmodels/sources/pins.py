@@ -24,6 +24,7 @@ from wanmodels.errors import (
     RevisionNotFoundError,
     SelectionError,
     WanmodelsError,
+    without_entry,
 )
 from wanmodels.inputs.lockfile import LockedModel, Lockfile, read_lock, write_lock
 from wanmodels.inputs.manifest import Manifest, ModelSpec
@@ -180,10 +181,12 @@ def _failed(failures: list[tuple[ModelSpec, WanmodelsError]], skip_command: str 
         groups.setdefault(id(err), (err, []))[1].append(spec.name)
     if len(groups) == 1:
         ((_, names),) = groups.values()
-        msg = f"entries {_names(names)} could not be resolved: {_unnamed(first.message, names[0])}"
+        msg = f"entries {_names(names)} could not be resolved: {without_entry(first.message, names[0])}"
     else:
         parts = [
-            err.message if len(names) == 1 else f"entries {_names(names)}: {_unnamed(err.message, names[0])}"
+            err.message
+            if len(names) == 1
+            else f"entries {_names(names)}: {without_entry(err.message, names[0])}"
             for err, names in groups.values()
         ]
         msg = f"{len(failures)} entries could not be resolved: " + "; ".join(parts)
@@ -197,11 +200,6 @@ def _failed(failures: list[tuple[ModelSpec, WanmodelsError]], skip_command: str 
 def _names(names: list[str]) -> str:
     quoted = [f"'{n}'" for n in names]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
-
-
-def _unnamed(message: str, entry: str) -> str:
-    """`message` without the "entry 'NAME': " it opens with when it names the entry that asked."""
-    return message.removeprefix(f"entry '{entry}': ")
 
 
 def read_pins(manifest: Manifest) -> Lockfile | None:
