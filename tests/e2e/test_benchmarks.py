@@ -7,9 +7,12 @@ installs it).
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -86,12 +89,54 @@ def test_hold_pages_pauses_reporting_and_puts_the_old_order_back(
     assert order.read_text() == "9"
     assert lines == [
         f"free page reporting: paused for this run (page_reporting_order 9 → {pagereport.PAUSED}, then back "
-        f"to 9; 3 MiB reported meanwhile); if the run was killed: `echo 9 > {order}`"
+        "to 9; 3 MiB reported meanwhile)"
     ]
+    with pytest.raises(KeyboardInterrupt), pagereport.held(True):
+        raise KeyboardInterrupt
+    assert order.read_text() == "9"
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit):
+        terminated_while_held()
+    assert order.read_text() == "9"
+    assert signal.getsignal(signal.SIGTERM) is handler
     with pagereport.held(False) as lines:
         assert order.read_text() == "9"
     assert lines[0].startswith("free page reporting: on (order 9);")
+    order.write_text("4294967295\n")  # no reporting device registered
+    with pagereport.held(True) as lines:
+        assert order.read_text().strip() == "4294967295"
+    assert lines == ["free page reporting: not active (page_reporting_order 4294967295)"]
     monkeypatch.setattr(pagereport, "ORDER", tmp_path / "absent")
     with pagereport.held(True) as lines:
         pass
     assert lines == ["free page reporting: not on this machine"]
+
+
+def terminated_while_held() -> None:
+    """SIGTERM by default ends a process without unwinding; under `held` it must unwind."""
+    with pagereport.held(True):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises long before this ends
+
+
+class RefusingOrder:
+    """A `page_reporting_order` that a stock kernel guards: values above 10 are refused."""
+
+    def __init__(self) -> None:
+        self.value = "9"
+
+    def read_text(self) -> str:
+        return self.value + "\n"
+
+    def write_text(self, value: str) -> None:
+        if int(value) > pagereport.MAX_ORDER:
+            raise OSError(22, "Invalid argument")
+        self.value = value
+
+
+def test_hold_pages_says_when_the_kernel_refuses_to_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    refusing = RefusingOrder()
+    monkeypatch.setattr(pagereport, "ORDER", refusing)
+    with pagereport.held(True) as lines:
+        assert refusing.value == "9"
+    assert lines == ["free page reporting: on (order 9); could not pause it: Invalid argument"]
