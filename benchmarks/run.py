@@ -173,7 +173,7 @@ def tls_case(tmp: Path, divisor: int, repeat: int, aria2c: tuple[Path | None, st
     """Case 8 once more with both origins on HTTPS (a self-signed certificate made by `openssl`)."""
     why = openssl_missing()
     if why is not None:
-        out.rows.extend(not_run(case, why) for case in cdn.TLS_ROWS)
+        out.rows.update((case, not_run(case, why)) for case in cdn.TLS_ROWS)
         return
     cert = make_certificate(tmp / "tls")
     comfy = fixtures.build_comfy(tmp / "fixtures-tls", divisor)

@@ -134,9 +134,9 @@ def one_shape(
         for _ in range(repeat):
             b.srv.conn_rate = rate
             on_start = degrade_at(b.srv, halfway, LINK * shape.then) if shape.then else None
-            peer = aria2c_once(b, stack, aria2c, on_start=on_start)
-            shutil.rmtree(peer.root)
-            peers.append(peer)
+            theirs = aria2c_once(b, stack, aria2c, on_start=on_start)
+            shutil.rmtree(theirs.root)
+            peers.append(theirs)
     b.srv.conn_rate = rate
     times = [r.run.seconds for r in runs]
     peaks = [peak_in_flight(file_gets(r.records)) for r in runs]

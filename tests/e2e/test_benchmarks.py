@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from benchmarks import pagereport
+from benchmarks import pagereport, run
+from benchmarks.cases import cdn
 from benchmarks.run import CASE_ROWS
 from benchmarks.tools import find_nginx
 
@@ -140,3 +141,12 @@ def test_hold_pages_says_when_the_kernel_refuses_to_pause(monkeypatch: pytest.Mo
     with pagereport.held(True) as lines:
         assert refusing.value == "9"
     assert lines == ["free page reporting: on (order 9); could not pause it: Invalid argument"]
+
+
+def test_without_openssl_the_https_rows_say_not_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run, "openssl_missing", lambda: "the `openssl` command is not installed")
+    out = run.Results()
+    run.tls_case(tmp_path, 512, 1, (None, "not installed"), out)
+    assert set(out.rows) == set(cdn.TLS_ROWS)
+    reason = "not run: the `openssl` command is not installed"
+    assert all(row.wanmodels == reason for row in out.rows.values())
