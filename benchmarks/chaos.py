@@ -251,7 +251,7 @@ def report(
         ("partial files left", end["leftovers"]),
     ):
         if items:
-            lines += ["", f"{title}:", *(f"- {item}" for item in items)]  # type: ignore[union-attr]
+            lines += ["", f"{title}:", *(f"- {item}" for item in items)]  # type: ignore[attr-defined]
     return "\n".join(lines) + "\n"
 
 

@@ -138,7 +138,7 @@ def build_repos(base: Path, divisor: int) -> dict[str, dict[str, Path | bytes]]:
     shards = list(WEIGHTS_MIB[WAN])
     wan["diffusion_pytorch_model.safetensors.index.json"] = json_bytes(
         {
-            "metadata": {"total_size": sum(Path(wan[s]).stat().st_size for s in shards)},  # type: ignore[arg-type]
+            "metadata": {"total_size": sum(Path(wan[s]).stat().st_size for s in shards)},  # type: ignore[arg-type, misc]
             "weight_map": {f"blocks.{i}.w": s for i, s in enumerate(shards)},
         }
     )

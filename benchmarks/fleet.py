@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.support.hubserver import HubServer, client_env
 from tests.support.s3server import S3Server
@@ -71,7 +72,9 @@ def wanmodels(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Complete
     )
 
 
-def fleet(env: dict[str, str], project: Path, tmp: Path, label: str, nodes: int, args: list[str]) -> dict:
+def fleet(
+    env: dict[str, str], project: Path, tmp: Path, label: str, nodes: int, args: list[str]
+) -> dict[str, Any]:
     """Start `nodes` downloads at once; wait for all; per-node seconds and exit codes."""
     roots = []
     for i in range(nodes):

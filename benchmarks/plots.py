@@ -53,10 +53,10 @@ def draw(
     marks: Sequence[tuple[float, str]] = (),
 ) -> None:
     """Write a PNG: requests open (steps, left axis) and MiB/s (right axis) against seconds since spawn."""
-    import matplotlib
+    import matplotlib  # type: ignore[import-not-found, unused-ignore]
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found, unused-ignore]
 
     fig, left = plt.subplots(figsize=(8, 3.2), dpi=100)
     times, counts = open_over_time(gets, t0)

@@ -49,7 +49,7 @@ def timed(snippet: str | None, repeat: int) -> str:
         if snippet is None:
             args = [sys.executable, "-m", "wanmodels", "--help"]
             t0 = time.perf_counter()
-            proc = subprocess.run(args, capture_output=True, check=False)
+            subprocess.run(args, capture_output=True, check=False)
             times.append(time.perf_counter() - t0)
         else:
             code = f"import time\nt0 = time.perf_counter()\n{snippet}\nprint(time.perf_counter() - t0)"
@@ -108,8 +108,8 @@ def main() -> None:
 
         readers: dict[str, Callable[[int, int], int]] = {"botocore": boto_read}
         try:
-            import obstore
-            from obstore.store import S3Store
+            import obstore  # type: ignore[import-not-found, unused-ignore]
+            from obstore.store import S3Store  # type: ignore[import-not-found, unused-ignore]
 
             store = S3Store(
                 bucket,

@@ -74,7 +74,7 @@ def find_matplotlib(install: bool) -> str | None:
         if proc.returncode != 0:
             return f"`pip install --target benchmarks/.tools matplotlib` failed: {proc.stderr.strip()[-200:]}"
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
     except ImportError as err:
         return f"matplotlib does not import: {err}"
     return None

@@ -8,9 +8,11 @@ what the journal said was missing) is shown too. hf writes a plain prefix, polle
 
 from __future__ import annotations
 
+import functools
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 
 from tests.support.hubserver import peak_in_flight
 
@@ -45,14 +47,16 @@ def _one_tool(b: Bench, tool: str, repeat: int, size: int, bps: int) -> Row:
             )
             argv = wm("download", "--quiet", "-m", str(manifest))
             watch = JournalWatch(partial, LARGEST)
-            progress = watch.done_bytes
+            progress: Callable[[], int] = watch.done_bytes
         else:
             argv = hf("download", WAN, LARGEST, "--local-dir", str(cwd / "d"))
             pattern = str(cwd / "d" / ".cache" / "huggingface" / "download" / "**" / "*.incomplete")
-            progress = lambda pat=pattern: largest_file_size(pat)  # noqa: E731
+            progress = functools.partial(largest_file_size, pattern)
         caught: list[bool] = []
 
-        def kill_at_half(proc: subprocess.Popen[bytes], got=progress, out=caught) -> None:
+        def kill_at_half(
+            proc: subprocess.Popen[bytes], got: Callable[[], int] = progress, out: list[bool] = caught
+        ) -> None:
             out.append(kill_when(proc, lambda: got() >= size // 2))
 
         b.srv.wait_idle(5)
