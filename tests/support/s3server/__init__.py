@@ -179,8 +179,8 @@ class S3Server:
 
 
 def _client(service: str, url: str, key: str, secret: str) -> Any:
-    import botocore.session
-    from botocore.config import Config
+    import botocore.session  # type: ignore[import-untyped, unused-ignore]
+    from botocore.config import Config  # type: ignore[import-untyped, unused-ignore]
 
     return botocore.session.Session().create_client(
         service,

@@ -197,7 +197,8 @@ class Handler(BaseHTTPRequestHandler):
                         self.server.stopping.wait(fault.seconds)
                     finally:
                         self.server.log.park(False)
-                self._upstream.close()
+                if self._upstream is not None:
+                    self._upstream.close()
                 self._upstream = None
                 self.close_connection = True
                 with contextlib.suppress(OSError):
