@@ -15,7 +15,6 @@ fsync included), aria2c -x16 (no hash), curl one file after another, and sha256s
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import subprocess
@@ -239,16 +238,14 @@ def case_cpu(
         stack = stack_on(srv, files)
         b = Bench(srv, tmp, clean_env(srv, tmp))
         mine, peer = [], []
-        # Turn about, each run on a settled disk: the fixtures just written (and the last run's
-        # files) are still being flushed, and whichever tool ran first would pay for that writeback.
+        # Turn about, so the machine's drift over the case falls on both tools alike (`Bench.run`
+        # syncs before each run).
         for _ in range(repeat):
-            os.sync()
             done = run_wanmodels(b, "wanmodels download (case 16, nginx)")
             stack.check(done.root, "wanmodels")
             shutil.rmtree(done.root)
             mine.append(done.run)
             if aria2c is not None:
-                os.sync()
                 done = aria2c_once(b, stack, aria2c)
                 shutil.rmtree(done.root)
                 peer.append(done.run)
